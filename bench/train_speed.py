@@ -1,0 +1,58 @@
+"""Training seconds per epoch: `mnist-lab train` against the plain Keras script.
+
+Both run on full MNIST, in fresh processes, alternating so that machine noise
+falls on both; each side's figure is the median over epochs after the first
+(graph building), pooled over repeats. Per-epoch test evaluation is excluded
+from the tool's figure (its EpochClock stops before evaluation).
+
+    python bench/train_speed.py                    # all three models
+    python bench/train_speed.py --models logreg,mlp --epochs 6 --repeats 3
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_EPOCHS = {"logreg": 6, "mlp": 6, "cnn": 3}
+
+
+def plain_seconds(model_type, epochs):
+    output = subprocess.run([sys.executable, str(ROOT / "bench" / "plain_keras.py"), model_type, str(epochs)],
+                            cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])["epoch_seconds"]
+
+
+def tool_seconds(model_type, epochs, results):
+    subprocess.run([sys.executable, "-m", "mnist_lab", "train", f"configs/{model_type}.yaml",
+                    "--set", f"training.epochs={epochs}", "--results", results, "--force", "--quiet"],
+                   cwd=ROOT, check=True, capture_output=True, text=True)
+    run = next((Path(results) / "runs").glob(f"{model_type}-*"))
+    return json.loads((run / "metrics.json").read_text())["epoch_seconds"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="logreg,mlp,cnn")
+    parser.add_argument("--epochs", type=int, help="epochs per run (default: 6, CNN 3)")
+    parser.add_argument("--repeats", type=int, default=2)
+    options = parser.parse_args()
+    print(f"{'model':8} {'mnist-lab s/epoch':>18} {'plain Keras s/epoch':>20} {'ratio':>7}")
+    for model_type in options.models.split(","):
+        epochs = options.epochs or DEFAULT_EPOCHS[model_type]
+        tool, plain = [], []
+        with tempfile.TemporaryDirectory() as results:
+            for _ in range(options.repeats):
+                plain += plain_seconds(model_type, epochs)[1:]
+                tool += tool_seconds(model_type, epochs, results)[1:]
+        tool_median, plain_median = statistics.median(tool), statistics.median(plain)
+        print(f"{model_type:8} {tool_median:18.3f} {plain_median:20.3f} {tool_median / plain_median:7.3f}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

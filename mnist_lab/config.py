@@ -1,0 +1,307 @@
+"""Experiment configuration: YAML loaded into frozen dataclasses, validated once.
+
+Every default lives here, with the reason for it in the field's ``why``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .errors import ConfigError
+
+MODEL_TYPES = ("logreg", "mlp", "cnn")
+ACTIVATIONS = ("sigmoid", "relu", "tanh", "elu", "gelu", "selu", "softplus", "swish")
+DATA_SOURCES = ("builtin", "keras")
+IMAGE_SIZE = 28
+DATA_ENV_VAR = "MNIST_LAB_DATA"
+# PyYAML reads "1e-3" as a string (YAML 1.1 wants "1.0e-3"); accept it as a number.
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def setting(default=dataclasses.MISSING, *, why, choices=None, minimum=None,
+            maximum=None, above=None):
+    """A config field: its default, why that default, and the values it accepts."""
+    metadata = {"why": why, "choices": choices, "minimum": minimum,
+                "maximum": maximum, "above": above}
+    if isinstance(default, type) and dataclasses.is_dataclass(default):
+        return field(default_factory=default, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    type: str = setting(why="required: which of the lab's three models",
+                        choices=MODEL_TYPES)
+    hidden_units: int = setting(100, minimum=1,
+                                why="the lab's 100-unit hidden layer (mlp, cnn)")
+    activation: str = setting("sigmoid", choices=ACTIVATIONS,
+                              why="the lab's hidden activation (mlp, cnn)")
+    conv_filters: tuple[int, ...] = setting((32, 64), minimum=1,
+                                            why="the lab's two convolutions, 32 then 64 filters (cnn)")
+    kernel_size: int = setting(5, minimum=1, why="the lab's 5x5 kernels, valid padding (cnn)")
+    pool_size: int = setting(2, minimum=1, why="the lab's 2x2 max-pooling after each convolution (cnn)")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    batch_size: int = setting(300, minimum=1, why="the lab's batch size")
+    epochs: int = setting(10, minimum=1, why="the lab's epoch count")
+    learning_rate: float = setting(0.5, above=0, why="the lab's SGD step (plain SGD, no momentum)")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str = setting("builtin", choices=DATA_SOURCES,
+                          why="the verified MNIST shipped in the package: offline and checked")
+    path: typing.Optional[str] = setting(
+        None, why=f"an .npz or IDX folder to use instead; null falls back to ${DATA_ENV_VAR}, then source")
+    train_limit: typing.Optional[int] = setting(None, minimum=1, why="all 60,000 training images")
+    test_limit: typing.Optional[int] = setting(None, minimum=1, why="all 10,000 test images")
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig = setting(why="required: the model section")
+    training: TrainingConfig = setting(TrainingConfig, why="the lab's SGD settings")
+    data: DataConfig = setting(DataConfig, why="the shipped MNIST, whole")
+    seed: int = setting(0, minimum=0, maximum=2**32 - 1,
+                        why="one fixed seed makes runs repeatable (NumPy takes 0..2**32-1)")
+
+
+def load_config(path, overrides=(), data_path=None, environ=None) -> Config:
+    """Read a YAML config, apply ``field.path=value`` overrides, validate, resolve.
+
+    ``data_path`` (the ``--data`` option) replaces ``data.path``. Raises
+    ConfigError listing every problem as ``WHERE: field.path: message``.
+    """
+    environ = os.environ if environ is None else environ
+    raw = _read_yaml(path)
+    origins = _apply_overrides(raw, overrides, path)
+    if data_path is not None:
+        raw.setdefault("data", {})
+        if isinstance(raw["data"], dict):
+            raw["data"]["path"] = data_path
+            origins["data.path"] = "--data"
+    problems = []
+    config = _build(Config, raw, "", problems)
+    if config is not None:
+        problems.extend(_consistency_problems(config))
+    if problems:
+        raise ConfigError(f"{origins.get(field_path, path)}: {field_path}: {message}"
+                          for field_path, message in problems)
+    if config.data.path is None and config.data.source == "builtin" and environ.get(DATA_ENV_VAR):
+        config = dataclasses.replace(config, data=dataclasses.replace(
+            config.data, path=environ[DATA_ENV_VAR]))
+    return config
+
+
+def config_name(path) -> str:
+    """The name runs of this config carry: the file name without extension."""
+    return Path(path).stem
+
+
+def to_dict(config) -> dict:
+    """Plain, YAML- and JSON-friendly form of a config (tuples become lists)."""
+    def plain(value):
+        if isinstance(value, (list, tuple)):
+            return [plain(item) for item in value]
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
+        return value
+    return plain(dataclasses.asdict(config))
+
+
+def to_yaml(config) -> str:
+    return yaml.safe_dump(to_dict(config), sort_keys=False)
+
+
+def config_hash(config) -> str:
+    """Short, stable digest of the resolved config: equal configs share results."""
+    text = json.dumps(to_dict(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _read_yaml(path) -> dict:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: cannot read config: no such file"]) from None
+    except IsADirectoryError:
+        raise ConfigError([f"{path}: cannot read config: it is a directory"]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError([f"{path}: cannot read config: {error}"]) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError([f"{path}: {where}invalid YAML: {problem}"]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{path}: expected a mapping with the sections "
+                           f"{', '.join(f.name for f in dataclasses.fields(Config))}, "
+                           f"got {_describe(raw)}"])
+    return raw
+
+
+def _apply_overrides(raw, overrides, path) -> dict:
+    """Set ``a.b=value`` overrides into the raw mapping; map each path set to "--set"."""
+    problems, origins = [], {}
+    for override in overrides:
+        field_path, equals, text = override.partition("=")
+        if not equals or not field_path.strip():
+            problems.append(f"--set {override}: expected field.path=value, e.g. training.epochs=2")
+            continue
+        keys = field_path.strip().split(".")
+        node = raw
+        for depth, key in enumerate(keys[:-1], start=1):
+            if key not in node:
+                node[key] = {}
+                origins[".".join(keys[:depth])] = "--set"
+            node = node[key]
+            if not isinstance(node, dict):
+                problems.append(f"--set {override}: {'.'.join(keys[:depth])} in {path} is not a section")
+                break
+        else:
+            node[keys[-1]] = _parse_scalar(text)
+            origins[".".join(keys)] = "--set"
+    if problems:
+        raise ConfigError(problems)
+    return origins
+
+
+def _parse_scalar(text):
+    """Read an override's value as YAML, so numbers, null and lists work."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _build(cls, raw, prefix, problems):
+    """Build dataclass ``cls`` from a raw mapping, appending (path, message) problems."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    if not isinstance(raw, dict):
+        problems.append((prefix, f"expected a mapping with {', '.join(names)}, got {_describe(raw)}"))
+        return None
+    before = len(problems)
+    for key in raw:
+        if key not in names:
+            problems.append((_join(prefix, key), f"unknown field, expected one of {', '.join(names)}"))
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for spec in dataclasses.fields(cls):
+        field_path = _join(prefix, spec.name)
+        hint = hints[spec.name]
+        if spec.name not in raw:
+            if spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+                problems.append((field_path, f"expected {_expected(hint, spec.metadata)}, got nothing (missing)"))
+            continue
+        if dataclasses.is_dataclass(hint):
+            values[spec.name] = _build(hint, raw[spec.name], field_path, problems)
+            continue
+        value = _convert(raw[spec.name], hint, spec.metadata)
+        if value is _INVALID:
+            problems.append((field_path, f"expected {_expected(hint, spec.metadata)}, "
+                                         f"got {_describe(raw[spec.name])}"))
+        else:
+            values[spec.name] = value
+    return cls(**values) if len(problems) == before else None
+
+
+_INVALID = object()
+
+
+def _convert(value, hint, rules):
+    """Return ``value`` as type ``hint`` if it obeys ``rules``, else _INVALID."""
+    if typing.get_origin(hint) is typing.Union:  # Optional[X]
+        if value is None:
+            return None
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    if typing.get_origin(hint) is tuple:
+        if not isinstance(value, (list, tuple)) or not value:
+            return _INVALID
+        items = [_convert(item, typing.get_args(hint)[0], rules) for item in value]
+        return _INVALID if _INVALID in items else tuple(items)
+    if hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif hint is float:
+        if isinstance(value, str) and _NUMBER.match(value.strip()):
+            value = float(value)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, hint)
+    return value if ok and _within(value, rules) else _INVALID
+
+
+def _within(value, rules) -> bool:
+    return ((rules["choices"] is None or value in rules["choices"])
+            and (rules["minimum"] is None or value >= rules["minimum"])
+            and (rules["maximum"] is None or value <= rules["maximum"])
+            and (rules["above"] is None or value > rules["above"]))
+
+
+def _expected(hint, rules) -> str:
+    """Describe, in words, what a field accepts."""
+    if rules["choices"]:
+        return "one of " + ", ".join(rules["choices"])
+    if dataclasses.is_dataclass(hint):
+        return "a mapping with " + ", ".join(f.name for f in dataclasses.fields(hint))
+    optional = typing.get_origin(hint) is typing.Union
+    if optional:
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    listed = typing.get_origin(hint) is tuple
+    if listed:
+        hint = typing.get_args(hint)[0]
+    words = {int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
+    bounds = [f"{sign} {rules[key]}" for key, sign in
+              (("minimum", ">="), ("above", ">"), ("maximum", "<=")) if rules[key] is not None]
+    words = " ".join([words, " and ".join(bounds)]).strip()
+    if listed:
+        words = "a non-empty list of " + words.replace("an integer", "integers")
+    return words + " or null" if optional else words
+
+
+def _describe(value) -> str:
+    """A value as the user wrote it, with its YAML type."""
+    kinds = {type(None): "null", bool: "bool", int: "int", float: "float", str: "str",
+             list: "list", dict: "mapping"}
+    return f"{value!r} ({kinds.get(type(value), type(value).__name__)})"
+
+
+def _join(prefix, key) -> str:
+    return f"{prefix}.{key}" if prefix else str(key)
+
+
+def _consistency_problems(config):
+    """Checks that involve more than one field."""
+    problems = []
+    if config.data.path is not None and config.data.source != "builtin":
+        problems.append(("data.source", f"expected builtin (the default) when data.path is set, "
+                                        f"got {_describe(config.data.source)}"))
+    model = config.model
+    if model.type == "cnn":
+        size, fits = IMAGE_SIZE, 0
+        for _ in model.conv_filters:
+            size = (size - model.kernel_size + 1) // model.pool_size
+            if size < 1:
+                break
+            fits += 1
+        if fits < len(model.conv_filters):
+            problems.append(("model.conv_filters",
+                             f"expected at most {fits} convolution layers for kernel_size "
+                             f"{model.kernel_size} and pool_size {model.pool_size} on "
+                             f"{IMAGE_SIZE}x{IMAGE_SIZE} images, got {len(model.conv_filters)} "
+                             f"{_describe(list(model.conv_filters))}"))
+    return problems

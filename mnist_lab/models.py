@@ -1,0 +1,47 @@
+"""The lab's three models, built from a ModelConfig with stable layer names."""
+
+from __future__ import annotations
+
+import keras
+
+from .data import IMAGE_SHAPE, NUM_CLASSES
+
+# The 100-unit hidden layer of the MLP and of the CNN: later commands
+# (visualize) read the hidden representation through this name.
+HIDDEN_LAYER = "fc1"
+OUTPUT_LAYER = "fc2"
+
+
+def build_model(model_config) -> keras.Model:
+    """A fresh, uncompiled model for ``model_config`` (pure: no I/O, no training)."""
+    builders = {"logreg": _logreg, "mlp": _mlp, "cnn": _cnn}
+    if model_config.type not in builders:
+        raise ValueError(f"model.type: expected one of {', '.join(builders)}, got {model_config.type!r}")
+    return keras.Sequential(builders[model_config.type](model_config), name=model_config.type)
+
+
+def input_shape(model_type: str) -> tuple:
+    return (*IMAGE_SHAPE, 1) if model_type == "cnn" else (IMAGE_SHAPE[0] * IMAGE_SHAPE[1],)
+
+
+def _logreg(config):
+    # Softmax regression: y = softmax(xW + b), 784 x 10 + 10 = 7,850 parameters.
+    return [keras.Input(shape=input_shape("logreg"), name="pixels"),
+            keras.layers.Dense(NUM_CLASSES, activation="softmax", name="fc1")]
+
+
+def _mlp(config):
+    return [keras.Input(shape=input_shape("mlp"), name="pixels"),
+            keras.layers.Dense(config.hidden_units, activation=config.activation, name=HIDDEN_LAYER),
+            keras.layers.Dense(NUM_CLASSES, activation="softmax", name=OUTPUT_LAYER)]
+
+
+def _cnn(config):
+    layers = [keras.Input(shape=input_shape("cnn"), name="pixels")]
+    for index, filters in enumerate(config.conv_filters, start=1):
+        layers += [keras.layers.Conv2D(filters, config.kernel_size, padding="valid",
+                                       activation=config.activation, name=f"conv{index}"),
+                   keras.layers.MaxPooling2D(config.pool_size, name=f"pool{index}")]
+    return layers + [keras.layers.Flatten(name="flatten"),
+                     keras.layers.Dense(config.hidden_units, activation=config.activation, name=HIDDEN_LAYER),
+                     keras.layers.Dense(NUM_CLASSES, activation="softmax", name=OUTPUT_LAYER)]

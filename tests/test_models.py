@@ -1,0 +1,50 @@
+import keras
+import numpy as np
+import pytest
+
+from mnist_lab.config import ModelConfig
+from mnist_lab.models import HIDDEN_LAYER, OUTPUT_LAYER, build_model, input_shape
+
+
+@pytest.mark.parametrize("model_type, parameters", [("logreg", 7_850), ("mlp", 79_510), ("cnn", 155_606)])
+def test_parameter_counts_are_the_labs(model_type, parameters):
+    assert build_model(ModelConfig(type=model_type)).count_params() == parameters
+
+
+def test_layer_names_are_stable():
+    assert [layer.name for layer in build_model(ModelConfig(type="logreg")).layers] == ["fc1"]
+    assert [layer.name for layer in build_model(ModelConfig(type="mlp")).layers] == [HIDDEN_LAYER, OUTPUT_LAYER]
+    assert [layer.name for layer in build_model(ModelConfig(type="cnn")).layers] == [
+        "conv1", "pool1", "conv2", "pool2", "flatten", HIDDEN_LAYER, OUTPUT_LAYER]
+
+
+@pytest.mark.parametrize("model_type", ["mlp", "cnn"])
+def test_hidden_layer_is_readable_as_a_sub_model(model_type):
+    model = build_model(ModelConfig(type=model_type))
+    hidden = keras.Model(model.inputs, model.get_layer(HIDDEN_LAYER).output)
+    images = np.random.default_rng(0).random((3, *input_shape(model_type)), dtype=np.float32)
+    features = hidden.predict(images, verbose=0)
+    assert features.shape == (3, 100) and ((features > 0) & (features < 1)).all()  # sigmoid units
+    probabilities = model.predict(images, verbose=0)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_architecture_knobs_come_from_the_config():
+    mlp = build_model(ModelConfig(type="mlp", hidden_units=50, activation="relu"))
+    assert mlp.count_params() == 784 * 50 + 50 + 50 * 10 + 10
+    assert mlp.get_layer(HIDDEN_LAYER).activation.__name__ == "relu"
+    cnn = build_model(ModelConfig(type="cnn", conv_filters=(8,), kernel_size=3, pool_size=2))
+    # 28 -> 26 (3x3 valid) -> 13 (pool); 13 * 13 * 8 inputs to fc1.
+    assert cnn.count_params() == (3 * 3 * 8 + 8) + (13 * 13 * 8 * 100 + 100) + (100 * 10 + 10)
+
+
+def test_each_build_is_a_fresh_model():
+    config = ModelConfig(type="logreg")
+    first, second = build_model(config), build_model(config)
+    first.get_layer("fc1").kernel.assign(np.zeros((784, 10), np.float32))
+    assert np.abs(second.get_layer("fc1").kernel.numpy()).sum() > 0
+
+
+def test_unknown_type_is_a_value_error():
+    with pytest.raises(ValueError, match="model.type: expected one of logreg, mlp, cnn, got 'rnn'"):
+        build_model(ModelConfig(type="rnn"))

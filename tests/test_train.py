@@ -1,0 +1,100 @@
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+import sklearn.metrics
+
+from mnist_lab import plots, train as train_module
+from mnist_lab.config import config_hash, load_config
+from mnist_lab.data import prepare
+from mnist_lab.train import confusion_counts, train
+
+RUN_FILES = {"config.yaml", "model.keras", "history.csv", "metrics.json", "summary.txt",
+             "learning_curves.png", "confusion_matrix.png"}
+
+
+def weights(run_dir):
+    return keras.saving.load_model(run_dir / "model.keras").get_weights()
+
+
+def test_run_directory_is_complete_and_consistent(tmp_path, small_config, mnist):
+    config = small_config("mlp")
+    result = train(config, "mlp", tmp_path, progress=False, log=lambda *_: None, dataset=mnist)
+    assert result.trained and result.run_dir == tmp_path / "runs" / f"mlp-{config_hash(config)}"
+    assert {path.name for path in result.run_dir.iterdir()} == RUN_FILES
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    assert metrics == result.metrics
+    assert metrics["parameters"] == 79_510 and metrics["epochs"] == 2 and metrics["seed"] == 0
+    assert set(metrics["versions"]) >= {"python", "keras", "backend", "backend_version"}
+    assert metrics["data"]["verified_mnist"] and metrics["data"]["train_images"] == 60000
+    with open(result.run_dir / "history.csv") as stream:
+        history = list(csv.DictReader(stream))
+    assert [int(row["epoch"]) for row in history] == [1, 2]
+    assert float(history[-1]["test_accuracy"]) == pytest.approx(metrics["test_accuracy"], abs=1e-12)
+    assert load_config(result.run_dir / "config.yaml") == config
+    assert "Parameters: 79,510" in (result.run_dir / "summary.txt").read_text()
+
+    # Independent oracles: the saved model's own predictions on the same test slice.
+    arrays = prepare(mnist, "mlp", test_limit=300)
+    probabilities = keras.saving.load_model(result.run_dir / "model.keras").predict(arrays.x_test, verbose=0)
+    predicted = probabilities.argmax(axis=1)
+    assert metrics["test_accuracy"] == pytest.approx((predicted == arrays.test_labels).mean(), abs=1e-6)
+    assert metrics["test_loss"] == pytest.approx(sklearn.metrics.log_loss(arrays.test_labels, probabilities,
+                                                                          labels=range(10)), rel=1e-5)
+    matrix = np.array(metrics["confusion_matrix"])
+    assert matrix.sum() == 300 and np.trace(matrix) == (predicted == arrays.test_labels).sum()
+
+
+def test_confusion_counts_match_scikit_learn():
+    rng = np.random.default_rng(1)
+    labels, predictions = rng.integers(0, 10, 500), rng.integers(0, 10, 500)
+    np.testing.assert_array_equal(confusion_counts(labels, predictions),
+                                  sklearn.metrics.confusion_matrix(labels, predictions, labels=range(10)))
+
+
+def test_same_config_same_numbers(tmp_path, small_config, mnist):
+    config = small_config("cnn", "data.train_limit=300", "data.test_limit=100")
+    quiet = {"progress": False, "log": lambda *_: None, "dataset": mnist}
+    first = train(config, "a", tmp_path, **quiet)
+    second = train(config, "b", tmp_path, **quiet)
+    for key in ("test_accuracy", "test_loss", "train_loss"):
+        assert first.metrics[key] == second.metrics[key]
+    for left, right in zip(weights(first.run_dir), weights(second.run_dir)):
+        np.testing.assert_array_equal(left, right)
+
+
+def test_grouped_steps_do_not_change_the_numbers(tmp_path, small_config, mnist, monkeypatch):
+    # 6 batches: more than one graph call of 4 steps, one with a remainder.
+    config = small_config("mlp", "data.train_limit=600", "training.batch_size=100")
+    quiet = {"progress": False, "log": lambda *_: None, "dataset": mnist}
+    monkeypatch.setattr(train_module, "STEPS_PER_EXECUTION", 4)
+    grouped = train(config, "grouped", tmp_path, **quiet)
+    monkeypatch.setattr(train_module, "STEPS_PER_EXECUTION", 1)
+    single = train(config, "single", tmp_path, **quiet)
+    for left, right in zip(weights(grouped.run_dir), weights(single.run_dir)):
+        np.testing.assert_array_equal(left, right)
+    assert grouped.metrics["test_loss"] == single.metrics["test_loss"]
+
+
+def test_complete_run_is_kept_unless_forced(tmp_path, small_config, mnist):
+    config = small_config("logreg")
+    quiet = {"progress": False, "log": lambda *_: None, "dataset": mnist}
+    first = train(config, "logreg", tmp_path, **quiet)
+    stamp = (first.run_dir / "metrics.json").stat().st_mtime_ns
+    again = train(config, "logreg", tmp_path, **quiet)
+    assert not again.trained and again.metrics == first.metrics
+    assert (first.run_dir / "metrics.json").stat().st_mtime_ns == stamp
+    forced = train(config, "logreg", tmp_path, force=True, **quiet)
+    assert forced.trained and (first.run_dir / "metrics.json").stat().st_mtime_ns != stamp
+
+
+def test_interrupted_run_leaves_nothing_that_looks_complete(tmp_path, small_config, mnist, monkeypatch):
+    def interrupt(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plots, "confusion_matrix", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train(small_config("logreg"), "logreg", tmp_path, progress=False, log=lambda *_: None, dataset=mnist)
+    assert list((tmp_path / "runs").iterdir()) == []
