@@ -3,7 +3,7 @@
 Both run on full MNIST, in fresh processes, alternating so that machine noise
 falls on both; each side's figure is the median over epochs after the first
 (graph building), pooled over repeats. Per-epoch test evaluation is excluded
-from the tool's figure (its EpochClock stops before evaluation).
+from the tool's figure (its EpochRecorder stops the clock before evaluating).
 
     python bench/train_speed.py                    # all three models
     python bench/train_speed.py --models logreg,mlp --epochs 6 --repeats 3

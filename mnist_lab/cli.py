@@ -41,10 +41,11 @@ class _Commands(click.Group):
 @click.version_option(__version__, prog_name="mnist-lab")
 @click.option("--debug", is_flag=True, help="Show the full traceback when a command fails.")
 def main(debug):
-    """Train, sweep and visualize the MNIST lab's models, reproducibly.
+    """Train and sweep the MNIST lab's models, reproducibly.
 
     \b
     mnist-lab train configs/cnn.yaml
+    mnist-lab sweep configs/sweep.yaml
     """
 
 
@@ -77,4 +78,74 @@ def train(config_path, overrides, data_path, results_dir, force, quiet):
         click.echo(f"Already trained: {result.run_dir} (use --force to retrain)")
     click.echo(f"Test loss {metrics['test_loss']:.4f}, test accuracy {metrics['test_accuracy']:.2%} "
                f"({metrics['parameters']:,} parameters, {metrics['seconds_per_epoch']:.2f} s/epoch)")
+    from .report import lab_numbers
+
+    lab = lab_numbers(config, metrics["data"]["verified_mnist"])
+    if lab:
+        click.echo(f"The lab reports test loss {lab[0]:.4f}, test accuracy {lab[1]:.2%} for this setting "
+                   f"(one run, no fixed seed).")
     click.echo(f"Run: {result.run_dir}")
+
+
+@main.command()
+@click.argument("sweep_path", metavar="SWEEP", default="configs/sweep.yaml")
+@click.option("--set", "overrides", multiple=True, metavar="FIELD=VALUE",
+              help="Override a field of every base config, e.g. --set data.train_limit=5000.")
+@click.option("--data", "data_path", metavar="PATH", help="An .npz file or IDX folder for every cell.")
+@click.option("--results", "results_dir", default="results", show_default=True, metavar="DIR",
+              help="Where the sweep folder is written (DIR/sweeps/<name>).")
+@click.option("--only", metavar="NAMES", help="Only the cells of these base configs, e.g. --only logreg,mlp.")
+@click.option("--force", is_flag=True, help="Rerun cells that are already done.")
+@click.option("--dry-run", is_flag=True, help="List the cells and estimate their time; train nothing.")
+@click.option("--report-only", is_flag=True, help="Rewrite the tables and figures from the finished cells.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars; one log line per cell.")
+@click.pass_context
+def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_run, report_only, quiet):
+    """Train every cell of the grid SWEEP describes (default configs/sweep.yaml).
+
+    Cells differing only in epochs share one training. Finished cells are kept:
+    an interrupted sweep resumes where it stopped.
+
+    \b
+    Examples:
+      mnist-lab sweep --dry-run
+      mnist-lab sweep --only logreg,mlp --quiet
+      mnist-lab sweep --report-only
+    """
+    from .sweep import estimate_seconds, load_sweep, pending_cells, sweep_folder
+
+    plan = load_sweep(sweep_path, overrides, data_path=data_path, only=only.split(",") if only else None)
+    folder = sweep_folder(results_dir, plan.name)
+    if report_only:
+        from .report import write_sweep_report
+
+        written = write_sweep_report(folder)
+        if not written:
+            raise click.ClickException(f"{folder} has no finished cells; run `mnist-lab sweep {sweep_path}` first")
+        click.echo("\n".join(f"Wrote {path}" for path in written))
+        return
+    if dry_run:
+        from .progress import describe_cell
+
+        todo = pending_cells(plan, folder, force)
+        for cell in plan.cells:
+            click.echo(f"{'todo' if cell in todo else 'done'}  {describe_cell(cell)}")
+        click.echo(f"{len(plan.cells)} cells, {len(todo)} to train; estimated time "
+                   f"{_duration(estimate_seconds(todo, folder))} on this machine's measured speeds")
+        return
+    from .sweep import run_sweep
+
+    outcome = run_sweep(plan, results_dir, force=force, progress=not quiet, log=click.echo)
+    click.echo(f"Sweep {plan.name}: {outcome.trained} cells trained, {outcome.skipped} skipped, "
+               f"{len(outcome.failures)} failed; tables in {outcome.folder}")
+    if outcome.failures:
+        for key, message in outcome.failures.items():
+            click.echo(f"Failed: {key}: {message}", err=True)
+        click.echo("Failed cells are retried on the next run.", err=True)
+        ctx.exit(_EXIT_FAILURE)
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {seconds:02d} s"

@@ -78,6 +78,24 @@ class Config:
                         why="one fixed seed makes runs repeatable (NumPy takes 0..2**32-1)")
 
 
+@dataclass(frozen=True)
+class GridConfig:
+    config: str = setting(why="required: the base train config, relative to the sweep file")
+    batch_size: typing.Optional[tuple[int, ...]] = setting(None, minimum=1, why="the base config's value")
+    epochs: typing.Optional[tuple[int, ...]] = setting(None, minimum=1, why="the base config's value")
+    learning_rate: typing.Optional[tuple[float, ...]] = setting(None, above=0, why="the base config's value")
+    seeds: typing.Optional[tuple[int, ...]] = setting(None, minimum=0, maximum=2**32 - 1,
+                                                      why="the sweep's seeds")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    models: tuple[GridConfig, ...] = setting(why="required: one grid per base config")
+    seeds: tuple[int, ...] = setting((0, 1, 2), minimum=0, maximum=2**32 - 1,
+                                     why="three seeds give every setting a mean and a spread")
+    name: typing.Optional[str] = setting(None, why="the sweep file's name, e.g. sweep for sweep.yaml")
+
+
 def load_config(path, overrides=(), data_path=None, environ=None) -> Config:
     """Read a YAML config, apply ``field.path=value`` overrides, validate, resolve.
 
@@ -85,24 +103,35 @@ def load_config(path, overrides=(), data_path=None, environ=None) -> Config:
     ConfigError listing every problem as ``WHERE: field.path: message``.
     """
     environ = os.environ if environ is None else environ
-    raw = _read_yaml(path)
+    raw = _read_yaml(path, Config)
     origins = _apply_overrides(raw, overrides, path)
     if data_path is not None:
         raw.setdefault("data", {})
         if isinstance(raw["data"], dict):
             raw["data"]["path"] = data_path
             origins["data.path"] = "--data"
-    problems = []
-    config = _build(Config, raw, "", problems)
-    if config is not None:
-        problems.extend(_consistency_problems(config))
-    if problems:
-        raise ConfigError(f"{origins.get(field_path, path)}: {field_path}: {message}"
-                          for field_path, message in problems)
+    config = _validated(Config, raw, path, origins, _consistency_problems)
     if config.data.path is None and config.data.source == "builtin" and environ.get(DATA_ENV_VAR):
         config = dataclasses.replace(config, data=dataclasses.replace(
             config.data, path=environ[DATA_ENV_VAR]))
     return config
+
+
+def load_sweep_config(path) -> SweepConfig:
+    """Read and validate a sweep file (its base configs are loaded by the sweep)."""
+    return _validated(SweepConfig, _read_yaml(path, SweepConfig), path, {}, lambda sweep: [])
+
+
+def _validated(cls, raw, path, origins, consistency_problems):
+    """Build ``cls`` from ``raw`` or raise ConfigError naming every problem and where it came from."""
+    problems = []
+    built = _build(cls, raw, "", problems)
+    if built is not None:
+        problems.extend(consistency_problems(built))
+    if problems:
+        raise ConfigError(f"{origins.get(field_path, path)}: {field_path}: {message}"
+                          for field_path, message in problems)
+    return built
 
 
 def config_name(path) -> str:
@@ -131,7 +160,7 @@ def config_hash(config) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def _read_yaml(path) -> dict:
+def _read_yaml(path, cls) -> dict:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -149,7 +178,7 @@ def _read_yaml(path) -> dict:
         raise ConfigError([f"{path}: {where}invalid YAML: {problem}"]) from None
     if not isinstance(raw, dict):
         raise ConfigError([f"{path}: expected a mapping with the sections "
-                           f"{', '.join(f.name for f in dataclasses.fields(Config))}, "
+                           f"{', '.join(f.name for f in dataclasses.fields(cls))}, "
                            f"got {_describe(raw)}"])
     return raw
 
@@ -210,6 +239,15 @@ def _build(cls, raw, prefix, problems):
         if dataclasses.is_dataclass(hint):
             values[spec.name] = _build(hint, raw[spec.name], field_path, problems)
             continue
+        item_type = typing.get_args(hint)[0] if typing.get_origin(hint) is tuple else None
+        if dataclasses.is_dataclass(item_type):  # a list of sections, e.g. a sweep's models
+            items = raw[spec.name]
+            if isinstance(items, list) and items:
+                values[spec.name] = tuple(_build(item_type, item, f"{field_path}[{index}]", problems)
+                                          for index, item in enumerate(items))
+            else:
+                problems.append((field_path, f"expected {_expected(hint, spec.metadata)}, got {_describe(items)}"))
+            continue
         value = _convert(raw[spec.name], hint, spec.metadata)
         if value is _INVALID:
             problems.append((field_path, f"expected {_expected(hint, spec.metadata)}, "
@@ -256,20 +294,23 @@ def _expected(hint, rules) -> str:
     """Describe, in words, what a field accepts."""
     if rules["choices"]:
         return "one of " + ", ".join(rules["choices"])
-    if dataclasses.is_dataclass(hint):
-        return "a mapping with " + ", ".join(f.name for f in dataclasses.fields(hint))
     optional = typing.get_origin(hint) is typing.Union
     if optional:
         hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
     listed = typing.get_origin(hint) is tuple
     if listed:
         hint = typing.get_args(hint)[0]
-    words = {int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
-    bounds = [f"{sign} {rules[key]}" for key, sign in
-              (("minimum", ">="), ("above", ">"), ("maximum", "<=")) if rules[key] is not None]
-    words = " ".join([words, " and ".join(bounds)]).strip()
+    if dataclasses.is_dataclass(hint):
+        words = "mappings with " if listed else "a mapping with "
+        words += ", ".join(f.name for f in dataclasses.fields(hint))
+    else:
+        singular, plural = {int: ("an integer", "integers"), float: ("a number", "numbers"),
+                            str: ("a string", "strings")}[hint]
+        bounds = [f"{sign} {rules[key]}" for key, sign in
+                  (("minimum", ">="), ("above", ">"), ("maximum", "<=")) if rules[key] is not None]
+        words = " ".join([plural if listed else singular, " and ".join(bounds)]).strip()
     if listed:
-        words = "a non-empty list of " + words.replace("an integer", "integers")
+        words = "a non-empty list of " + words
     return words + " or null" if optional else words
 
 

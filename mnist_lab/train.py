@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib
 import json
+import math
 import platform
 import statistics
 import sys
@@ -44,26 +45,57 @@ def train(config, name: str, results_dir="results", *, force=False, progress=Tru
     if final.exists() and not force:
         return TrainResult(final, runs.read_metrics(final), trained=False)
     started = time.perf_counter()
-    seed_everything(config.seed)
     dataset = load_dataset(config.data) if dataset is None else dataset
     log(f"Data: {dataset.describe()}")
     arrays = prepare(dataset, config.model.type, config.data.train_limit, config.data.test_limit)
-    model = compiled_model(config)
+    model = new_model(config)
     summary = model_summary(model)
     log(summary)
-    clock = EpochClock()
-    fit = model.fit(arrays.x_train, arrays.y_train, batch_size=config.training.batch_size,
-                    epochs=config.training.epochs, shuffle=True, verbose=_verbosity(progress),
-                    callbacks=[clock, EvaluateEachEpoch(arrays.x_test, arrays.y_test)])
-    history = history_rows(fit.history, clock.seconds)
-    predictions = model.predict(arrays.x_test, batch_size=EVALUATION_BATCH, verbose=0).argmax(axis=1)
-    metrics = run_metrics(config, model, dataset, history, clock.seconds,
-                          confusion_counts(arrays.test_labels, predictions),
+    trajectory = fit_model(model, config, arrays, verbose=_verbosity(progress))
+    predictions = trajectory.test_probabilities.argmax(axis=1)
+    metrics = run_metrics(config, dataset, trajectory, confusion_counts(arrays.test_labels, predictions),
                           wall_seconds=time.perf_counter() - started)
     with runs.staging(final) as staged:
-        _write_run(staged, name, config, model, summary, history, metrics)
+        _write_run(staged, name, config, model, summary, trajectory.history, metrics)
         trained = runs.publish(staged, final, replace=force)
     return TrainResult(final, metrics if trained else runs.read_metrics(final), trained)
+
+
+@dataclass(frozen=True, eq=False)
+class Trajectory:
+    """A trained model, its per-epoch history and its last test-set probabilities."""
+
+    model: keras.Model
+    history: list
+    test_probabilities: np.ndarray
+
+
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def new_model(config) -> keras.Model:
+    """Seed every random source, then build and compile: the start of every training."""
+    seed_everything(config.seed)
+    return compiled_model(config)
+
+
+def fit_model(model, config, arrays, *, verbose=0, on_epoch=None) -> Trajectory:
+    """Train ``model`` for ``config.training.epochs``, evaluating the test set after each epoch.
+
+    ``on_epoch(history)`` runs after each finite epoch, before the next one
+    starts. The one training path of mnist-lab: train and sweep both use it.
+    """
+    recorder = EpochRecorder(arrays.x_test, arrays.y_test, on_epoch)
+    model.fit(arrays.x_train, arrays.y_train, batch_size=config.training.batch_size,
+              epochs=config.training.epochs, shuffle=True, verbose=verbose,
+              callbacks=[recorder, keras.callbacks.TerminateOnNaN()])
+    last = recorder.history[-1]
+    if not math.isfinite(last["train_loss"]):
+        raise Diverged(f"training diverged: the loss became {last['train_loss']} in epoch {last['epoch']} "
+                       f"(learning rate {config.training.learning_rate}); a smaller "
+                       f"training.learning_rate usually helps")
+    return Trajectory(model, recorder.history, recorder.test_probabilities)
 
 
 def _verbosity(progress: bool) -> int:
@@ -96,39 +128,50 @@ def model_summary(model) -> str:
     return "\n".join(lines).rstrip() + f"\nParameters: {model.count_params():,}"
 
 
-class EpochClock(keras.callbacks.Callback):
-    """Training seconds per epoch; listed before EvaluateEachEpoch so evaluation is excluded."""
+class EpochRecorder(keras.callbacks.Callback):
+    """Per epoch: training seconds (evaluation excluded), then test loss and accuracy.
 
-    def __init__(self):
+    The test scores also go into the epoch's logs, so the progress bar shows them.
+    """
+
+    def __init__(self, x_test, y_test, on_epoch=None):
         super().__init__()
-        self.seconds = []
+        self.x_test, self.y_test, self.on_epoch = x_test, y_test, on_epoch
+        self.history, self.test_probabilities = [], None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
+        row = {"epoch": epoch + 1, "train_loss": float(logs["loss"]),
+               "train_accuracy": float(logs["accuracy"]), "train_seconds": time.perf_counter() - self._start}
+        self.history.append(row)
+        if not math.isfinite(row["train_loss"]):
+            return  # TerminateOnNaN stops the fit; fit_model reports it
+        self.test_probabilities = predict_probabilities(self.model, self.x_test)
+        row["test_loss"], row["test_accuracy"] = test_scores(self.test_probabilities, self.y_test)
+        logs.update(test_loss=row["test_loss"], test_accuracy=row["test_accuracy"])
+        if self.on_epoch is not None:
+            self.on_epoch(list(self.history))
 
 
-class EvaluateEachEpoch(keras.callbacks.Callback):
-    """Adds test loss and accuracy to each epoch's logs (shown by the progress bar)."""
+def predict_probabilities(model, inputs: np.ndarray) -> np.ndarray:
+    """Class probabilities from direct forward passes in chunks.
 
-    def __init__(self, x_test, y_test):
-        super().__init__()
-        self.x_test, self.y_test = x_test, y_test
-
-    def on_epoch_end(self, epoch, logs=None):
-        scores = self.model.evaluate(self.x_test, self.y_test, batch_size=EVALUATION_BATCH,
-                                     verbose=0, return_dict=True)
-        logs["test_loss"] = scores["loss"]
-        logs["test_accuracy"] = scores["accuracy"]
+    Not model.evaluate() or predict() (nor fit's validation_data): with
+    TensorFlow 2.21 on this 2-core CPU, any of them inside fit() leaves the
+    following epochs running on one core, twice as slow (measured).
+    """
+    return np.concatenate([keras.ops.convert_to_numpy(model(inputs[start:start + EVALUATION_BATCH],
+                                                            training=False))
+                           for start in range(0, len(inputs), EVALUATION_BATCH)])
 
 
-def history_rows(history: dict, seconds: list) -> list[dict]:
-    return [{"epoch": epoch + 1, "train_loss": history["loss"][epoch],
-             "train_accuracy": history["accuracy"][epoch], "test_loss": history["test_loss"][epoch],
-             "test_accuracy": history["test_accuracy"][epoch], "train_seconds": seconds[epoch]}
-            for epoch in range(len(seconds))]
+def test_scores(probabilities: np.ndarray, one_hot_labels: np.ndarray) -> tuple[float, float]:
+    """Mean categorical cross-entropy (as Keras computes it) and accuracy."""
+    losses = keras.ops.convert_to_numpy(keras.losses.categorical_crossentropy(one_hot_labels, probabilities))
+    accuracy = np.mean(probabilities.argmax(axis=1) == one_hot_labels.argmax(axis=1))
+    return float(np.mean(losses, dtype=np.float64)), float(accuracy)
 
 
 def confusion_counts(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
@@ -142,22 +185,27 @@ def steady_epoch_seconds(seconds: list) -> float:
     return statistics.median(seconds[1:] or seconds)
 
 
-def run_metrics(config, model, dataset, history, seconds, confusion, wall_seconds) -> dict:
+def run_metrics(config, dataset, trajectory, confusion, wall_seconds) -> dict:
+    return {**result_record(config, dataset, trajectory.history, trajectory.model.count_params()),
+            "confusion_matrix": confusion.tolist(), "wall_seconds": wall_seconds}
+
+
+def result_record(config, dataset, history, parameters) -> dict:
+    """The numbers every result carries, train runs and sweep cells alike."""
     last = history[-1]
+    seconds = [row["train_seconds"] for row in history]
     return {
         "model": config.model.type,
         "test_loss": last["test_loss"],
         "test_accuracy": last["test_accuracy"],
         "train_loss": last["train_loss"],
         "train_accuracy": last["train_accuracy"],
-        "parameters": model.count_params(),
+        "parameters": parameters,
         "epochs": len(history),
         "seconds_per_epoch": steady_epoch_seconds(seconds),
         "epoch_seconds": seconds,
-        "wall_seconds": wall_seconds,
         "seed": config.seed,
         "config_hash": config_hash(config),
-        "confusion_matrix": confusion.tolist(),
         "data": dataset.record(),
         "versions": versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -1,0 +1,61 @@
+"""Sweep wall time: `mnist-lab sweep` (one process, shared trajectories) against the naive
+way (one fresh `mnist-lab train` process per cell), same cells, same machine, one run.
+
+Also checks that both ways give the same test accuracy and loss for every cell.
+
+    python bench/sweep_speed.py                         # configs/sweep.yaml, logreg and mlp
+    python bench/sweep_speed.py --only logreg --set data.train_limit=10000
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mnist_lab.sweep import load_sweep, sweep_folder  # noqa: E402
+
+
+def timed(command) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweep", nargs="?", default="configs/sweep.yaml")
+    parser.add_argument("--only", default="logreg,mlp")
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    options = parser.parse_args()
+    plan = load_sweep(ROOT / options.sweep, options.overrides, only=options.only.split(","))
+    tool = [sys.executable, "-m", "mnist_lab"]
+    overrides = [option for override in options.overrides for option in ("--set", override)]
+    with tempfile.TemporaryDirectory() as sweep_results, tempfile.TemporaryDirectory() as naive_results:
+        sweep_seconds = timed([*tool, "sweep", options.sweep, "--only", options.only, "--results", sweep_results,
+                               "--quiet", *overrides])
+        naive_seconds, same = 0.0, 0
+        for cell in plan.cells:
+            training = cell.config.training
+            naive_seconds += timed([*tool, "train", f"configs/{cell.name}.yaml", "--results", naive_results, "--quiet",
+                                    *overrides, "--set", f"training.batch_size={training.batch_size}",
+                                    "--set", f"training.epochs={training.epochs}",
+                                    "--set", f"training.learning_rate={training.learning_rate}",
+                                    "--set", f"seed={cell.config.seed}"])
+            run = Path(naive_results) / "runs" / cell.key
+            naive = json.loads((run / "metrics.json").read_text())
+            shared = json.loads((sweep_folder(sweep_results, plan.name) / "cells" / f"{cell.key}.json").read_text())
+            same += (naive["test_accuracy"], naive["test_loss"]) == (shared["test_accuracy"], shared["test_loss"])
+    print(f"cells: {len(plan.cells)} ({options.only})")
+    print(f"sweep (one process, shared trajectories): {sweep_seconds:8.1f} s")
+    print(f"naive (one train process per cell):       {naive_seconds:8.1f} s")
+    print(f"speed-up: {naive_seconds / sweep_seconds:.2f}x; cells with identical test metrics: {same}/{len(plan.cells)}")
+
+
+if __name__ == "__main__":
+    main()

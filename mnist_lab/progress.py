@@ -1,0 +1,67 @@
+"""Progress of a sweep: a bar over all the work (with ETA) and one over the current trajectory.
+
+The work is counted in epochs, not cells, because cells sharing a trajectory
+finish in bursts; an ETA over epochs stays honest. Without bars (``--quiet``)
+each finished or failed cell is still logged as one line.
+"""
+
+from __future__ import annotations
+
+
+def describe_cell(cell) -> str:
+    training = cell.config.training
+    return (f"{cell.name} batch {training.batch_size} epochs {training.epochs} "
+            f"lr {training.learning_rate:g} seed {cell.config.seed}")
+
+
+class SweepProgress:
+    def __init__(self, total_cells: int, done_cells: int, total_epochs: int, *, enabled=True, log=print):
+        self.total_cells, self.done_cells, self.total_epochs = total_cells, done_cells, total_epochs
+        self.enabled, self.log = enabled, log
+        self._work = self._trajectory = None
+
+    def __enter__(self):
+        if self.enabled:
+            from tqdm import tqdm
+
+            self._tqdm = tqdm
+            self._work = tqdm(total=self.total_epochs, unit="epoch", desc=self._cells_label(),
+                              dynamic_ncols=True, position=0)
+        return self
+
+    def __exit__(self, *exc):
+        for bar in (self._trajectory, self._work):
+            if bar is not None:
+                bar.close()
+
+    def start_trajectory(self, longest_cell):
+        if self.enabled:
+            if self._trajectory is not None:
+                self._trajectory.close()
+            self._trajectory = self._tqdm(total=longest_cell.epochs, unit="epoch", leave=False, position=1,
+                                          desc=describe_cell(longest_cell).rsplit(" epochs", 1)[0],
+                                          dynamic_ncols=True)
+
+    def epoch_done(self, row: dict):
+        if self.enabled:
+            self._trajectory.set_postfix(test_accuracy=f"{row['test_accuracy']:.4f}")
+            self._trajectory.update(1)
+            self._work.update(1)
+
+    def cell_done(self, cell, record: dict):
+        self.done_cells += 1
+        self._line(f"done   {describe_cell(cell)}: test accuracy {record['test_accuracy']:.2%}, "
+                   f"loss {record['test_loss']:.4f}")
+
+    def cell_failed(self, cell, message: str):
+        self._line(f"FAILED {describe_cell(cell)}: {message}")
+
+    def _cells_label(self) -> str:
+        return f"sweep {self.done_cells}/{self.total_cells} cells"
+
+    def _line(self, text: str):
+        if self.enabled:
+            self._work.set_description(self._cells_label())
+            self._tqdm.write(text)
+        else:
+            self.log(text)

@@ -1,0 +1,151 @@
+"""Tables and figures of a sweep, computed from its cell files alone.
+
+The cells are the only source of truth: every table here can be regenerated
+from ``cells/`` without training (``mnist-lab sweep --report-only``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+from pathlib import Path
+
+from .files import atomic_write_text
+from .sweep import read_cell_records
+
+# The lab report's numbers (LAB.md), keyed by (model, batch size, epochs,
+# learning rate): (test cross-entropy, test accuracy). Single runs, no seed.
+LAB_RESULTS = {
+    ("logreg", 300, 10, 0.5): (0.2737, 0.9226),
+    ("logreg", 300, 15, 0.5): (0.2687, 0.9238),
+    ("logreg", 300, 20, 0.5): (0.2704, 0.9242),
+    ("logreg", 400, 10, 0.5): (0.2662, 0.9260),
+    ("logreg", 500, 10, 0.5): (0.2659, 0.9254),
+    ("mlp", 300, 10, 0.5): (0.1807, 0.9466),
+    ("mlp", 300, 10, 0.2): (0.2516, 0.9289),
+    ("mlp", 300, 10, 0.3): (0.2221, 0.9370),
+    ("cnn", 300, 10, 0.5): (0.1003, 0.9826),
+}
+def lab_numbers(config, verified_mnist: bool):
+    """The lab's (test loss, test accuracy) for exactly this setup, or None.
+
+    Only for the lab's architecture on the whole of the real MNIST."""
+    from .config import ModelConfig
+
+    whole_mnist = verified_mnist and config.data.train_limit is None and config.data.test_limit is None
+    if not whole_mnist or config.model != ModelConfig(type=config.model.type):
+        return None
+    training = config.training
+    return LAB_RESULTS.get((config.model.type, training.batch_size, training.epochs, training.learning_rate))
+
+
+SETTING = ("name", "model", "batch_size", "epochs", "learning_rate")
+TABLE_FIELDS = (*SETTING, "seed", "test_accuracy", "test_loss", "train_accuracy", "train_loss",
+                "parameters", "train_seconds", "key")
+SUMMARY_FIELDS = (*SETTING, "seeds", "test_accuracy_mean", "test_accuracy_std", "test_loss_mean",
+                  "test_loss_std", "train_accuracy_mean", "train_loss_mean", "lab_test_accuracy",
+                  "lab_test_loss")
+FIGURES_FOLDER = "figures"
+
+
+def cell_rows(records) -> list[dict]:
+    """One flat row per cell, in a stable order."""
+    rows = [{"name": record["name"], "model": record["model"],
+             "batch_size": record["config"]["training"]["batch_size"], "epochs": record["epochs"],
+             "learning_rate": record["config"]["training"]["learning_rate"], "seed": record["seed"],
+             "test_accuracy": record["test_accuracy"], "test_loss": record["test_loss"],
+             "train_accuracy": record["train_accuracy"], "train_loss": record["train_loss"],
+             "parameters": record["parameters"], "train_seconds": sum(record["epoch_seconds"]),
+             "key": record["key"]} for record in records]
+    return sorted(rows, key=lambda row: tuple(row[field] for field in (*SETTING, "seed")))
+
+
+def summarize(rows) -> list[dict]:
+    """Mean and sample standard deviation over seeds for each setting, with the lab's numbers."""
+    groups = {}
+    for row in rows:
+        groups.setdefault(tuple(row[field] for field in SETTING), []).append(row)
+    summary = []
+    for setting, members in groups.items():
+        entry = dict(zip(SETTING, setting))
+        entry["seeds"] = len(members)
+        for metric in ("test_accuracy", "test_loss"):
+            values = [member[metric] for member in members]
+            entry[f"{metric}_mean"] = statistics.fmean(values)
+            entry[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else math.nan
+        for metric in ("train_accuracy", "train_loss"):
+            entry[f"{metric}_mean"] = statistics.fmean(member[metric] for member in members)
+        lab = LAB_RESULTS.get((entry["model"], *setting[2:]))
+        entry["lab_test_loss"], entry["lab_test_accuracy"] = lab if lab else (math.nan, math.nan)
+        summary.append(entry)
+    return summary
+
+
+def lab_verdict(mean, std, lab, scale=1.0, unit="") -> str:
+    """Whether the lab's number lies within our mean ± 2 std, and how far it is from the mean."""
+    if math.isnan(lab):
+        return ""
+    delta = f"{(lab - mean) * scale:+.2f}{unit}" if unit else f"{lab - mean:+.4f}"
+    if math.isnan(std):
+        return f"n/a, one seed ({delta})"
+    return f"{'yes' if abs(lab - mean) <= 2 * std else 'no'} ({delta})"
+
+
+def markdown_table(summary, title: str) -> str:
+    """Per model, the settings with mean ± std over seeds and the lab's numbers beside them."""
+    lines = [f"# {title}", "",
+             "Mean ± sample standard deviation over seeds, on the 10,000 test images. "
+             "\"Lab inside ±2σ\" says whether the lab report's single-run number lies within "
+             "our mean ± 2 std, and how far it is from our mean (lab − ours). Loss is the mean "
+             "categorical cross-entropy; the lab's loss figures are on the same scale.", ""]
+    for name in dict.fromkeys(entry["name"] for entry in summary):
+        entries = [entry for entry in summary if entry["name"] == name]
+        lines += [f"## {name} ({entries[0]['model']})", "",
+                  "| batch size | epochs | learning rate | seeds | test accuracy (%) | test loss "
+                  "| lab accuracy (%) | lab loss | lab accuracy inside ±2σ | lab loss inside ±2σ |",
+                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+        for entry in entries:
+            accuracy, accuracy_std = entry["test_accuracy_mean"], entry["test_accuracy_std"]
+            loss, loss_std = entry["test_loss_mean"], entry["test_loss_std"]
+            lab_accuracy, lab_loss = entry["lab_test_accuracy"], entry["lab_test_loss"]
+            lines.append(
+                f"| {entry['batch_size']} | {entry['epochs']} | {entry['learning_rate']:g} | {entry['seeds']} "
+                f"| {_plus_minus(accuracy * 100, accuracy_std * 100, 2)} | {_plus_minus(loss, loss_std, 4)} "
+                f"| {'' if math.isnan(lab_accuracy) else f'{lab_accuracy * 100:.2f}'} "
+                f"| {'' if math.isnan(lab_loss) else f'{lab_loss:.4f}'} "
+                f"| {lab_verdict(accuracy, accuracy_std, lab_accuracy, 100, ' pp')} "
+                f"| {lab_verdict(loss, loss_std, lab_loss)} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_sweep_report(folder: Path) -> list[Path]:
+    """Rewrite table.csv, summary.csv, table.md and the figures from the cells; return the paths."""
+    from . import plots
+
+    rows = cell_rows(read_cell_records(folder))
+    if not rows:
+        return []
+    summary = summarize(rows)
+    written = [folder / "table.csv", folder / "summary.csv", folder / "table.md"]
+    atomic_write_text(written[0], _csv(rows, TABLE_FIELDS))
+    atomic_write_text(written[1], _csv(summary, SUMMARY_FIELDS))
+    atomic_write_text(written[2], markdown_table(summary, f"Sweep {folder.name}: test results"))
+    for name in dict.fromkeys(entry["name"] for entry in summary):
+        written += plots.sweep_figures([entry for entry in summary if entry["name"] == name],
+                                       folder / FIGURES_FOLDER, name)
+    return written
+
+
+def _plus_minus(mean, std, digits) -> str:
+    return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _csv(rows, fields) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({field: row[field] for field in fields} for row in rows)
+    return buffer.getvalue()

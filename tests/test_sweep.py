@@ -1,0 +1,194 @@
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mnist_lab import cli
+from mnist_lab.config import load_config
+from mnist_lab.data import prepare
+from mnist_lab.errors import ConfigError
+from mnist_lab.sweep import (SweepLocked, exclusive_lock, load_sweep, run_sweep, sweep_folder, trajectories)
+from mnist_lab.train import fit_model, new_model, train
+
+from conftest import ROOT, write_config
+
+QUICK = ("data.train_limit=1000", "data.test_limit=200")
+QUICK_OPTIONS = [option for override in QUICK for option in ("--set", override)]
+QUIET = {"progress": False, "log": lambda *_: None}
+
+
+def tiny_sweep(folder, grid="epochs: [1, 2]", seeds="[0, 1]", config=ROOT / "configs" / "logreg.yaml", name="tiny"):
+    return write_config(folder, f"name: {name}\nseeds: {seeds}\nmodels:\n  - config: {config}\n"
+                                f"    batch_size: [100]\n    {grid}\n", name=f"{name}.yaml")
+
+
+def test_lab_sweep_covers_every_cell_of_the_lab_table():
+    sweep = load_sweep(ROOT / "configs" / "sweep.yaml")
+    settings = {(cell.name, cell.config.training.batch_size, cell.epochs, cell.config.training.learning_rate)
+                for cell in sweep.cells}
+    from mnist_lab.report import LAB_RESULTS
+
+    assert {(model, *rest) for model, *rest in LAB_RESULTS} <= settings
+    assert len(sweep.cells) == 3 * (9 + 3 + 1)  # logreg 3x3, mlp 3 rates, cnn 1; three seeds each
+    assert {cell.config.seed for cell in sweep.cells} == {0, 1, 2}
+    # Epoch sharing: one training per (model, batch size, learning rate, seed).
+    assert len(trajectories(sweep.cells)) == 3 * (3 + 3 + 1)
+    full = load_sweep(ROOT / "configs" / "sweep-full.yaml")
+    assert len(full.cells) == 3 * 3 * 27 and len(trajectories(full.cells)) == 3 * 3 * 9
+
+
+def test_axes_left_out_keep_the_base_value_and_duplicates_collapse(tmp_path):
+    path = write_config(tmp_path, f"models:\n  - config: {ROOT / 'configs' / 'mlp.yaml'}\n"
+                                  "    learning_rate: [0.2, 0.2, 1e-1]\n", name="s.yaml")
+    sweep = load_sweep(path, ["training.epochs=3"])
+    assert sweep.name == "s"
+    assert [(cell.config.training.batch_size, cell.epochs, cell.config.training.learning_rate, cell.config.seed)
+            for cell in sweep.cells] == [(300, 3, rate, seed) for seed in (0, 1, 2) for rate in (0.2, 0.1)]
+
+
+def test_sweep_validation_names_file_and_field(tmp_path):
+    path = write_config(tmp_path, f"""
+models:
+  - config: {ROOT / 'configs' / 'logreg.yaml'}
+    batch_size: [0, 300]
+    epoch: [10]
+  - config: missing.yaml
+seeds: []
+""", name="bad.yaml")
+    with pytest.raises(ConfigError) as caught:
+        load_sweep(path)
+    assert caught.value.problems == [
+        f"{path}: models[0].epoch: unknown field, expected one of config, batch_size, epochs, learning_rate, seeds",
+        f"{path}: models[0].batch_size: expected a non-empty list of integers >= 1 or null, got [0, 300] (list)",
+        f"{path}: seeds: expected a non-empty list of integers >= 0 and <= 4294967295, got [] (list)"]
+    path.write_text("models:\n  - config: missing.yaml\n")
+    with pytest.raises(ConfigError) as caught:
+        load_sweep(path)
+    assert caught.value.problems == [
+        f"{path}: models[0].config: {tmp_path / 'missing.yaml'}: cannot read config: no such file"]
+    result = CliRunner().invoke(cli.main, ["sweep", str(path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_a_shared_trajectory_equals_separate_runs_to_the_last_bit(mnist):
+    config = load_config(ROOT / "configs" / "mlp.yaml", [*QUICK, "training.batch_size=100", "training.epochs=3"],
+                         environ={})
+    arrays = prepare(mnist, "mlp", 1000, 200)
+    captured = {}
+
+    def capture(history):
+        captured[len(history)] = (model.get_weights(), dict(history[-1]))
+
+    model = new_model(config)
+    fit_model(model, config, arrays, on_epoch=capture)
+    for epochs in (1, 2):
+        alone = load_config(ROOT / "configs" / "mlp.yaml",
+                            [*QUICK, "training.batch_size=100", f"training.epochs={epochs}"], environ={})
+        separate = fit_model(new_model(alone), alone, arrays)
+        weights, row = captured[epochs]
+        for shared_weight, separate_weight in zip(weights, separate.model.get_weights()):
+            np.testing.assert_array_equal(shared_weight, separate_weight)
+        assert (row["test_loss"], row["test_accuracy"]) == (separate.history[-1]["test_loss"],
+                                                            separate.history[-1]["test_accuracy"])
+
+
+def test_cells_match_train_and_reruns_skip(tmp_path, mnist):
+    path = tiny_sweep(tmp_path)
+    sweep = load_sweep(path, QUICK)
+    outcome = run_sweep(sweep, tmp_path / "results", **QUIET)
+    assert (outcome.trained, outcome.skipped, outcome.failures) == (4, 0, {})
+    folder = sweep_folder(tmp_path / "results", "tiny")
+    for cell in sweep.cells:
+        record = json.loads((folder / "cells" / f"{cell.key}.json").read_text())
+        alone = train(cell.config, cell.name, tmp_path / "runs", dataset=mnist, **QUIET).metrics
+        assert (record["test_loss"], record["test_accuracy"]) == (alone["test_loss"], alone["test_accuracy"])
+        assert record["epochs"] == cell.epochs and len(record["history"]) == cell.epochs
+    assert {path.name for path in folder.iterdir()} >= {"cells", "table.csv", "summary.csv", "table.md", "figures"}
+    again = run_sweep(sweep, tmp_path / "results", **QUIET)
+    assert (again.trained, again.skipped) == (0, 4)
+    forced = run_sweep(sweep, tmp_path / "results", force=True, **QUIET)
+    assert (forced.trained, forced.skipped) == (4, 0)
+
+
+def _table(folder):
+    with open(folder / "table.csv") as stream:
+        return [{key: value for key, value in row.items() if key != "train_seconds"} for row in csv.DictReader(stream)]
+
+
+def test_sigkill_mid_sweep_then_resume_gives_the_same_table(tmp_path):
+    path = tiny_sweep(tmp_path, grid="epochs: [2, 4, 6]", config=ROOT / "configs" / "mlp.yaml", name="kill")
+    command = [sys.executable, "-m", "mnist_lab", "sweep", str(path), "--quiet", "--set", "data.train_limit=12000",
+               "--set", "data.test_limit=500", "--set", "training.batch_size=60"]
+    killed_results = tmp_path / "killed"
+    cells = sweep_folder(killed_results, "kill") / "cells"
+    process = subprocess.Popen([*command, "--results", str(killed_results)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(cells.glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the next epoch
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    finished = len(list(cells.glob("*.json")))
+    assert 1 <= finished < 6, "the kill should land mid-sweep"
+    resumed = subprocess.run([*command, "--results", str(killed_results)], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{finished} of 6 cells already done, skipped" in resumed.stdout
+    clean_results = tmp_path / "clean"
+    subprocess.run([*command, "--results", str(clean_results)], check=True, capture_output=True)
+    assert _table(sweep_folder(killed_results, "kill")) == _table(sweep_folder(clean_results, "kill"))
+
+
+def test_failed_cells_are_recorded_reported_and_retried(tmp_path, tiny_arrays):
+    data_path = tmp_path / "later.npz"
+    bad = write_config(tmp_path, f"name: mixed\nseeds: [0]\nmodels:\n  - config: base.yaml\n"
+                                 f"  - config: {ROOT / 'configs' / 'logreg.yaml'}\n    epochs: [1]\n", name="mixed.yaml")
+    write_config(tmp_path, f"model: {{type: logreg}}\ntraining: {{epochs: 1}}\ndata: {{path: {data_path}}}\n",
+                 name="base.yaml")
+    runner = CliRunner()
+    result = runner.invoke(cli.main, ["sweep", str(bad), "--results", str(tmp_path / "r"), "-q", *QUICK_OPTIONS])
+    assert result.exit_code == 1
+    assert "1 cells trained, 0 skipped, 1 failed" in result.output
+    assert f"Failed: base-" in result.output and "no such file or folder" in result.output
+    folder = sweep_folder(tmp_path / "r", "mixed")
+    (failure,) = (folder / "failed").glob("*.json")
+    assert "no such file or folder" in json.loads(failure.read_text())["error"]
+    np.savez(data_path, **tiny_arrays)
+    retry = runner.invoke(cli.main, ["sweep", str(bad), "--results", str(tmp_path / "r"), "-q", *QUICK_OPTIONS])
+    assert retry.exit_code == 0, retry.output
+    assert "1 cells trained, 1 skipped, 0 failed" in retry.output
+    assert not failure.exists()
+
+
+def test_diverging_cell_is_stopped_and_recorded(tmp_path):
+    path = tiny_sweep(tmp_path, grid="epochs: [1, 3]\n    learning_rate: [1.0e+38]", seeds="[0]", name="nan",
+                      config=ROOT / "configs" / "mlp.yaml")
+    outcome = run_sweep(load_sweep(path, QUICK), tmp_path, **QUIET)
+    assert len(outcome.failures) == 2
+    assert all("training diverged: the loss became nan in epoch 1" in message
+               for message in outcome.failures.values())
+
+
+def test_a_second_sweep_on_the_same_folder_refuses(tmp_path):
+    path = tiny_sweep(tmp_path)
+    sweep = load_sweep(path, QUICK)
+    with exclusive_lock(sweep_folder(tmp_path, "tiny")):
+        with pytest.raises(SweepLocked, match=r"tiny is being written by another sweep \(pid \d+\); wait"):
+            run_sweep(sweep, tmp_path, **QUIET)
+        result = CliRunner().invoke(cli.main, ["sweep", str(path), "--results", str(tmp_path)])
+        assert result.exit_code == 1 and "is being written by another sweep" in result.output
+
+
+def test_dry_run_lists_cells_and_trains_nothing(tmp_path):
+    path = tiny_sweep(tmp_path)
+    result = CliRunner().invoke(cli.main, ["sweep", str(path), "--dry-run", "--results", str(tmp_path / "r")])
+    assert result.exit_code == 0
+    assert result.output.count("todo  logreg batch 100") == 4
+    assert "4 cells, 4 to train; estimated time" in result.output
+    assert not (tmp_path / "r").exists()
