@@ -41,11 +41,12 @@ class _Commands(click.Group):
 @click.version_option(__version__, prog_name="mnist-lab")
 @click.option("--debug", is_flag=True, help="Show the full traceback when a command fails.")
 def main(debug):
-    """Train and sweep the MNIST lab's models, reproducibly.
+    """Train, sweep and visualize the MNIST lab's models, reproducibly.
 
     \b
     mnist-lab train configs/cnn.yaml
     mnist-lab sweep configs/sweep.yaml
+    mnist-lab visualize
     """
 
 
@@ -88,7 +89,7 @@ def train(config_path, overrides, data_path, results_dir, force, quiet):
 
 
 @main.command()
-@click.argument("sweep_path", metavar="SWEEP", default="configs/sweep.yaml")
+@click.argument("sweep_path", metavar="[SWEEP]", default="configs/sweep.yaml")
 @click.option("--set", "overrides", multiple=True, metavar="FIELD=VALUE",
               help="Override a field of every base config, e.g. --set data.train_limit=5000.")
 @click.option("--data", "data_path", metavar="PATH", help="An .npz file or IDX folder for every cell.")
@@ -149,3 +150,57 @@ def _duration(seconds: float) -> str:
     minutes, seconds = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {seconds:02d} s"
+
+
+def _choices(allowed):
+    """A comma-separated option whose items must come from ``allowed``."""
+    def parse(ctx, param, value):
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        wrong = [item for item in items if item not in allowed]
+        if wrong or not items:
+            raise click.BadParameter(f"expected a comma-separated list of {', '.join(allowed)}, got {value!r}")
+        return tuple(dict.fromkeys(items))
+    return parse
+
+
+@main.command()
+@click.option("--sources", default="raw,mlp,cnn", show_default=True,
+              callback=_choices(("raw", "mlp", "cnn")), help="What to embed: raw pixels, hidden layers.")
+@click.option("--methods", default="tsne,pca", show_default=True, callback=_choices(("tsne", "pca")),
+              help="Projections to 2-D.")
+@click.option("--limit", type=click.IntRange(min=20), metavar="N", help="Only the first N test images (default: all).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+              help="Seed of t-SNE, PCA and the measures.")
+@click.option("--mlp", "mlp_run", type=click.Path(file_okay=False, exists=True), metavar="RUN_DIR",
+              help="MLP run to read (default: the newest under DIR/runs).")
+@click.option("--cnn", "cnn_run", type=click.Path(file_okay=False, exists=True), metavar="RUN_DIR",
+              help="CNN run to read (default: the newest under DIR/runs).")
+@click.option("--train-missing", is_flag=True, help="Train the lab's MLP or CNN when no run exists.")
+@click.option("--perplexity", type=click.FloatRange(min=1, min_open=False), default=30.0, show_default=True,
+              help="t-SNE perplexity (the lab's 30).")
+@click.option("--tsne-engine", type=click.Choice(["opentsne", "sklearn"]), default="opentsne", show_default=True,
+              help="openTSNE's FFT method (fast), or scikit-learn's TSNE (the lab's exact recipe, slower).")
+@click.option("--data", "data_path", metavar="PATH", help="An .npz file or IDX folder instead of the shipped MNIST.")
+@click.option("--results", "results_dir", default="results", show_default=True, metavar="DIR",
+              help="Where runs are found and figures written (DIR/embeddings, DIR/figures).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def visualize(sources, methods, limit, seed, mlp_run, cnn_run, train_missing, perplexity, tsne_engine,
+              data_path, results_dir, quiet):
+    """The lab's Part 3: t-SNE and PCA maps of raw pixels and hidden layers, with separability measures.
+
+    Embeddings are cached in DIR/embeddings/cache, so a second run only redraws.
+
+    \b
+    Examples:
+      mnist-lab visualize
+      mnist-lab visualize --sources raw --methods tsne --limit 1000
+      mnist-lab visualize --cnn results/runs/cnn-55df49d7 --tsne-engine sklearn
+    """
+    from .config import DataConfig, resolve_data
+    from .embed import TsneSettings, visualize as run_visualize
+
+    written = run_visualize(sources=sources, methods=methods, results_dir=results_dir, limit=limit, seed=seed,
+                            runs_by_type={"mlp": mlp_run, "cnn": cnn_run}, train_missing=train_missing,
+                            settings=TsneSettings(perplexity=perplexity, engine=tsne_engine),
+                            data_config=resolve_data(DataConfig(path=data_path)), progress=not quiet, log=click.echo)
+    click.echo("\n".join(f"Wrote {path}" for path in written))

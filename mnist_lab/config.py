@@ -102,7 +102,6 @@ def load_config(path, overrides=(), data_path=None, environ=None) -> Config:
     ``data_path`` (the ``--data`` option) replaces ``data.path``. Raises
     ConfigError listing every problem as ``WHERE: field.path: message``.
     """
-    environ = os.environ if environ is None else environ
     raw = _read_yaml(path, Config)
     origins = _apply_overrides(raw, overrides, path)
     if data_path is not None:
@@ -111,10 +110,15 @@ def load_config(path, overrides=(), data_path=None, environ=None) -> Config:
             raw["data"]["path"] = data_path
             origins["data.path"] = "--data"
     config = _validated(Config, raw, path, origins, _consistency_problems)
-    if config.data.path is None and config.data.source == "builtin" and environ.get(DATA_ENV_VAR):
-        config = dataclasses.replace(config, data=dataclasses.replace(
-            config.data, path=environ[DATA_ENV_VAR]))
-    return config
+    return dataclasses.replace(config, data=resolve_data(config.data, environ))
+
+
+def resolve_data(data: DataConfig, environ=None) -> DataConfig:
+    """``$MNIST_LAB_DATA`` replaces the shipped copy where nothing else is chosen."""
+    environ = os.environ if environ is None else environ
+    if data.path is None and data.source == "builtin" and environ.get(DATA_ENV_VAR):
+        return dataclasses.replace(data, path=environ[DATA_ENV_VAR])
+    return data
 
 
 def load_sweep_config(path) -> SweepConfig:

@@ -26,6 +26,13 @@ def read_metrics(run: Path) -> dict:
     return json.loads((run / METRICS_FILE).read_text())
 
 
+def newest_run(results_dir, model_type: str):
+    """The most recently completed run of ``model_type`` under ``results_dir/runs``, or None."""
+    complete = [metrics.parent for metrics in (Path(results_dir) / RUNS_FOLDER).glob(f"[!.]*/{METRICS_FILE}")
+                if json.loads(metrics.read_text()).get("model") == model_type]
+    return max(complete, key=lambda run: ((run / METRICS_FILE).stat().st_mtime_ns, run.name), default=None)
+
+
 @contextmanager
 def staging(final: Path):
     """A hidden folder beside ``final`` to build a run in; removed if the block fails."""

@@ -20,10 +20,8 @@ import numpy as np
 from . import __version__, plots, runs
 from .config import config_hash, to_yaml
 from .data import NUM_CLASSES, load_dataset, prepare
-from .models import build_model
+from .models import build_model, forward
 
-# Evaluation batch: large for speed; it changes no number beyond float rounding.
-EVALUATION_BATCH = 1000
 # Batches run per call into the compiled graph: the same SGD steps in the same
 # order (a test proves the weights are identical), with far less Python
 # overhead per step; it is what makes train faster than a plain fit().
@@ -148,23 +146,11 @@ class EpochRecorder(keras.callbacks.Callback):
         self.history.append(row)
         if not math.isfinite(row["train_loss"]):
             return  # TerminateOnNaN stops the fit; fit_model reports it
-        self.test_probabilities = predict_probabilities(self.model, self.x_test)
+        self.test_probabilities = forward(self.model, self.x_test)
         row["test_loss"], row["test_accuracy"] = test_scores(self.test_probabilities, self.y_test)
         logs.update(test_loss=row["test_loss"], test_accuracy=row["test_accuracy"])
         if self.on_epoch is not None:
             self.on_epoch(list(self.history))
-
-
-def predict_probabilities(model, inputs: np.ndarray) -> np.ndarray:
-    """Class probabilities from direct forward passes in chunks.
-
-    Not model.evaluate() or predict() (nor fit's validation_data): with
-    TensorFlow 2.21 on this 2-core CPU, any of them inside fit() leaves the
-    following epochs running on one core, twice as slow (measured).
-    """
-    return np.concatenate([keras.ops.convert_to_numpy(model(inputs[start:start + EVALUATION_BATCH],
-                                                            training=False))
-                           for start in range(0, len(inputs), EVALUATION_BATCH)])
 
 
 def test_scores(probabilities: np.ndarray, one_hot_labels: np.ndarray) -> tuple[float, float]:

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from mnist_lab.config import ModelConfig
-from mnist_lab.models import HIDDEN_LAYER, OUTPUT_LAYER, build_model, input_shape
+from mnist_lab.models import HIDDEN_LAYER, OUTPUT_LAYER, build_model, forward, hidden_features, input_shape
 
 
 @pytest.mark.parametrize("model_type, parameters", [("logreg", 7_850), ("mlp", 79_510), ("cnn", 155_606)])
@@ -19,13 +19,18 @@ def test_layer_names_are_stable():
 
 
 @pytest.mark.parametrize("model_type", ["mlp", "cnn"])
-def test_hidden_layer_is_readable_as_a_sub_model(model_type):
+def test_hidden_layer_is_read_without_changing_the_model(model_type):
     model = build_model(ModelConfig(type=model_type))
-    hidden = keras.Model(model.inputs, model.get_layer(HIDDEN_LAYER).output)
+    before = [weight.copy() for weight in model.get_weights()]
     images = np.random.default_rng(0).random((3, *input_shape(model_type)), dtype=np.float32)
-    features = hidden.predict(images, verbose=0)
+    features = hidden_features(model, images)
     assert features.shape == (3, 100) and ((features > 0) & (features < 1)).all()  # sigmoid units
-    probabilities = model.predict(images, verbose=0)
+    expected = keras.Model(model.inputs[0], model.get_layer(HIDDEN_LAYER).output)(images)
+    np.testing.assert_allclose(features, keras.ops.convert_to_numpy(expected), rtol=1e-6)
+    assert [layer.name for layer in model.layers][-1] == OUTPUT_LAYER
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    probabilities = forward(model, images)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 

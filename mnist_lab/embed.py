@@ -1,0 +1,370 @@
+"""2-D embeddings (t-SNE, PCA) and the separability measures of the lab's Part 3.
+
+Neighbour sets are exact and deterministic: squared distances are computed
+coordinate-wise in float64 (so duplicate points tie exactly), a point is never
+its own neighbour, and among points at the same distance the lower index wins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UsageError
+from .files import atomic_path, atomic_write_text
+
+NEIGHBORHOOD_K = 6  # the lab's Neighborhood Hit
+TRUSTWORTHINESS_K = 5  # scikit-learn's default
+_CHUNK_ROWS = 512  # rows of the distance matrix held at once (512 x 10,000 float64 = 41 MB)
+
+
+def nearest_neighbors(points: np.ndarray, k: int) -> np.ndarray:
+    """Indices (n x k) of each point's k nearest other points, ties to the lower index."""
+    points = np.asarray(points, dtype=np.float64)
+    count = len(points)
+    if not 1 <= k < count:
+        raise ValueError(f"k: expected 1 <= k < number of points ({count}), got {k}")
+    neighbors = np.empty((count, k), dtype=np.int64)
+    for start in range(0, count, _CHUNK_ROWS):
+        rows = np.arange(start, min(start + _CHUNK_ROWS, count))
+        distances = _squared_distances(points[rows], points)
+        distances[np.arange(len(rows)), rows] = np.inf
+        neighbors[rows] = _k_smallest(distances, k)
+    return neighbors
+
+
+def neighborhood_hit(points: np.ndarray, labels: np.ndarray, k: int = NEIGHBORHOOD_K):
+    """The lab's NH: per point, the share of its k nearest 2-D neighbours with its label.
+
+    Returns (mean over all points, mean per class as an array indexed by class).
+    """
+    labels = np.asarray(labels)
+    hits = (labels[nearest_neighbors(points, k)] == labels[:, None]).mean(axis=1)
+    classes = np.unique(labels)
+    per_class = np.full(classes.max() + 1, np.nan)
+    per_class[classes] = [hits[labels == label].mean() for label in classes]
+    return float(hits.mean()), per_class
+
+
+def trustworthiness(high: np.ndarray, low: np.ndarray, k: int = TRUSTWORTHINESS_K) -> float:
+    """Trustworthiness of a low-dimensional map (Venna and Kaski), as scikit-learn defines it.
+
+    Penalises points that are near in the map but far in the original space, by
+    how far down the original neighbour ranking they sit. Exact; memory stays at
+    one chunk of the distance matrix, and only the needed ranks are computed.
+    """
+    high = np.asarray(high, dtype=np.float64)
+    count = len(high)
+    low_neighbors = nearest_neighbors(low, k)
+    penalty = 0.0
+    for start in range(0, count, _CHUNK_ROWS):
+        rows = np.arange(start, min(start + _CHUNK_ROWS, count))
+        distances = _squared_distances_blas(high[rows], high)
+        distances[np.arange(len(rows)), rows] = np.inf
+        near = low_neighbors[rows]
+        near_distances = np.take_along_axis(distances, near, axis=1)
+        # Rank of each map neighbour in the original space: 1 + how many points are closer.
+        ranks = 1 + (distances[:, None, :] < near_distances[:, :, None]).sum(axis=2)
+        penalty += np.maximum(ranks - k, 0).sum()
+    return float(1 - 2 / (count * k * (2 * count - 3 * k - 1)) * penalty)
+
+
+def hull_overlap(points: np.ndarray, labels: np.ndarray) -> float:
+    """Share of points lying inside the convex hull of at least one other class."""
+    from scipy.spatial import ConvexHull
+
+    inside_other = np.zeros(len(points), dtype=bool)
+    for label in np.unique(labels):
+        members = points[labels == label]
+        if len(members) < 3:
+            continue
+        equations = ConvexHull(members).equations  # rows (a, b, c): a x + b y + c <= 0 inside
+        inside = (points @ equations[:, :2].T + equations[:, 2] <= 1e-12).all(axis=1)
+        inside_other |= inside & (labels != label)
+    return float(inside_other.mean())
+
+
+def knn_accuracy(points, labels, k=NEIGHBORHOOD_K, seed=0) -> float:
+    """5-fold cross-validated accuracy of a k-NN classifier on the 2-D points."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+    return float(cross_val_score(KNeighborsClassifier(n_neighbors=k), points, labels, cv=folds).mean())
+
+
+def _squared_distances(rows: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Exact squared distances, coordinate by coordinate (for low dimensions)."""
+    total = np.zeros((len(rows), len(points)))
+    for axis in range(points.shape[1]):
+        total += (rows[:, axis, None] - points[None, :, axis]) ** 2
+    return total
+
+
+def _squared_distances_blas(rows: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Squared distances through one matrix product (for high dimensions)."""
+    distances = (rows**2).sum(1)[:, None] + (points**2).sum(1)[None, :] - 2 * rows @ points.T
+    return np.maximum(distances, 0)
+
+
+def _k_smallest(distances: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of each row's k smallest values, sorted, ties to the lower index."""
+    candidates = np.argpartition(distances, k - 1, axis=1)[:, :k]
+    kth = np.take_along_axis(distances, candidates, axis=1).max(axis=1, keepdims=True)
+    # Every column at or below the k-th distance, in (distance, index) order.
+    rows, columns = np.nonzero(distances <= kth)
+    order = np.lexsort((columns, distances[rows, columns], rows))
+    rows, columns = rows[order], columns[order]
+    starts = np.searchsorted(rows, np.arange(len(distances)))
+    return columns[starts[:, None] + np.arange(k)[None, :]]
+
+
+SOURCES = ("raw", "mlp", "cnn")
+METHODS = ("tsne", "pca")
+ELLIPSE_STDS = 2.0  # ellipse half-axes: two standard deviations along each eigen-axis
+
+
+@dataclass(frozen=True)
+class TsneSettings:
+    """t-SNE parameters: the lab's (2-D, PCA initialisation, perplexity 30), computed the
+    fastest way measured whose NH and trustworthiness stay within 0.01 of the lab's
+    scikit-learn recipe (bench/tsne_options.py; README, "Performance")."""
+
+    perplexity: float = 30.0
+    init: str = "pca"
+    engine: str = "opentsne"  # FFT-accelerated; "sklearn" is the lab's exact recipe, about 2x slower
+    iterations: int = 250  # openTSNE's, after its 250 early-exaggeration ones (sklearn: its default 1000)
+
+
+OPENTSNE_EXAGGERATION_ITERATIONS = 250
+_TSNE_REPORT_EVERY = 25
+
+
+def embed_points(features: np.ndarray, method: str, settings: TsneSettings, seed: int,
+                 progress=None) -> np.ndarray:
+    """2-D coordinates of ``features`` by ``method`` ("tsne" or "pca")."""
+    features = np.asarray(features, dtype=np.float64)
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=2, random_state=seed).fit_transform(features)
+    if settings.engine == "sklearn":
+        from sklearn.manifold import TSNE
+
+        return TSNE(n_components=2, init=settings.init, perplexity=settings.perplexity,
+                    random_state=seed).fit_transform(features)
+    from openTSNE import TSNE
+
+    def report(iteration, error, embedding):
+        if progress is not None:
+            progress(_TSNE_REPORT_EVERY)
+
+    tsne = TSNE(n_components=2, perplexity=settings.perplexity, initialization=settings.init,
+                negative_gradient_method="fft", n_iter=settings.iterations,
+                early_exaggeration_iter=OPENTSNE_EXAGGERATION_ITERATIONS, n_jobs=2, random_state=seed,
+                callbacks=report, callbacks_every_iters=_TSNE_REPORT_EVERY)
+    return np.asarray(tsne.fit(features))
+
+
+def separability(features: np.ndarray, points: np.ndarray, labels: np.ndarray, seed: int) -> dict:
+    """All measures of one embedding: NH overall and per class, k-NN accuracy, silhouette,
+    trustworthiness, hull overlap."""
+    from sklearn.metrics import silhouette_score
+
+    overall, per_class = neighborhood_hit(points, labels)
+    return {"neighborhood_hit": overall,
+            **{f"neighborhood_hit_{label}": float(value) for label, value in enumerate(per_class)},
+            "knn_accuracy": knn_accuracy(points, labels, seed=seed),
+            "silhouette": float(silhouette_score(points, labels)),
+            "trustworthiness": trustworthiness(features, points),
+            "hull_overlap": hull_overlap(points, labels)}
+
+
+def class_hulls(points: np.ndarray, labels: np.ndarray) -> dict:
+    """Each class's convex hull as a closed polygon (vertices in order)."""
+    from scipy.spatial import ConvexHull
+
+    hulls = {}
+    for label in np.unique(labels):
+        members = points[labels == label]
+        if len(members) >= 3:
+            vertices = members[ConvexHull(members).vertices]
+            hulls[int(label)] = np.vstack([vertices, vertices[:1]])
+    return hulls
+
+
+def class_ellipses(points: np.ndarray, labels: np.ndarray, seed: int) -> dict:
+    """Each class's best-fit ellipse: a one-component full-covariance Gaussian mixture,
+    as (centre, width, height, angle in degrees) along its covariance's eigen-axes."""
+    from sklearn.mixture import GaussianMixture
+
+    ellipses = {}
+    for label in np.unique(labels):
+        members = points[labels == label]
+        if len(members) < 2:
+            continue
+        mixture = GaussianMixture(n_components=1, covariance_type="full", random_state=seed).fit(members)
+        variances, axes = np.linalg.eigh(mixture.covariances_[0])
+        width, height = 2 * ELLIPSE_STDS * np.sqrt(variances[::-1])
+        angle = float(np.degrees(np.arctan2(axes[1, -1], axes[0, -1])))
+        ellipses[int(label)] = (mixture.means_[0], float(width), float(height), angle)
+    return ellipses
+
+
+@dataclass(frozen=True)
+class Representation:
+    """What gets embedded: the test images as one source sees them."""
+
+    source: str
+    features: object  # a callable returning the (n x d) array, computed only on a cache miss
+    key: str  # digest of everything that determines the features
+    dimensions: str  # for progress lines, e.g. "10,000 x 784"
+
+
+def visualize(*, sources=SOURCES, methods=METHODS, results_dir="results", limit=None, seed=0,
+              runs_by_type=None, train_missing=False, settings=TsneSettings(), data_config=None,
+              progress=True, log=print) -> list:
+    """The lab's Part 3: embeddings, their figures and the separability table; returns written paths."""
+    from . import plots, report
+    from .config import DataConfig
+    from .data import load_dataset
+
+    dataset = load_dataset(data_config or DataConfig())
+    folder = Path(results_dir) / EMBEDDINGS_FOLDER
+    images, labels = dataset.x_test[:limit], dataset.y_test[:limit]
+    written = [Path(results_dir) / "figures" / "train_first_200.png"]
+    plots.image_grid(dataset.x_train[:200], 10, 20, written[0], "The first 200 training images")
+    representations = [_representation(source, images, results_dir, (runs_by_type or {}).get(source),
+                                       train_missing, log) for source in sources]
+    rows, tsne_panels = [], []
+    for representation in representations:
+        for method in methods:
+            points, measures = _embedding(representation, method, labels, settings, seed, folder, progress, log)
+            title = f"{representation.source} {_METHOD_NAMES[method]}"
+            path = folder / f"{representation.source}_{method}.png"
+            plots.embedding_panels(points, labels, class_hulls(points, labels),
+                                   class_ellipses(points, labels, seed), path,
+                                   f"{title}: Neighborhood Hit (k = {NEIGHBORHOOD_K}) {measures['neighborhood_hit']:.3f}")
+            written.append(path)
+            rows.append({"source": representation.source, "method": method, "points": len(labels), **measures})
+            if method == "tsne":
+                tsne_panels.append((f"{representation.source}: NH {measures['neighborhood_hit']:.3f}", points))
+    if len(tsne_panels) > 1:
+        written.append(folder / "untangling.png")
+        plots.untangling(tsne_panels, labels, written[-1])
+    return written + report.write_separability(rows, folder)
+
+
+EMBEDDINGS_FOLDER = "embeddings"
+CACHE_FOLDER = "cache"
+_METHOD_NAMES = {"tsne": "t-SNE", "pca": "PCA"}
+# The lab's configs, trained by --train-missing; the same hashes as configs/<type>.yaml.
+_TRAIN_COMMANDS = {"mlp": "mnist-lab train configs/mlp.yaml", "cnn": "mnist-lab train configs/cnn.yaml"}
+
+
+def _representation(source, images, results_dir, run, train_missing, log) -> Representation:
+    from .data import idx_sha256, model_inputs
+
+    images_digest = idx_sha256(images)
+    shape = f"{len(images):,} x "
+    if source == "raw":
+        return Representation("raw", lambda: model_inputs(images, "mlp"),
+                              _digest({"source": "raw", "images": images_digest}), shape + "784")
+    run = Path(run) if run is not None else _trained_run(source, results_dir, train_missing, log)
+    model_file = run / "model.keras"
+    if not model_file.is_file():
+        raise UsageError(f"--{source} {run}: not a complete run directory (no model.keras)")
+    model_digest = hashlib.sha256(model_file.read_bytes()).hexdigest()
+    log(f"{source}: hidden layer of {run}")
+
+    def features():
+        import keras
+
+        from .models import hidden_features
+
+        model = keras.saving.load_model(model_file)
+        return hidden_features(model, model_inputs(images, source))
+
+    return Representation(source, features,
+                          _digest({"source": source, "images": images_digest, "model": model_digest}),
+                          shape + "100")
+
+
+def _trained_run(model_type, results_dir, train_missing, log) -> Path:
+    from .runs import newest_run
+
+    run = newest_run(results_dir, model_type)
+    if run is not None:
+        return run
+    if not train_missing:
+        raise UsageError(f"no trained {model_type} run under {Path(results_dir) / 'runs'}: run "
+                         f"`{_TRAIN_COMMANDS[model_type]}` first, pass --{model_type} RUN_DIR, "
+                         f"or add --train-missing")
+    from .config import Config, ModelConfig
+    from .train import train
+
+    log(f"Training the lab's {model_type} (--train-missing)")
+    return train(Config(model=ModelConfig(type=model_type)), model_type, results_dir, log=log).run_dir
+
+
+def _embedding(representation, method, labels, settings, seed, folder, progress, log):
+    """The cached 2-D points and measures of one (source, method), computing what is missing."""
+    parameters = {"method": method, "seed": seed, **(dataclasses.asdict(settings) if method == "tsne" else {})}
+    key = _digest({"representation": representation.key, "parameters": parameters})
+    cache = folder / CACHE_FOLDER / f"{representation.source}_{method}_{key}"
+    points_file, measures_file = cache.with_suffix(".npy"), cache.with_suffix(".json")
+    if points_file.exists() and measures_file.exists():
+        log(f"{representation.source} {_METHOD_NAMES[method]}: cached ({points_file.name})")
+        return np.load(points_file), json.loads(measures_file.read_text())
+    started = time.perf_counter()
+    features = representation.features()
+    with _EmbeddingProgress(f"{representation.source} {_METHOD_NAMES[method]} ({representation.dimensions})",
+                            method, settings, progress, log) as bar:
+        points = embed_points(features, method, settings, seed, progress=bar.update)
+    measures = separability(features, points, labels, seed)
+    measures["seconds"] = time.perf_counter() - started
+    with atomic_path(points_file) as temporary:
+        with open(temporary, "wb") as stream:
+            np.save(stream, points)
+    atomic_write_text(measures_file, json.dumps(measures, indent=1) + "\n")
+    return points, measures
+
+
+class _EmbeddingProgress:
+    """A bar over openTSNE's iterations; a start and an end line otherwise."""
+
+    def __init__(self, label, method, settings, enabled, log):
+        self.label, self.log, self.iterations = label, log, settings.iterations
+        self.show_bar = enabled and method == "tsne" and settings.engine == "opentsne"
+        self._bar = None
+
+    def __enter__(self):
+        self._started = time.perf_counter()
+        if self.show_bar:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=OPENTSNE_EXAGGERATION_ITERATIONS + self.iterations, desc=self.label,
+                             unit="iteration", dynamic_ncols=True)
+        else:
+            self.log(f"{self.label}: computing")
+        return self
+
+    def update(self, iterations):
+        if self._bar is not None:
+            self._bar.update(iterations)
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.close()
+        if exc[0] is None:
+            self.log(f"{self.label}: {time.perf_counter() - self._started:.1f} s")
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,142 @@
+import numpy as np
+import pytest
+import sklearn.manifold
+
+from mnist_lab import embed
+
+
+def neighborhood_hits_loop(points, labels, k):
+    """The lab's definition, one point at a time: k nearest others, ties to the lower index."""
+    hits = []
+    for i, point in enumerate(points):
+        others = [(float(((point - other) ** 2).sum()), j) for j, other in enumerate(points) if j != i]
+        nearest = [j for _, j in sorted(others)[:k]]
+        hits.append(np.mean([labels[j] == labels[i] for j in nearest]))
+    return np.array(hits)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_neighborhood_hit_matches_the_loop_with_ties_and_duplicates(seed):
+    rng = np.random.default_rng(seed)
+    points = rng.integers(0, 6, size=(300, 2)).astype(float)  # a small grid: many ties, many duplicates
+    labels = rng.integers(0, 4, size=300)
+    overall, per_class = embed.neighborhood_hit(points, labels, k=6)
+    hits = neighborhood_hits_loop(points, labels, 6)
+    assert overall == pytest.approx(hits.mean(), abs=1e-12)
+    np.testing.assert_allclose(per_class, [hits[labels == label].mean() for label in range(4)], atol=1e-12)
+    continuous = rng.normal(size=(200, 2))
+    assert embed.neighborhood_hit(continuous, labels[:200], 6)[0] == pytest.approx(
+        neighborhood_hits_loop(continuous, labels[:200], 6).mean(), abs=1e-12)
+
+
+def test_neighborhood_hit_by_hand():
+    # On a line: 0 1 2 | 10 11 12, labels a a b | b b a. With k = 2:
+    # 0 -> {1, 2}: 1/2; 1 -> {0, 2}: 1/2; 2 -> {1, 0}: 0; 10 -> {11, 12}: 1/2; 11 -> {10, 12}: 1/2;
+    # 12 -> {11, 10}: 0. Mean 2/6; class a (0, 1, 12): (1/2 + 1/2 + 0) / 3; class b: the same.
+    points = np.array([[0, 0], [1, 0], [2, 0], [10, 0], [11, 0], [12, 0]], dtype=float)
+    labels = np.array([0, 0, 1, 1, 1, 0])
+    overall, per_class = embed.neighborhood_hit(points, labels, k=2)
+    assert overall == pytest.approx(2 / 6)
+    np.testing.assert_allclose(per_class, [1 / 3, 1 / 3])
+    # Duplicates and ties: point 0 has 1 and 2 at distance 0 and 3 at distance 1; k = 1 picks index 1.
+    duplicates = np.array([[0, 0], [0, 0], [0, 0], [1, 0]], dtype=float)
+    np.testing.assert_array_equal(embed.nearest_neighbors(duplicates, 1).ravel(), [1, 0, 0, 0])
+    np.testing.assert_array_equal(embed.nearest_neighbors(duplicates, 3)[3], [0, 1, 2])
+
+
+def test_nearest_neighbors_rejects_impossible_k():
+    with pytest.raises(ValueError, match=r"k: expected 1 <= k < number of points \(3\), got 3"):
+        embed.nearest_neighbors(np.zeros((3, 2)), 3)
+
+
+def test_trustworthiness_matches_scikit_learn():
+    rng = np.random.default_rng(2)
+    high = rng.normal(size=(700, 20))
+    low = high[:, :2] + 0.3 * rng.normal(size=(700, 2))
+    for k in (5, 12):
+        assert embed.trustworthiness(high, low, k) == pytest.approx(
+            sklearn.manifold.trustworthiness(high, low, n_neighbors=k), abs=1e-12)
+
+
+def test_hull_overlap():
+    square = np.array([[0, 0], [1, 0], [0, 1], [1, 1]], dtype=float)
+    points = np.vstack([square, square + 5, [[0.5, 0.25]]])
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1])
+    assert embed.hull_overlap(points[:8], labels[:8]) == 0.0
+    assert embed.hull_overlap(points, labels) == pytest.approx(1 / 9)  # the class-1 point inside class 0's hull
+
+
+def test_knn_accuracy_separates_blobs():
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(3), 50)
+    points = rng.normal(size=(150, 2)) * 0.1 + labels[:, None] * 10
+    assert embed.knn_accuracy(points, labels) == 1.0
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory, mnist):
+    """A tiny trained MLP and CNN, as `mnist-lab train` writes them."""
+    from mnist_lab.config import load_config
+    from mnist_lab.train import train
+
+    from conftest import ROOT
+
+    results = tmp_path_factory.mktemp("results")
+    for model in ("mlp", "cnn"):
+        config = load_config(ROOT / "configs" / f"{model}.yaml", ["data.train_limit=500", "training.epochs=1",
+                                                                  "training.batch_size=100"], environ={})
+        train(config, model, results, progress=False, log=lambda *_: None, dataset=mnist)
+    return results
+
+
+def test_visualize_writes_every_figure_and_table_then_uses_its_cache(tiny_runs, monkeypatch):
+    lines = []
+    written = embed.visualize(results_dir=tiny_runs, limit=150, progress=False, log=lines.append)
+    names = {path.name for path in written}
+    assert names == {"train_first_200.png", "untangling.png", "separability.csv", "separability.md",
+                     *(f"{source}_{method}.png" for source in ("raw", "mlp", "cnn") for method in ("tsne", "pca"))}
+    for path in written:
+        assert path.stat().st_size > 1000, path
+    assert any(line.startswith("mlp: hidden layer of ") for line in lines)
+    table = (tiny_runs / "embeddings" / "separability.csv").read_bytes()
+
+    def no_recomputing(*args, **kwargs):
+        raise AssertionError("the cache should have served this embedding")
+
+    monkeypatch.setattr(embed, "embed_points", no_recomputing)
+    lines.clear()
+    embed.visualize(results_dir=tiny_runs, limit=150, progress=False, log=lines.append)
+    assert sum("cached" in line for line in lines) == 6
+    assert (tiny_runs / "embeddings" / "separability.csv").read_bytes() == table
+    with pytest.raises(AssertionError, match="cache"):  # another perplexity is another embedding
+        embed.visualize(sources=("raw",), methods=("tsne",), results_dir=tiny_runs, limit=150, progress=False,
+                        log=lines.append, settings=embed.TsneSettings(perplexity=20))
+
+
+def test_separability_table_reads_as_the_labs_conclusion(tiny_runs):
+    rows = [{"source": source, "method": "tsne", "points": 10, "neighborhood_hit": hit, "knn_accuracy": 0.9,
+             "silhouette": 0.1, "trustworthiness": 0.9, "hull_overlap": 0.5,
+             **{f"neighborhood_hit_{label}": hit for label in range(10)}}
+            for source, hit in (("raw", 0.93), ("mlp", 0.95), ("cnn", 0.98))]
+    from mnist_lab import report
+
+    assert "- tsne: NH raw 0.930 < mlp 0.950 < cnn 0.980: increasing from pixels to MLP to CNN, as the lab finds" \
+        in report.separability_markdown(rows)
+    rows[1]["neighborhood_hit"] = 0.99
+    assert "- tsne: NH is **not** ordered raw < MLP < CNN here: raw 0.930 ≤ cnn 0.980 ≤ mlp 0.990." in \
+        report.separability_markdown(rows)
+
+
+def test_missing_run_names_the_command_to_run(tmp_path):
+    from click.testing import CliRunner
+
+    from mnist_lab import cli
+    from mnist_lab.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"no trained cnn run under .*runs: run `mnist-lab train configs/cnn.yaml` "
+                                         r"first, pass --cnn RUN_DIR, or add --train-missing"):
+        embed.visualize(sources=("cnn",), results_dir=tmp_path, limit=100, progress=False, log=lambda *_: None)
+    result = CliRunner().invoke(cli.main, ["visualize", "--sources", "raw,mlp", "--results", str(tmp_path)])
+    assert result.exit_code == 2 and "run `mnist-lab train configs/mlp.yaml` first" in result.output
+    wrong = CliRunner().invoke(cli.main, ["visualize", "--sources", "raw,rnn"])
+    assert wrong.exit_code == 2 and "expected a comma-separated list of raw, mlp, cnn, got 'raw,rnn'" in wrong.output
