@@ -147,13 +147,13 @@ class EpochRecorder(keras.callbacks.Callback):
         if not math.isfinite(row["train_loss"]):
             return  # TerminateOnNaN stops the fit; fit_model reports it
         self.test_probabilities = forward(self.model, self.x_test)
-        row["test_loss"], row["test_accuracy"] = test_scores(self.test_probabilities, self.y_test)
+        row["test_loss"], row["test_accuracy"] = loss_and_accuracy(self.test_probabilities, self.y_test)
         logs.update(test_loss=row["test_loss"], test_accuracy=row["test_accuracy"])
         if self.on_epoch is not None:
             self.on_epoch(list(self.history))
 
 
-def test_scores(probabilities: np.ndarray, one_hot_labels: np.ndarray) -> tuple[float, float]:
+def loss_and_accuracy(probabilities: np.ndarray, one_hot_labels: np.ndarray) -> tuple[float, float]:
     """Mean categorical cross-entropy (as Keras computes it) and accuracy."""
     losses = keras.ops.convert_to_numpy(keras.losses.categorical_crossentropy(one_hot_labels, probabilities))
     accuracy = np.mean(probabilities.argmax(axis=1) == one_hot_labels.argmax(axis=1))

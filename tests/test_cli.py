@@ -96,3 +96,40 @@ def test_console_entry_point_end_to_end(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "Test loss" in result.stdout and "Traceback" not in result.stderr
+
+
+def _bad_data(tmp_path, tiny_arrays, case):
+    """Build one kind of broken dataset; return its path and the message expected."""
+    from conftest import write_idx_folder
+
+    if case == "junk npz":
+        (tmp_path / "junk.npz").write_bytes(b"junk" * 10)
+        return tmp_path / "junk.npz", "junk.npz: not a readable .npz archive"
+    folder = write_idx_folder(tmp_path / "idx", tiny_arrays)
+    labels = folder / "train-labels-idx1-ubyte"
+    if case == "wrong magic":
+        labels.write_bytes(b"\x00\x00\x08\x03" + labels.read_bytes()[4:])
+        return folder, f"{labels}: wrong magic number 0x00000803, expected 0x00000801"
+    if case == "truncated":
+        labels.write_bytes(labels.read_bytes()[:-1])
+        return folder, f"{labels}: header announces shape (50,) (50 bytes of data), file holds 49"
+    if case == "missing file":
+        labels.unlink()
+        return folder, f"{folder}: missing IDX file(s) train-labels-idx1-ubyte (raw or .gz)"
+    write_idx_folder(folder, {**tiny_arrays, "y_test": tiny_arrays["y_test"][:5]})
+    return folder, "t10k-images-idx3-ubyte has 20 images but"
+
+
+@pytest.mark.parametrize("case", ["junk npz", "wrong magic", "truncated", "missing file", "mismatched counts"])
+def test_bad_data_is_one_line_and_exit_2(tmp_path, tiny_arrays, case):
+    path, expected = _bad_data(tmp_path, tiny_arrays, case)
+    result = invoke("train", ROOT / "configs" / "logreg.yaml", "--data", path, "--results", tmp_path / "results")
+    assert result.exit_code == 2, result.output
+    assert expected in result.output and "Traceback" not in result.output
+    assert len([line for line in result.output.splitlines() if line.startswith("Error:")]) == 1
+    assert not (tmp_path / "results").exists()
+
+
+def test_unreadable_config_is_exit_2(tmp_path):
+    result = invoke("train", tmp_path, "--results", tmp_path / "results")
+    assert result.exit_code == 2 and f"Error: {tmp_path}: cannot read config: it is a directory" in result.output

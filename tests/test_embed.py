@@ -140,3 +140,29 @@ def test_missing_run_names_the_command_to_run(tmp_path):
     assert result.exit_code == 2 and "run `mnist-lab train configs/mlp.yaml` first" in result.output
     wrong = CliRunner().invoke(cli.main, ["visualize", "--sources", "raw,rnn"])
     assert wrong.exit_code == 2 and "expected a comma-separated list of raw, mlp, cnn, got 'raw,rnn'" in wrong.output
+
+
+def test_embeddings_and_their_figures_are_deterministic(mnist, tmp_path):
+    from mnist_lab import plots
+    from mnist_lab.data import model_inputs
+
+    pixels, labels = model_inputs(mnist.x_test[:300], "mlp"), mnist.y_test[:300]
+    first, second = (embed.embed_points(pixels, "tsne", embed.TsneSettings(), seed=3) for _ in range(2))
+    np.testing.assert_array_equal(first, second)
+    for name in ("a", "b"):
+        plots.embedding_panels(first, labels, embed.class_hulls(first, labels),
+                               embed.class_ellipses(first, labels, seed=3), tmp_path / f"{name}.png", "t")
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+
+
+def test_ellipse_follows_the_class_covariance():
+    rng = np.random.default_rng(4)
+    # A cloud stretched 3:1 along the diagonal y = x.
+    raw = rng.normal(size=(4000, 2)) * [3.0, 1.0]
+    rotation = np.array([[1, -1], [1, 1]]) / np.sqrt(2)
+    points = raw @ rotation.T + [5, -2]
+    centre, width, height, angle = embed.class_ellipses(points, np.zeros(4000, int), seed=0)[0]
+    np.testing.assert_allclose(centre, [5, -2], atol=0.15)
+    assert width == pytest.approx(2 * embed.ELLIPSE_STDS * 3.0, rel=0.05)
+    assert height == pytest.approx(2 * embed.ELLIPSE_STDS * 1.0, rel=0.05)
+    assert angle % 180 == pytest.approx(45, abs=2)
