@@ -120,7 +120,7 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
     if report_only:
         from .report import write_sweep_report
 
-        written = write_sweep_report(folder)
+        written = write_sweep_report(folder, {cell.key for cell in plan.cells})
         if not written:
             raise click.ClickException(f"{folder} has no finished cells; run `mnist-lab sweep {sweep_path}` first")
         click.echo("\n".join(f"Wrote {path}" for path in written))

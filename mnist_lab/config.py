@@ -22,6 +22,7 @@ from .errors import ConfigError
 MODEL_TYPES = ("logreg", "mlp", "cnn")
 ACTIVATIONS = ("sigmoid", "relu", "tanh", "elu", "gelu", "selu", "softplus", "swish")
 DATA_SOURCES = ("builtin", "keras")
+ENGINES = ("keras", "numpy")
 IMAGE_SIZE = 28
 DATA_ENV_VAR = "MNIST_LAB_DATA"
 # PyYAML reads "1e-3" as a string (YAML 1.1 wants "1.0e-3"); accept it as a number.
@@ -76,6 +77,8 @@ class Config:
     data: DataConfig = setting(DataConfig, why="the shipped MNIST, whole")
     seed: int = setting(0, minimum=0, maximum=2**32 - 1,
                         why="one fixed seed makes runs repeatable (NumPy takes 0..2**32-1)")
+    engine: str = setting("keras", choices=ENGINES,
+                          why="the lab's Part 2 (Keras); numpy is Part 1, back-propagation by hand")
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class GridConfig:
     learning_rate: typing.Optional[tuple[float, ...]] = setting(None, above=0, why="the base config's value")
     seeds: typing.Optional[tuple[int, ...]] = setting(None, minimum=0, maximum=2**32 - 1,
                                                       why="the sweep's seeds")
+    engine: typing.Optional[tuple[str, ...]] = setting(None, choices=ENGINES, why="the base config's value")
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ def load_config(path, overrides=(), data_path=None, environ=None) -> Config:
         if isinstance(raw["data"], dict):
             raw["data"]["path"] = data_path
             origins["data.path"] = "--data"
-    config = _validated(Config, raw, path, origins, _consistency_problems)
+    config = _validated(Config, raw, path, origins, consistency_problems)
     return dataclasses.replace(config, data=resolve_data(config.data, environ))
 
 
@@ -329,13 +333,20 @@ def _join(prefix, key) -> str:
     return f"{prefix}.{key}" if prefix else str(key)
 
 
-def _consistency_problems(config):
-    """Checks that involve more than one field."""
+def consistency_problems(config) -> list:
+    """Checks that involve more than one field, as (field path, message) pairs."""
     problems = []
     if config.data.path is not None and config.data.source != "builtin":
         problems.append(("data.source", f"expected builtin (the default) when data.path is set, "
                                         f"got {_describe(config.data.source)}"))
     model = config.model
+    if config.engine == "numpy":
+        if model.type == "cnn":
+            problems.append(("engine", "expected keras for model.type cnn (the numpy engine has logreg "
+                                       "and mlp), got 'numpy' (str)"))
+        if model.activation != "sigmoid":
+            problems.append(("model.activation", f"expected sigmoid with engine numpy, "
+                                                 f"got {_describe(model.activation)}"))
     if model.type == "cnn":
         size, fits = IMAGE_SIZE, 0
         for _ in model.conv_filters:

@@ -277,19 +277,23 @@ def _representation(source, images, results_dir, run, train_missing, log) -> Rep
         return Representation("raw", lambda: model_inputs(images, "mlp"),
                               _digest({"source": "raw", "images": images_digest}), shape + "784")
     run = Path(run) if run is not None else _trained_run(source, results_dir, train_missing, log)
-    model_file = run / "model.keras"
-    if not model_file.is_file():
-        raise UsageError(f"--{source} {run}: not a complete run directory (no model.keras)")
+    model_file = next((run / name for name in ("model.keras", "model.npz") if (run / name).is_file()), None)
+    if model_file is None:
+        raise UsageError(f"--{source} {run}: not a complete run directory (no model.keras or model.npz)")
     model_digest = hashlib.sha256(model_file.read_bytes()).hexdigest()
     log(f"{source}: hidden layer of {run}")
 
     def features():
+        inputs = model_inputs(images, source)
+        if model_file.suffix == ".npz":  # the numpy engine's MLP
+            from .numpy_engine import NumpyModel
+
+            return NumpyModel.load(model_file).hidden(inputs)
         import keras
 
         from .models import hidden_features
 
-        model = keras.saving.load_model(model_file)
-        return hidden_features(model, model_inputs(images, source))
+        return hidden_features(keras.saving.load_model(model_file), inputs)
 
     return Representation(source, features,
                           _digest({"source": source, "images": images_digest, "model": model_digest}),

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 
 def describe_cell(cell) -> str:
-    training = cell.config.training
-    return (f"{cell.name} batch {training.batch_size} epochs {training.epochs} "
-            f"lr {training.learning_rate:g} seed {cell.config.seed}")
+    training, engine = cell.config.training, cell.config.engine
+    return (f"{cell.name}{'' if engine == 'keras' else f' ({engine})'} batch {training.batch_size} "
+            f"epochs {training.epochs} lr {training.learning_rate:g} seed {cell.config.seed}")
 
 
 class SweepProgress:

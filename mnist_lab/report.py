@@ -41,7 +41,7 @@ def lab_numbers(config, verified_mnist: bool):
     return LAB_RESULTS.get((config.model.type, training.batch_size, training.epochs, training.learning_rate))
 
 
-SETTING = ("name", "model", "batch_size", "epochs", "learning_rate")
+SETTING = ("name", "model", "engine", "batch_size", "epochs", "learning_rate")
 TABLE_FIELDS = (*SETTING, "seed", "test_accuracy", "test_loss", "train_accuracy", "train_loss",
                 "parameters", "train_seconds", "key")
 SUMMARY_FIELDS = (*SETTING, "seeds", "test_accuracy_mean", "test_accuracy_std", "test_loss_mean",
@@ -52,7 +52,7 @@ FIGURES_FOLDER = "figures"
 
 def cell_rows(records) -> list[dict]:
     """One flat row per cell, in a stable order."""
-    rows = [{"name": record["name"], "model": record["model"],
+    rows = [{"name": record["name"], "model": record["model"], "engine": record["config"].get("engine", "keras"),
              "batch_size": record["config"]["training"]["batch_size"], "epochs": record["epochs"],
              "learning_rate": record["config"]["training"]["learning_rate"], "seed": record["seed"],
              "test_accuracy": record["test_accuracy"], "test_loss": record["test_loss"],
@@ -85,7 +85,7 @@ def summarize(rows) -> list[dict]:
             entry[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else math.nan
         for metric in ("train_accuracy", "train_loss"):
             entry[f"{metric}_mean"] = statistics.fmean(member[metric] for member in members)
-        lab = LAB_RESULTS.get((entry["model"], *setting[2:]))
+        lab = LAB_RESULTS.get((entry["model"], *setting[3:]))
         entry["lab_test_loss"], entry["lab_test_accuracy"] = lab if lab else (math.nan, math.nan)
         summary.append(entry)
     return summary
@@ -108,10 +108,8 @@ def markdown_table(summary, title: str) -> str:
              "\"Lab inside ±2σ\" says whether the lab report's single-run number lies within "
              "our mean ± 2 std, and how far it is from our mean (lab − ours). Loss is the mean "
              "categorical cross-entropy; the lab's loss figures are on the same scale.", ""]
-    for name in dict.fromkeys(entry["name"] for entry in summary):
-        entries = [entry for entry in summary if entry["name"] == name]
-        model = entries[0]["model"]
-        lines += [f"## {name}" + ("" if name == model else f" ({model})"), "",
+    for heading, _, entries in _groups(summary):
+        lines += [f"## {heading}", "",
                   "| batch size | epochs | learning rate | seeds | test accuracy (%) | test loss "
                   "| lab accuracy (%) | lab loss | lab accuracy inside ±2σ | lab loss inside ±2σ |",
                   "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
@@ -130,11 +128,16 @@ def markdown_table(summary, title: str) -> str:
     return "\n".join(lines)
 
 
-def write_sweep_report(folder: Path) -> list[Path]:
-    """Rewrite table.csv, summary.csv, table.md and the figures from the cells; return the paths."""
+def write_sweep_report(folder: Path, keys=None) -> list[Path]:
+    """Rewrite table.csv, summary.csv, table.md and the figures from the cells; return the paths.
+
+    ``keys`` limits the tables to the cells of the sweep as it is now defined (a
+    cell of a grid value since removed stays on disk but leaves the tables).
+    """
     from . import plots
 
-    rows = cell_rows(read_cell_records(folder))
+    records = read_cell_records(folder)
+    rows = cell_rows([record for record in records if keys is None or record["key"] in keys])
     if not rows:
         return []
     summary = summarize(rows)
@@ -142,10 +145,18 @@ def write_sweep_report(folder: Path) -> list[Path]:
     atomic_write_text(written[0], _csv(rows, TABLE_FIELDS))
     atomic_write_text(written[1], _csv(summary, SUMMARY_FIELDS))
     atomic_write_text(written[2], markdown_table(summary, f"Sweep {folder.name}: test results"))
-    for name in dict.fromkeys(entry["name"] for entry in summary):
-        written += plots.sweep_figures([entry for entry in summary if entry["name"] == name],
-                                       folder / FIGURES_FOLDER, name)
+    for _, prefix, entries in _groups(summary):
+        written += plots.sweep_figures(entries, folder / FIGURES_FOLDER, prefix)
     return written
+
+
+def _groups(summary):
+    """(heading, file prefix, entries) per base config and engine, in table order."""
+    for name, engine in dict.fromkeys((entry["name"], entry["engine"]) for entry in summary):
+        entries = [entry for entry in summary if (entry["name"], entry["engine"]) == (name, engine)]
+        model = entries[0]["model"]
+        heading = name + ("" if name == model else f" ({model})") + ("" if engine == "keras" else f", {engine} engine")
+        yield heading, name if engine == "keras" else f"{name}-{engine}", entries
 
 
 def _plus_minus(mean, std, digits) -> str:

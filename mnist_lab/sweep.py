@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config, config_hash, config_name, load_config, load_sweep_config, to_dict
+from .config import (Config, config_hash, config_name, consistency_problems, load_config, load_sweep_config,
+                     to_dict)
 from .errors import ConfigError
 from .files import atomic_write_text
 
@@ -85,7 +86,11 @@ def load_sweep(path, overrides=(), data_path=None, only=None) -> Sweep:
         except ConfigError as error:
             problems += [f"{path}: models[{index}].config: {problem}" for problem in error.problems]
             continue
-        cells += expand_grid(config_name(base_path), base, grid, spec.seeds)
+        expanded = expand_grid(config_name(base_path), base, grid, spec.seeds)
+        # A combination can be invalid where each value alone is not (numpy engine, cnn base).
+        problems += list(dict.fromkeys(f"{path}: models[{index}]: {field_path}: {message}" for cell in expanded
+                                       for field_path, message in consistency_problems(cell.config)))
+        cells += expanded
     if problems:
         raise ConfigError(problems)
     return Sweep(spec.name or config_name(path), tuple(dict.fromkeys(cells)))
@@ -94,12 +99,13 @@ def load_sweep(path, overrides=(), data_path=None, only=None) -> Sweep:
 def expand_grid(name, base: Config, grid, seeds) -> list[Cell]:
     """Every combination of the grid's axes; an axis left out keeps the base config's value."""
     training = base.training
-    axes = [grid.seeds or seeds, grid.batch_size or (training.batch_size,),
+    axes = [grid.engine or (base.engine,), grid.seeds or seeds, grid.batch_size or (training.batch_size,),
             grid.learning_rate or (training.learning_rate,), grid.epochs or (training.epochs,)]
     # Epochs vary fastest, so the cells of one trajectory are neighbours.
-    return [Cell(name, dataclasses.replace(base, seed=seed, training=dataclasses.replace(
+    return [Cell(name, dataclasses.replace(base, engine=engine, seed=seed, training=dataclasses.replace(
                 training, batch_size=batch_size, learning_rate=learning_rate, epochs=epochs)))
-            for seed, batch_size, learning_rate, epochs in itertools.product(*(dict.fromkeys(axis) for axis in axes))]
+            for engine, seed, batch_size, learning_rate, epochs
+            in itertools.product(*(dict.fromkeys(axis) for axis in axes))]
 
 
 def trajectories(cells) -> list[list[Cell]]:
@@ -178,7 +184,7 @@ def run_sweep(sweep: Sweep, results_dir="results", *, force=False, progress=True
             data = _DataCache()
             for group in groups:
                 failures.update(_run_trajectory(group, folder, data, bar))
-        report.write_sweep_report(folder)
+        report.write_sweep_report(folder, {cell.key for cell in sweep.cells})
     return SweepOutcome(folder, skipped, len(todo) - len(failures), failures)
 
 

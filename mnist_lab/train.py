@@ -17,10 +17,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from . import __version__, plots, runs
+from . import __version__, numpy_engine, plots, runs
 from .config import config_hash, to_yaml
 from .data import NUM_CLASSES, load_dataset, prepare
 from .models import build_model, forward
+from .numpy_engine import NumpyModel
 
 # Batches run per call into the compiled graph: the same SGD steps in the same
 # order (a test proves the weights are identical), with far less Python
@@ -72,9 +73,11 @@ class Diverged(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
-def new_model(config) -> keras.Model:
-    """Seed every random source, then build and compile: the start of every training."""
+def new_model(config):
+    """Seed every random source, then build (and compile): the start of every training."""
     seed_everything(config.seed)
+    if config.engine == "numpy":
+        return NumpyModel.initialised(config.model, config.seed)
     return compiled_model(config)
 
 
@@ -82,18 +85,22 @@ def fit_model(model, config, arrays, *, verbose=0, on_epoch=None) -> Trajectory:
     """Train ``model`` for ``config.training.epochs``, evaluating the test set after each epoch.
 
     ``on_epoch(history)`` runs after each finite epoch, before the next one
-    starts. The one training path of mnist-lab: train and sweep both use it.
+    starts. The one training path of mnist-lab: train and sweep, both engines.
     """
-    recorder = EpochRecorder(arrays.x_test, arrays.y_test, on_epoch)
-    model.fit(arrays.x_train, arrays.y_train, batch_size=config.training.batch_size,
-              epochs=config.training.epochs, shuffle=True, verbose=verbose,
-              callbacks=[recorder, keras.callbacks.TerminateOnNaN()])
-    last = recorder.history[-1]
+    epochs = EpochLog(arrays.y_test, on_epoch, print_each=verbose > 0 and config.engine == "numpy",
+                      total=config.training.epochs)
+    if config.engine == "numpy":
+        numpy_engine.fit(model, config, arrays, epochs.record)
+    else:
+        model.fit(arrays.x_train, arrays.y_train, batch_size=config.training.batch_size,
+                  epochs=config.training.epochs, shuffle=True, verbose=verbose,
+                  callbacks=[EpochRecorder(arrays.x_test, epochs), keras.callbacks.TerminateOnNaN()])
+    last = epochs.history[-1]
     if not math.isfinite(last["train_loss"]):
         raise Diverged(f"training diverged: the loss became {last['train_loss']} in epoch {last['epoch']} "
                        f"(learning rate {config.training.learning_rate}); a smaller "
                        f"training.learning_rate usually helps")
-    return Trajectory(model, recorder.history, recorder.test_probabilities)
+    return Trajectory(model, epochs.history, epochs.test_probabilities)
 
 
 def _verbosity(progress: bool) -> int:
@@ -121,36 +128,55 @@ def compiled_model(config) -> keras.Model:
 
 
 def model_summary(model) -> str:
+    if isinstance(model, NumpyModel):
+        return model.summary()
     lines = []
     model.summary(print_fn=lambda text, **_: lines.append(text))
     return "\n".join(lines).rstrip() + f"\nParameters: {model.count_params():,}"
 
 
-class EpochRecorder(keras.callbacks.Callback):
-    """Per epoch: training seconds (evaluation excluded), then test loss and accuracy.
+class EpochLog:
+    """The history of a training: per epoch, the training loss, accuracy and seconds
+    (evaluation excluded), then the test loss and accuracy; both engines report here."""
 
-    The test scores also go into the epoch's logs, so the progress bar shows them.
-    """
-
-    def __init__(self, x_test, y_test, on_epoch=None):
-        super().__init__()
-        self.x_test, self.y_test, self.on_epoch = x_test, y_test, on_epoch
+    def __init__(self, y_test, on_epoch=None, print_each=False, total=None):
+        self.y_test, self.on_epoch, self.print_each, self.total = y_test, on_epoch, print_each, total
         self.history, self.test_probabilities = [], None
+
+    def record(self, loss, accuracy, seconds, predict_test) -> bool:
+        """Add one epoch; False when the loss is not finite (training must stop)."""
+        row = {"epoch": len(self.history) + 1, "train_loss": float(loss), "train_accuracy": float(accuracy),
+               "train_seconds": seconds}
+        self.history.append(row)
+        if not math.isfinite(row["train_loss"]):
+            return False
+        self.test_probabilities = predict_test()
+        row["test_loss"], row["test_accuracy"] = loss_and_accuracy(self.test_probabilities, self.y_test)
+        if self.print_each:
+            print(f"Epoch {row['epoch']}/{self.total} - {seconds:.2f}s - loss: {row['train_loss']:.4f} - "
+                  f"accuracy: {row['train_accuracy']:.4f} - test_loss: {row['test_loss']:.4f} - "
+                  f"test_accuracy: {row['test_accuracy']:.4f}", flush=True)
+        if self.on_epoch is not None:
+            self.on_epoch(list(self.history))
+        return True
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Feeds Keras's epochs to an EpochLog, timing training only; the test scores also go
+    into the epoch's logs, so Keras's progress bar shows them."""
+
+    def __init__(self, x_test, epochs: EpochLog):
+        super().__init__()
+        self.x_test, self.epochs = x_test, epochs
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch + 1, "train_loss": float(logs["loss"]),
-               "train_accuracy": float(logs["accuracy"]), "train_seconds": time.perf_counter() - self._start}
-        self.history.append(row)
-        if not math.isfinite(row["train_loss"]):
-            return  # TerminateOnNaN stops the fit; fit_model reports it
-        self.test_probabilities = forward(self.model, self.x_test)
-        row["test_loss"], row["test_accuracy"] = loss_and_accuracy(self.test_probabilities, self.y_test)
-        logs.update(test_loss=row["test_loss"], test_accuracy=row["test_accuracy"])
-        if self.on_epoch is not None:
-            self.on_epoch(list(self.history))
+        seconds = time.perf_counter() - self._start
+        if self.epochs.record(logs["loss"], logs["accuracy"], seconds, lambda: forward(self.model, self.x_test)):
+            row = self.epochs.history[-1]
+            logs.update(test_loss=row["test_loss"], test_accuracy=row["test_accuracy"])
 
 
 def loss_and_accuracy(probabilities: np.ndarray, one_hot_labels: np.ndarray) -> tuple[float, float]:
@@ -208,7 +234,7 @@ def versions() -> dict:
 def _write_run(folder: Path, name, config, model, summary, history, metrics):
     (folder / "config.yaml").write_text(to_yaml(config))
     (folder / "summary.txt").write_text(summary + "\n")
-    model.save(folder / "model.keras")
+    model.save(folder / ("model.npz" if isinstance(model, NumpyModel) else "model.keras"))
     with open(folder / "history.csv", "w", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=HISTORY_FIELDS)
         writer.writeheader()

@@ -61,7 +61,7 @@ def test_missing_sections_and_wrong_shapes(tmp_path):
         f"{tmp_path / 'exp.yaml'}: model: expected a mapping with type, hidden_units, activation, "
         "conv_filters, kernel_size, pool_size, got 'cnn' (str)"]
     assert problems(write_config(tmp_path, "- model\n")) == [
-        f"{tmp_path / 'exp.yaml'}: expected a mapping with the sections model, training, data, seed, "
+        f"{tmp_path / 'exp.yaml'}: expected a mapping with the sections model, training, data, seed, engine, "
         "got ['model'] (list)"]
 
 

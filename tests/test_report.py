@@ -14,7 +14,7 @@ from conftest import write_config
 
 def record(name, model, batch_size, epochs, learning_rate, seed, accuracy, loss):
     return {"key": f"{name}-{batch_size}-{epochs}-{learning_rate}-{seed}", "name": name, "model": model,
-            "config": {"training": {"batch_size": batch_size, "learning_rate": learning_rate}},
+            "config": {"engine": "keras", "training": {"batch_size": batch_size, "learning_rate": learning_rate}},
             "epochs": epochs, "seed": seed, "test_accuracy": accuracy, "test_loss": loss,
             "train_accuracy": accuracy + 0.01, "train_loss": loss - 0.01, "parameters": 7850,
             "epoch_seconds": [0.5] * epochs}
@@ -71,9 +71,15 @@ def test_report_only_needs_no_training(tmp_path):
     runner = CliRunner()
     empty = runner.invoke(cli.main, ["sweep", str(sweep_file), "--report-only", "--results", str(tmp_path)])
     assert empty.exit_code == 1 and "has no finished cells" in empty.output
-    write_cells(tmp_path / "sweeps" / "lab", RECORDS)
+    from mnist_lab.sweep import load_sweep
+
+    (cell,) = load_sweep(sweep_file).cells[:1]
+    stale = record("logreg", "logreg", 300, 10, 0.5, 9, 0.5, 1.0)  # a cell the sweep no longer defines
+    write_cells(tmp_path / "sweeps" / "lab", [{**RECORDS[0], "key": cell.key}, stale])
     result = runner.invoke(cli.main, ["sweep", str(sweep_file), "--report-only", "--results", str(tmp_path)])
     assert result.exit_code == 0 and f"Wrote {tmp_path / 'sweeps' / 'lab' / 'table.md'}" in result.output
+    with open(tmp_path / "sweeps" / "lab" / "table.csv") as stream:
+        assert [row["key"] for row in csv.DictReader(stream)] == [cell.key]
 
 
 def test_lab_numbers_only_for_the_labs_exact_setup():
