@@ -43,10 +43,10 @@ def lab_numbers(config, verified_mnist: bool):
 
 SETTING = ("name", "model", "engine", "batch_size", "epochs", "learning_rate")
 TABLE_FIELDS = (*SETTING, "seed", "test_accuracy", "test_loss", "train_accuracy", "train_loss",
-                "parameters", "train_seconds", "key")
+                "parameters", "train_seconds", "seconds_per_epoch", "key")
 SUMMARY_FIELDS = (*SETTING, "seeds", "test_accuracy_mean", "test_accuracy_std", "test_loss_mean",
-                  "test_loss_std", "train_accuracy_mean", "train_loss_mean", "lab_test_accuracy",
-                  "lab_test_loss")
+                  "test_loss_std", "train_accuracy_mean", "train_loss_mean", "seconds_per_epoch_mean",
+                  "lab_test_accuracy", "lab_test_loss")
 FIGURES_FOLDER = "figures"
 
 
@@ -58,6 +58,7 @@ def cell_rows(records) -> list[dict]:
              "test_accuracy": record["test_accuracy"], "test_loss": record["test_loss"],
              "train_accuracy": record["train_accuracy"], "train_loss": record["train_loss"],
              "parameters": record["parameters"], "train_seconds": sum(record["epoch_seconds"]),
+             "seconds_per_epoch": record["seconds_per_epoch"],
              "key": record["key"]} for record in records]
     return sorted(rows, key=lambda row: (_model_order(row["model"]),
                                          *(row[field] for field in (*SETTING, "seed"))))
@@ -83,7 +84,7 @@ def summarize(rows) -> list[dict]:
             values = [member[metric] for member in members]
             entry[f"{metric}_mean"] = statistics.fmean(values)
             entry[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else math.nan
-        for metric in ("train_accuracy", "train_loss"):
+        for metric in ("train_accuracy", "train_loss", "seconds_per_epoch"):
             entry[f"{metric}_mean"] = statistics.fmean(member[metric] for member in members)
         lab = LAB_RESULTS.get((entry["model"], *setting[3:]))
         entry["lab_test_loss"], entry["lab_test_accuracy"] = lab if lab else (math.nan, math.nan)
@@ -107,12 +108,13 @@ def markdown_table(summary, title: str) -> str:
              "Mean ± sample standard deviation over seeds, on the 10,000 test images. "
              "\"Lab inside ±2σ\" says whether the lab report's single-run number lies within "
              "our mean ± 2 std, and how far it is from our mean (lab − ours). Loss is the mean "
-             "categorical cross-entropy; the lab's loss figures are on the same scale.", ""]
+             "categorical cross-entropy; the lab's loss figures are on the same scale. s/epoch: "
+             "training seconds per epoch (median after the first epoch, mean over seeds).", ""]
     for heading, _, entries in _groups(summary):
         lines += [f"## {heading}", "",
                   "| batch size | epochs | learning rate | seeds | test accuracy (%) | test loss "
-                  "| lab accuracy (%) | lab loss | lab accuracy inside ±2σ | lab loss inside ±2σ |",
-                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+                  "| lab accuracy (%) | lab loss | lab accuracy inside ±2σ | lab loss inside ±2σ | s/epoch |",
+                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |"]
         for entry in entries:
             accuracy, accuracy_std = entry["test_accuracy_mean"], entry["test_accuracy_std"]
             loss, loss_std = entry["test_loss_mean"], entry["test_loss_std"]
@@ -123,7 +125,7 @@ def markdown_table(summary, title: str) -> str:
                 f"| {'' if math.isnan(lab_accuracy) else f'{lab_accuracy * 100:.2f}'} "
                 f"| {'' if math.isnan(lab_loss) else f'{lab_loss:.4f}'} "
                 f"| {lab_verdict(accuracy, accuracy_std, lab_accuracy, 100, ' pp')} "
-                f"| {lab_verdict(loss, loss_std, lab_loss)} |")
+                f"| {lab_verdict(loss, loss_std, lab_loss)} | {entry['seconds_per_epoch_mean']:.2f} |")
         lines.append("")
     return "\n".join(lines)
 
