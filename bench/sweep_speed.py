@@ -27,34 +27,39 @@ def timed(command) -> float:
     return time.perf_counter() - started
 
 
+def measure(sweep="configs/sweep.yaml", only="logreg,mlp", overrides=()) -> dict:
+    """Wall seconds of the sweep and of one train process per cell, and how many cells agree."""
+    plan = load_sweep(ROOT / sweep, overrides, only=only.split(","))
+    tool = [sys.executable, "-m", "mnist_lab"]
+    options = [option for override in overrides for option in ("--set", override)]
+    with tempfile.TemporaryDirectory() as sweep_results, tempfile.TemporaryDirectory() as naive_results:
+        sweep_seconds = timed([*tool, "sweep", sweep, "--only", only, "--results", sweep_results, "--quiet", *options])
+        naive_seconds, same = 0.0, 0
+        for cell in plan.cells:
+            training = cell.config.training
+            naive_seconds += timed([*tool, "train", f"configs/{cell.name}.yaml", "--results", naive_results, "--quiet",
+                                    *options, "--set", f"training.batch_size={training.batch_size}",
+                                    "--set", f"training.epochs={training.epochs}",
+                                    "--set", f"training.learning_rate={training.learning_rate}",
+                                    "--set", f"seed={cell.config.seed}"])
+            naive = json.loads((Path(naive_results) / "runs" / cell.key / "metrics.json").read_text())
+            shared = json.loads((sweep_folder(sweep_results, plan.name) / "cells" / f"{cell.key}.json").read_text())
+            same += (naive["test_accuracy"], naive["test_loss"]) == (shared["test_accuracy"], shared["test_loss"])
+    return {"cells": len(plan.cells), "sweep": sweep_seconds, "naive": naive_seconds, "same": same}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep", nargs="?", default="configs/sweep.yaml")
     parser.add_argument("--only", default="logreg,mlp")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     options = parser.parse_args()
-    plan = load_sweep(ROOT / options.sweep, options.overrides, only=options.only.split(","))
-    tool = [sys.executable, "-m", "mnist_lab"]
-    overrides = [option for override in options.overrides for option in ("--set", override)]
-    with tempfile.TemporaryDirectory() as sweep_results, tempfile.TemporaryDirectory() as naive_results:
-        sweep_seconds = timed([*tool, "sweep", options.sweep, "--only", options.only, "--results", sweep_results,
-                               "--quiet", *overrides])
-        naive_seconds, same = 0.0, 0
-        for cell in plan.cells:
-            training = cell.config.training
-            naive_seconds += timed([*tool, "train", f"configs/{cell.name}.yaml", "--results", naive_results, "--quiet",
-                                    *overrides, "--set", f"training.batch_size={training.batch_size}",
-                                    "--set", f"training.epochs={training.epochs}",
-                                    "--set", f"training.learning_rate={training.learning_rate}",
-                                    "--set", f"seed={cell.config.seed}"])
-            run = Path(naive_results) / "runs" / cell.key
-            naive = json.loads((run / "metrics.json").read_text())
-            shared = json.loads((sweep_folder(sweep_results, plan.name) / "cells" / f"{cell.key}.json").read_text())
-            same += (naive["test_accuracy"], naive["test_loss"]) == (shared["test_accuracy"], shared["test_loss"])
-    print(f"cells: {len(plan.cells)} ({options.only})")
-    print(f"sweep (one process, shared trajectories): {sweep_seconds:8.1f} s")
-    print(f"naive (one train process per cell):       {naive_seconds:8.1f} s")
-    print(f"speed-up: {naive_seconds / sweep_seconds:.2f}x; cells with identical test metrics: {same}/{len(plan.cells)}")
+    result = measure(options.sweep, options.only, options.overrides)
+    print(f"cells: {result['cells']} ({options.only})")
+    print(f"sweep (one process, shared trajectories): {result['sweep']:8.1f} s")
+    print(f"naive (one train process per cell):       {result['naive']:8.1f} s")
+    print(f"speed-up: {result['naive'] / result['sweep']:.2f}x; cells with identical test metrics: "
+          f"{result['same']}/{result['cells']}")
 
 
 if __name__ == "__main__":

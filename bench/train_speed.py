@@ -35,6 +35,20 @@ def tool_seconds(model_type, epochs, results):
     return json.loads((run / "metrics.json").read_text())["epoch_seconds"]
 
 
+def measure(models=("logreg", "mlp", "cnn"), epochs=None, repeats=2) -> list:
+    """(model, mnist-lab median s/epoch, plain Keras median s/epoch) per model."""
+    rows = []
+    for model_type in models:
+        count = epochs or DEFAULT_EPOCHS[model_type]
+        tool, plain = [], []
+        with tempfile.TemporaryDirectory() as results:
+            for _ in range(repeats):
+                plain += plain_seconds(model_type, count)[1:]
+                tool += tool_seconds(model_type, count, results)[1:]
+        rows.append((model_type, statistics.median(tool), statistics.median(plain)))
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="logreg,mlp,cnn")
@@ -42,16 +56,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=2)
     options = parser.parse_args()
     print(f"{'model':8} {'mnist-lab s/epoch':>18} {'plain Keras s/epoch':>20} {'ratio':>7}")
-    for model_type in options.models.split(","):
-        epochs = options.epochs or DEFAULT_EPOCHS[model_type]
-        tool, plain = [], []
-        with tempfile.TemporaryDirectory() as results:
-            for _ in range(options.repeats):
-                plain += plain_seconds(model_type, epochs)[1:]
-                tool += tool_seconds(model_type, epochs, results)[1:]
-        tool_median, plain_median = statistics.median(tool), statistics.median(plain)
-        print(f"{model_type:8} {tool_median:18.3f} {plain_median:20.3f} {tool_median / plain_median:7.3f}",
-              flush=True)
+    for model_type, tool, plain in measure(options.models.split(","), options.epochs, options.repeats):
+        print(f"{model_type:8} {tool:18.3f} {plain:20.3f} {tool / plain:7.3f}", flush=True)
 
 
 if __name__ == "__main__":

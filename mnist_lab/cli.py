@@ -204,3 +204,22 @@ def visualize(sources, methods, limit, seed, mlp_run, cnn_run, train_missing, pe
                             settings=TsneSettings(perplexity=perplexity, engine=tsne_engine),
                             data_config=resolve_data(DataConfig(path=data_path)), progress=not quiet, log=click.echo)
     click.echo("\n".join(f"Wrote {path}" for path in written))
+
+
+@main.command()
+@click.option("--results", "results_dir", default="results", show_default=True, metavar="DIR",
+              help="The results folder to read, and to write REPORT.md into.")
+def report(results_dir):
+    """Write DIR/REPORT.md from the sweep cells and embeddings already in DIR.
+
+    \b
+    Example:
+      mnist-lab report
+    """
+    from .lab_report import write_report
+
+    try:
+        path = write_report(results_dir)
+    except FileNotFoundError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Wrote {path}")

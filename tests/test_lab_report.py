@@ -1,0 +1,54 @@
+import json
+
+import numpy as np
+import pytest
+
+from mnist_lab import lab_report
+from mnist_lab.config import ModelConfig
+from mnist_lab.data import prepare
+from mnist_lab.files import atomic_write_text
+from mnist_lab.numpy_engine import NumpyModel
+
+
+def test_logreg_loss_is_convex_and_the_mlp_loss_is_not():
+    checks = lab_report.convexity_checks(images=100, segments=20)
+    assert checks["logreg"]["max_excess"] <= 1e-10
+    assert checks["mlp"]["max_excess"] > 0.01
+
+
+def test_a_step_of_one_over_the_bound_never_increases_the_loss(mnist):
+    arrays = prepare(mnist, "logreg", train_limit=300)
+    x, y = arrays.x_train.astype(np.float64), arrays.y_train.astype(np.float64)
+    step = 1 / lab_report.smoothness_bound(x)
+    model = NumpyModel.initialised(ModelConfig(type="logreg"), seed=0, dtype=np.float64)
+    losses = [model.loss(x, y)]
+    for _ in range(30):
+        model.sgd_step(x, y, step)  # the whole slice as one batch: gradient descent
+        losses.append(model.loss(x, y))
+    assert all(later <= earlier + 1e-12 for earlier, later in zip(losses, losses[1:]))
+    assert losses[-1] < losses[0] - 0.1
+
+
+def test_report_is_generated_from_the_cells_and_regenerates_identically(tmp_path, mnist):
+    history = [{"epoch": epoch, "train_loss": 0.3, "train_accuracy": 0.9, "train_seconds": 0.1, "test_loss": 0.28,
+                "test_accuracy": 0.92} for epoch in range(1, 11)]
+    for seed, accuracy in enumerate((0.9220, 0.9225, 0.9230)):
+        record = {"key": f"logreg-{seed}", "name": "logreg", "model": "logreg", "epochs": 10, "seed": seed,
+                  "config": {"engine": "keras", "training": {"batch_size": 300, "learning_rate": 0.5}},
+                  "test_accuracy": accuracy, "test_loss": 0.274, "train_accuracy": 0.93, "train_loss": 0.27,
+                  "parameters": 7850, "epoch_seconds": [0.1] * 10, "seconds_per_epoch": 0.1,
+                  "data": mnist.record(), "history": history}
+        atomic_write_text(tmp_path / "sweeps" / "lab" / "cells" / f"logreg-{seed}.json", json.dumps(record))
+    path = lab_report.write_report(tmp_path)
+    first = path.read_text()
+    assert "| logreg | 300 | 10 | 0.5 | 92.26% | 92.25% ± 0.05% | +0.01 pp | yes |" in first
+    assert "| cnn | 300 | 10 | 0.5 | 98.26% | not run |" in first and "**1 of 9**" in first
+    assert "| cnn | conv1: (24, 24, 32), 832;" in first and "| 155,606 |" in first
+    assert "![logreg learning curves](report/logreg_learning_curves.png)" in first
+    assert (tmp_path / "report" / "logreg_learning_curves.png").stat().st_size > 10_000
+    assert lab_report.write_report(tmp_path).read_text() == first
+
+
+def test_report_needs_the_sweep(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run `mnist-lab sweep` first"):
+        lab_report.write_report(tmp_path)
