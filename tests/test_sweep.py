@@ -156,7 +156,7 @@ def test_failed_cells_are_recorded_reported_and_retried(tmp_path, tiny_arrays):
     result = runner.invoke(cli.main, ["sweep", str(bad), "--results", str(tmp_path / "r"), "-q", *QUICK_OPTIONS])
     assert result.exit_code == 1
     assert "1 cells trained, 0 skipped, 1 failed" in result.output
-    assert f"Failed: base-" in result.output and "no such file or folder" in result.output
+    assert "Failed: base-" in result.output and "no such file or folder" in result.output
     folder = sweep_folder(tmp_path / "r", "mixed")
     (failure,) = (folder / "failed").glob("*.json")
     assert "no such file or folder" in json.loads(failure.read_text())["error"]
