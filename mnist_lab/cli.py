@@ -194,7 +194,7 @@ def visualize(sources, methods, limit, seed, mlp_run, cnn_run, train_missing, pe
     Examples:
       mnist-lab visualize
       mnist-lab visualize --sources raw --methods tsne --limit 1000
-      mnist-lab visualize --cnn results/runs/cnn-55df49d7 --tsne-engine sklearn
+      mnist-lab visualize --cnn results/runs/cnn-<hash> --tsne-engine sklearn
     """
     from .config import DataConfig, resolve_data
     from .embed import TsneSettings, visualize as run_visualize

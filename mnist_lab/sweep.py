@@ -133,7 +133,7 @@ def estimate_seconds(cells, folder: Path) -> float:
     """Expected training time: this folder's measured speeds where it has cells, else this machine's."""
     measured = dict(MEASURED_EPOCH_SECONDS)
     for record in read_cell_records(folder):
-        measured[record["config"]["model"]["type"]] = record["seconds_per_epoch"]
+        measured[record["model"]] = record["seconds_per_epoch"]
     total = 0.0
     for group in trajectories(cells):
         config = group[0].config
@@ -201,7 +201,7 @@ def _run_trajectory(group, folder, data, bar) -> dict:
         bar.epoch_done(history[-1])
         cell = by_epochs.get(len(history))
         if cell is not None:
-            record = cell_record(cell.name, cell.config, dataset, history, model.count_params())
+            record = cell_record(cell, dataset, history, model.count_params())
             atomic_write_text(cell_path(folder, cell), json.dumps(record, indent=1) + "\n")
             (folder / FAILED_FOLDER / f"{cell.key}.json").unlink(missing_ok=True)
             written.add(cell.key)
@@ -226,13 +226,12 @@ def _record_failures(cells, folder, error, bar) -> dict:
     return {cell.key: message for cell in cells}
 
 
-def cell_record(name, config, dataset, history, parameters) -> dict:
+def cell_record(cell: Cell, dataset, history, parameters) -> dict:
     """A cell's result file: the shared result numbers, its resolved config and history."""
     from .train import result_record
 
-    return {"key": f"{name}-{config_hash(config)}", "name": name,
-            **result_record(config, dataset, history, parameters),
-            "config": to_dict(config), "history": history}
+    return {"key": cell.key, "name": cell.name, **result_record(cell.config, dataset, history, parameters),
+            "config": to_dict(cell.config), "history": history}
 
 
 class _DataCache:
