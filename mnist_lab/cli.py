@@ -6,25 +6,44 @@ The work lives in the other modules, imported inside each command so that
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+
 import click
 
 from . import __version__
 from .errors import UsageError
 
-_EXIT_USAGE, _EXIT_FAILURE, _EXIT_INTERRUPTED = 2, 1, 130
+_EXIT_USAGE, _EXIT_FAILURE, _EXIT_INTERRUPTED, _EXIT_TERMINATED, _EXIT_BROKEN_PIPE = 2, 1, 130, 143, 141
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is so that clean-up runs as for Ctrl-C."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
 
 
 class _Commands(click.Group):
-    """Turns our errors into one line each and an exit code: 2 bad input, 1 failure."""
+    """Turns our errors into one line each and an exit code: 2 bad input, 1 failure,
+    130 Ctrl-C, 143 SIGTERM; a closed pipe (``| head``) ends the command quietly."""
 
     def invoke(self, ctx):
+        signal.signal(signal.SIGTERM, _terminate)
         try:
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except KeyboardInterrupt:
-            click.echo("Interrupted; nothing half-written was kept.", err=True)
-            ctx.exit(_EXIT_INTERRUPTED)
+        except KeyboardInterrupt as interrupt:
+            click.echo(f"{'Terminated' if isinstance(interrupt, Terminated) else 'Interrupted'}; "
+                       "nothing half-written was kept.", err=True)
+            ctx.exit(_EXIT_TERMINATED if isinstance(interrupt, Terminated) else _EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            # The reader went away: nothing to report, and no second error at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(_EXIT_BROKEN_PIPE)
         except Exception as error:
             if ctx.params.get("debug"):
                 raise
@@ -58,34 +77,61 @@ def main(debug):
               help="An .npz file or a folder of MNIST IDX files to train on (sets data.path).")
 @click.option("--results", "results_dir", default="results", show_default=True, metavar="DIR",
               help="Where run directories are written (DIR/runs/<name>-<hash>).")
-@click.option("--force", is_flag=True, help="Retrain even if this exact config has a complete run.")
+@click.option("--force", is_flag=True, help="Retrain even if this exact experiment has a complete run.")
+@click.option("--dry-run", is_flag=True, help="Show the resolved config and whether it would train; train nothing.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary or progress bar; only the result.")
-def train(config_path, overrides, data_path, results_dir, force, quiet):
+def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet):
     """Train the model CONFIG describes and write its run directory.
+
+    A config whose experiment (config and data content) already has a complete
+    run is answered at once from that run.
 
     \b
     Example:
       mnist-lab train configs/mlp.yaml --set training.epochs=2 --set seed=1
     """
-    from .config import config_name, load_config
+    from .config import config_name, load_config, to_yaml
+    from .store import check_writable, run_dir
+    from .train import estimate_seconds, existing_run
 
     config = load_config(config_path, overrides, data_path=data_path)
-    from .train import train as train_run
+    name = config_name(config_path)
+    final = run_dir(results_dir, name, config)
+    check_writable(final.parent, "--results")
+    existing = None if force else existing_run(config, name, results_dir, log=click.echo)
+    if dry_run:
+        click.echo(to_yaml(config).rstrip())
+        click.echo(f"Already trained: {final}" if existing else
+                   f"Would train: {final}, estimated {_duration(estimate_seconds(config, config.training.epochs))} "
+                   f"on this machine's measured speeds")
+        return
+    if existing is None:
+        from .train import train as train_run
 
-    result = train_run(config, config_name(config_path), results_dir, force=force,
-                       progress=not quiet, log=(lambda *_: None) if quiet else click.echo)
-    metrics = result.metrics
-    if not result.trained:
-        click.echo(f"Already trained: {result.run_dir} (use --force to retrain)")
+        result = train_run(config, name, results_dir, force=force, progress=not quiet,
+                           log=(lambda *_: None) if quiet else click.echo)
+        metrics, trained = result.metrics, result.trained
+    else:
+        metrics, trained = existing, False
+    if not trained:
+        from .versions import differences
+
+        click.echo(f"Already trained: {final} (use --force to retrain)")
+        changed = differences(metrics["versions"])
+        if changed:
+            click.echo(f"Note: made with other versions than those installed ({', '.join(changed)}); "
+                       "kept, as the experiment is the same; --force retrains with the installed ones.")
     click.echo(f"Test loss {metrics['test_loss']:.4f}, test accuracy {metrics['test_accuracy']:.2%} "
-               f"({metrics['parameters']:,} parameters, {metrics['seconds_per_epoch']:.2f} s/epoch)")
-    from .report import lab_numbers
+               f"({metrics['parameters']:,} parameters, {metrics['seconds_per_epoch']:.2f} s/epoch, "
+               f"{metrics['data']['test_images']:,} test images)")
+    from .config import to_dict
+    from .lab import lab_numbers
 
-    lab = lab_numbers(config, metrics["data"]["verified_mnist"])
+    lab = lab_numbers(to_dict(config), metrics["data"]["verified_mnist"])
     if lab:
         click.echo(f"The lab reports test loss {lab[0]:.4f}, test accuracy {lab[1]:.2%} for this setting "
                    f"(one run, no fixed seed).")
-    click.echo(f"Run: {result.run_dir}")
+    click.echo(f"Run: {final}")
 
 
 @main.command()
@@ -113,14 +159,17 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
       mnist-lab sweep --only logreg,mlp --quiet
       mnist-lab sweep --report-only
     """
+    from .store import check_writable, read_cells, warn_damaged
     from .sweep import estimate_seconds, load_sweep, pending_cells, sweep_folder
 
     plan = load_sweep(sweep_path, overrides, data_path=data_path, only=only.split(",") if only else None)
+    keys = {cell.key for cell in plan.cells}  # reads (and so validates) the data of every cell, up front
     folder = sweep_folder(results_dir, plan.name)
+    check_writable(folder, "--results")
     if report_only:
-        from .report import write_sweep_report
+        from .tables import write_sweep_report
 
-        written = write_sweep_report(folder, {cell.key for cell in plan.cells})
+        written = write_sweep_report(folder, keys, log=click.echo)
         if not written:
             raise click.ClickException(f"{folder} has no finished cells; run `mnist-lab sweep {sweep_path}` first")
         click.echo("\n".join(f"Wrote {path}" for path in written))
@@ -128,11 +177,14 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
     if dry_run:
         from .progress import describe_cell
 
-        todo = pending_cells(plan, folder, force)
+        cells = read_cells(folder)
+        warn_damaged(cells.damaged, click.echo)
+        done = {**cells.records, **{key: None for key in cells.stale.values()}}
+        todo = pending_cells(plan, done, force)
         for cell in plan.cells:
             click.echo(f"{'todo' if cell in todo else 'done'}  {describe_cell(cell)}")
         click.echo(f"{len(plan.cells)} cells, {len(todo)} to train; estimated time "
-                   f"{_duration(estimate_seconds(todo, folder))} on this machine's measured speeds")
+                   f"{_duration(estimate_seconds(todo, cells.records.values()))} on this machine's measured speeds")
         return
     from .sweep import run_sweep
 
@@ -168,7 +220,8 @@ def _choices(allowed):
               callback=_choices(("raw", "mlp", "cnn")), help="What to embed: raw pixels, hidden layers.")
 @click.option("--methods", default="tsne,pca", show_default=True, callback=_choices(("tsne", "pca")),
               help="Projections to 2-D.")
-@click.option("--limit", type=click.IntRange(min=20), metavar="N", help="Only the first N test images (default: all).")
+@click.option("--limit", type=click.IntRange(min=100), metavar="N",
+              help="Only the first N test images, at least 100 (default: all).")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
               help="Seed of t-SNE, PCA and the measures.")
 @click.option("--mlp", "mlp_run", type=click.Path(file_okay=False, exists=True), metavar="RUN_DIR",
@@ -216,10 +269,10 @@ def report(results_dir):
     Example:
       mnist-lab report
     """
-    from .lab_report import write_report
+    from .report import write_report
 
     try:
-        path = write_report(results_dir)
+        path = write_report(results_dir, log=click.echo)
     except FileNotFoundError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"Wrote {path}")

@@ -6,11 +6,10 @@ Every default lives here, with the reason for it in the field's ``why``.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 import os
 import re
+import reprlib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,15 +24,24 @@ DATA_SOURCES = ("builtin", "keras")
 ENGINES = ("keras", "numpy")
 IMAGE_SIZE = 28
 DATA_ENV_VAR = "MNIST_LAB_DATA"
+# Names that become folder names: no separators, no "..", not hidden.
+FOLDER_NAME = (re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"),
+               "a folder name: up to 100 letters, digits, '.', '_' or '-', not starting with '.'")
+# A config is a few hundred bytes; these bounds only stop files that are not configs
+# (or are built to exhaust memory) before they are parsed or quoted.
+MAX_CONFIG_BYTES = 1_000_000
+MAX_YAML_NODES = 100_000
+MAX_YAML_DEPTH = 32
 # PyYAML reads "1e-3" as a string (YAML 1.1 wants "1.0e-3"); accept it as a number.
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
 def setting(default=dataclasses.MISSING, *, why, choices=None, minimum=None,
-            maximum=None, above=None):
-    """A config field: its default, why that default, and the values it accepts."""
+            maximum=None, above=None, pattern=None):
+    """A config field: its default, why that default, and the values it accepts
+    (``pattern``: a (regular expression, description) pair for strings)."""
     metadata = {"why": why, "choices": choices, "minimum": minimum,
-                "maximum": maximum, "above": above}
+                "maximum": maximum, "above": above, "pattern": pattern}
     if isinstance(default, type) and dataclasses.is_dataclass(default):
         return field(default_factory=default, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -97,7 +105,8 @@ class SweepConfig:
     models: tuple[GridConfig, ...] = setting(why="required: one grid per base config")
     seeds: tuple[int, ...] = setting((0, 1, 2), minimum=0, maximum=2**32 - 1,
                                      why="three seeds give every setting a mean and a spread")
-    name: typing.Optional[str] = setting(None, why="the sweep file's name, e.g. sweep for sweep.yaml")
+    name: typing.Optional[str] = setting(None, pattern=FOLDER_NAME,
+                                         why="the sweep file's name, e.g. sweep for sweep.yaml")
 
 
 def load_config(path, overrides=(), data_path=None, environ=None) -> Config:
@@ -137,9 +146,25 @@ def _validated(cls, raw, path, origins, consistency_problems):
     if built is not None:
         problems.extend(consistency_problems(built))
     if problems:
-        raise ConfigError(f"{origins.get(field_path, path)}: {field_path}: {message}"
-                          for field_path, message in problems)
+        raise ConfigError(f"{_origin(origins, problem, path)}: {problem[0]}: {problem[1]}" for problem in problems)
     return built
+
+
+def _origin(origins, problem, path) -> str:
+    """Where the values behind a problem were set: the file (or "--set", "--data") for the field
+    reported, and also "--set" or "--data" for any other field it involves that came from the
+    command line, e.g. "cnn.yaml and --set" for a kernel size set on the command line."""
+    field_path, _, *related = problem
+    places = [_set_at(origins, field_path) or str(path)]
+    places += [_set_at(origins, name) for name in (related[0] if related else ())]
+    return " and ".join(dict.fromkeys(place for place in places if place))
+
+
+def _set_at(origins, field_path):
+    """The command-line option that set ``field_path`` or a section above it, or None."""
+    parts = field_path.split(".")
+    return next((origins[".".join(parts[:depth])] for depth in range(len(parts), 0, -1)
+                 if ".".join(parts[:depth]) in origins), None)
 
 
 def config_name(path) -> str:
@@ -162,33 +187,100 @@ def to_yaml(config) -> str:
     return yaml.safe_dump(to_dict(config), sort_keys=False)
 
 
-def config_hash(config) -> str:
-    """Short, stable digest of the resolved config: equal configs share results."""
-    text = json.dumps(to_dict(config), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
+def from_dict(raw: dict, where: str) -> Config:
+    """A Config from its plain form (a record's resolved config); ConfigError names ``where``."""
+    return _validated(Config, raw, where, {}, consistency_problems)
 
 
 def _read_yaml(path, cls) -> dict:
     try:
+        if Path(path).stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError([f"{path}: cannot read config: larger than {MAX_CONFIG_BYTES:,} bytes, "
+                               f"not a config file"])
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([f"{path}: cannot read config: no such file"]) from None
     except IsADirectoryError:
         raise ConfigError([f"{path}: cannot read config: it is a directory"]) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError([f"{path}: cannot read config: {error}"]) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError([f"{path}: cannot read config: not UTF-8 text (byte 0x{error.object[error.start]:02x} "
+                           f"at position {error.start})"]) from None
+    except OSError as error:
+        raise ConfigError([f"{path}: cannot read config: {error.strerror or error}"]) from None
     try:
-        raw = yaml.safe_load(text)
+        raw = parse_yaml(text)
+    except ValueError as error:
+        raise ConfigError([f"{path}: {error}"]) from None
+    if not isinstance(raw, dict):
+        got = "an empty file" if raw is None else f"a {_kind(raw)}"
+        # Only the type: the file may be something else entirely (data, a README).
+        raise ConfigError([f"{path}: expected a mapping with the sections "
+                           f"{', '.join(f.name for f in dataclasses.fields(cls))}, got {got}"])
+    return raw
+
+
+def parse_yaml(text: str):
+    """Safe YAML with the traps closed: duplicate keys, alias bombs, recursive aliases
+    and deep nesting are refused (ValueError) instead of being taken silently or
+    exhausting memory."""
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_size(node)
+        return loader.construct_document(node)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(error, "problem", None) or str(error)
-        raise ConfigError([f"{path}: {where}invalid YAML: {problem}"]) from None
-    if not isinstance(raw, dict):
-        raise ConfigError([f"{path}: expected a mapping with the sections "
-                           f"{', '.join(f.name for f in dataclasses.fields(cls))}, "
-                           f"got {_describe(raw)}"])
-    return raw
+        raise ValueError(f"{where}invalid YAML: {problem}") from None
+    except RecursionError:
+        raise ValueError("invalid YAML: nested deeper than a config can be") from None
+    finally:
+        loader.dispose()
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (YAML says keys are unique;
+    PyYAML would keep the last value without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, typing.Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {_describe(key)} (first at line {seen[key] + 1})",
+                    key_node.start_mark)
+            if isinstance(key, typing.Hashable):
+                seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
+def _check_size(root):
+    """Refuse documents whose aliases expand beyond MAX_YAML_NODES or nest beyond
+    MAX_YAML_DEPTH: a few hundred bytes of nested aliases can stand for billions of values."""
+    expanded = {}  # id(node) -> expanded size, each shared node counted once
+
+    def size(node, depth):
+        if depth > MAX_YAML_DEPTH:
+            raise ValueError(f"line {node.start_mark.line + 1}: invalid YAML: nested deeper than "
+                             f"{MAX_YAML_DEPTH} levels")
+        if id(node) in expanded:
+            if expanded[id(node)] is None:
+                raise ValueError(f"line {node.start_mark.line + 1}: invalid YAML: an alias refers to itself")
+            return expanded[id(node)]
+        expanded[id(node)] = None
+        children = ([child for pair in node.value for child in pair] if isinstance(node, yaml.MappingNode)
+                    else node.value if isinstance(node, yaml.SequenceNode) else [])
+        total = 1 + sum(size(child, depth + 1) for child in children)
+        if total > MAX_YAML_NODES:
+            raise ValueError(f"invalid YAML: its aliases expand to more than {MAX_YAML_NODES:,} values")
+        expanded[id(node)] = total
+        return total
+
+    size(root, 0)
 
 
 def _apply_overrides(raw, overrides, path) -> dict:
@@ -220,8 +312,8 @@ def _apply_overrides(raw, overrides, path) -> dict:
 def _parse_scalar(text):
     """Read an override's value as YAML, so numbers, null and lists work."""
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+        return parse_yaml(text)
+    except ValueError:
         return text
 
 
@@ -293,6 +385,7 @@ def _convert(value, hint, rules):
 
 def _within(value, rules) -> bool:
     return ((rules["choices"] is None or value in rules["choices"])
+            and (rules["pattern"] is None or rules["pattern"][0].fullmatch(value) is not None)
             and (rules["minimum"] is None or value >= rules["minimum"])
             and (rules["maximum"] is None or value <= rules["maximum"])
             and (rules["above"] is None or value > rules["above"]))
@@ -302,6 +395,8 @@ def _expected(hint, rules) -> str:
     """Describe, in words, what a field accepts."""
     if rules["choices"]:
         return "one of " + ", ".join(rules["choices"])
+    if rules["pattern"]:
+        return rules["pattern"][1] + (" or null" if typing.get_origin(hint) is typing.Union else "")
     optional = typing.get_origin(hint) is typing.Union
     if optional:
         hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
@@ -323,10 +418,20 @@ def _expected(hint, rules) -> str:
 
 
 def _describe(value) -> str:
-    """A value as the user wrote it, with its YAML type."""
+    """A value as the user wrote it (shortened: a message never quotes a whole file), with its YAML type."""
+    return f"{_SHORT_REPR.repr(value)} ({_kind(value)})"
+
+
+def _kind(value) -> str:
     kinds = {type(None): "null", bool: "bool", int: "int", float: "float", str: "str",
              list: "list", dict: "mapping"}
-    return f"{value!r} ({kinds.get(type(value), type(value).__name__)})"
+    return kinds.get(type(value), type(value).__name__)
+
+
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = 60
+_SHORT_REPR.maxlist = _SHORT_REPR.maxdict = 6
+_SHORT_REPR.maxlevel = 2
 
 
 def _join(prefix, key) -> str:
@@ -334,19 +439,19 @@ def _join(prefix, key) -> str:
 
 
 def consistency_problems(config) -> list:
-    """Checks that involve more than one field, as (field path, message) pairs."""
+    """Checks that involve more than one field, as (field path, message, other fields involved)."""
     problems = []
     if config.data.path is not None and config.data.source != "builtin":
         problems.append(("data.source", f"expected builtin (the default) when data.path is set, "
-                                        f"got {_describe(config.data.source)}"))
+                                        f"got {_describe(config.data.source)}", ("data.path",)))
     model = config.model
     if config.engine == "numpy":
         if model.type == "cnn":
             problems.append(("engine", "expected keras for model.type cnn (the numpy engine has logreg "
-                                       "and mlp), got 'numpy' (str)"))
+                                       "and mlp), got 'numpy' (str)", ("model.type",)))
         if model.activation != "sigmoid":
             problems.append(("model.activation", f"expected sigmoid with engine numpy, "
-                                                 f"got {_describe(model.activation)}"))
+                                                 f"got {_describe(model.activation)}", ("engine",)))
     if model.type == "cnn":
         size, fits = IMAGE_SIZE, 0
         for _ in model.conv_filters:
@@ -359,5 +464,6 @@ def consistency_problems(config) -> list:
                              f"expected at most {fits} convolution layers for kernel_size "
                              f"{model.kernel_size} and pool_size {model.pool_size} on "
                              f"{IMAGE_SIZE}x{IMAGE_SIZE} images, got {len(model.conv_filters)} "
-                             f"{_describe(list(model.conv_filters))}"))
+                             f"{_describe(list(model.conv_filters))}",
+                             ("model.kernel_size", "model.pool_size", "model.type")))
     return problems

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import struct
 import zipfile
 import zlib
@@ -60,11 +61,17 @@ class Dataset:
         return (f"{name} ({check}): {len(self.y_train):,} training / "
                 f"{len(self.y_test):,} test images")
 
-    def record(self) -> dict:
-        """What results store about the data they were made from."""
-        return {"source": self.source, "verified_mnist": self.is_mnist,
-                "train_images": len(self.y_train), "test_images": len(self.y_test),
-                "sha256": dict(self.sha256)}
+    @property
+    def digest(self) -> str:
+        """One digest of the whole content: what identifies this data in results."""
+        return content_digest(self.sha256)
+
+    def record(self, train_limit=None, test_limit=None) -> dict:
+        """What results store about the data they were made from: the whole dataset's
+        digests, and how many of its images (the first N) were used."""
+        return {"source": self.source, "verified_mnist": self.is_mnist, "digest": self.digest,
+                "train_images": len(self.y_train[:train_limit]), "test_images": len(self.y_test[:test_limit]),
+                "train_limit": train_limit, "test_limit": test_limit, "sha256": dict(self.sha256)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,14 +85,41 @@ class Prepared:
     test_labels: np.ndarray
 
 
+def content_digest(array_digests: dict) -> str:
+    """SHA-256 over the four arrays' IDX digests, in a fixed order."""
+    return hashlib.sha256("\n".join(array_digests[key] for key in SPLITS).encode()).hexdigest()
+
+
+MNIST_DIGEST = content_digest(MNIST_SHA256)
+
+
 def load_dataset(data_config) -> Dataset:
     """Load and validate the dataset a DataConfig names."""
     if data_config.path is not None:
-        path = Path(data_config.path).expanduser()
-        return _dataset(*_read_path(path), source=str(data_config.path))
+        return load_path(data_config.path)
     if data_config.source == "keras":
-        return _dataset(*_read_npz(fetch_keras_npz()), source="keras")
+        dataset = _dataset(*_read_npz(fetch_keras_npz()), source="keras")
+        if not dataset.is_mnist:  # Keras checks the archive's hash; this checks what it holds
+            raise IntegrityError("Keras's mnist.npz does not hold the MNIST digits; delete it from "
+                                 "~/.keras/datasets/ and run again")
+        return dataset
     return load_builtin()
+
+
+def load_path(path) -> Dataset:
+    """The dataset in an .npz file or IDX folder, validated."""
+    return _dataset(*_read_path(Path(path).expanduser()), source=str(path))
+
+
+def source_files(path) -> list[Path]:
+    """The files a data path reads (an .npz, or the four IDX files), without reading them."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        return list(_idx_files(path).values())
+    if path.is_file():
+        return [path]
+    raise DataError(f"{path}: no such file or folder (expected an .npz file or a folder "
+                    f"holding the four MNIST IDX files)")
 
 
 def load_builtin() -> Dataset:
@@ -151,7 +185,7 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
         raise DataError(f"{path}: wrong magic number 0x{magic:08x}, expected 0x{expected_magic:08x} "
                         f"(unsigned-byte IDX with {ndim} dimension{'s' if ndim > 1 else ''})")
     shape = struct.unpack(f">{ndim}I", data[4:header_size])
-    size = int(np.prod(shape))
+    size = math.prod(shape)  # Python integers: a forged header cannot overflow the check
     if len(data) - header_size != size:
         raise DataError(f"{path}: header announces shape {shape} ({size:,} bytes of data), "
                         f"file holds {len(data) - header_size:,}: truncated or not IDX")
@@ -180,12 +214,8 @@ def one_hot(labels: np.ndarray) -> np.ndarray:
 
 
 def _read_path(path: Path):
-    if path.is_dir():
-        return _read_idx_folder(path)
-    if path.is_file():
-        return _read_npz(path)
-    raise DataError(f"{path}: no such file or folder (expected an .npz file or a folder "
-                    f"holding the four MNIST IDX files)")
+    files = source_files(path)
+    return _read_idx_folder(path) if path.is_dir() else _read_npz(files[0])
 
 
 def _read_npz(path: Path):
@@ -204,7 +234,7 @@ def _read_npz(path: Path):
     return arrays, {key: f"{path}: {key}" for key in SPLITS}
 
 
-def _read_idx_folder(folder: Path):
+def _idx_files(folder: Path) -> dict:
     found, missing = {}, []
     for key, name in IDX_FILES.items():
         candidates = [folder / name, folder / f"{name}.gz"]
@@ -214,6 +244,11 @@ def _read_idx_folder(folder: Path):
         found[key] = path
     if missing:
         raise DataError(f"{folder}: missing IDX file(s) {', '.join(missing)} (raw or .gz)")
+    return found
+
+
+def _read_idx_folder(folder: Path):
+    found = _idx_files(folder)
     arrays = {key: read_idx(path, ndim=3 if key.startswith("x") else 1) for key, path in found.items()}
     return arrays, {key: str(path) for key, path in found.items()}
 
@@ -241,10 +276,18 @@ def _checked_images(images: np.ndarray, origin: str) -> np.ndarray:
         raise DataError(f"{origin}: expected uint8 pixels, got dtype {images.dtype}")
     # Non-uint8 pixels must still be grey levels 0..255: data already scaled
     # to [0, 1] would otherwise be divided by 255 a second time.
-    if not (np.isfinite(images).all() and (images >= 0).all() and (images <= 255).all()
-            and (images == np.round(images)).all()):
+    with np.errstate(invalid="ignore"):
+        whole = bool(np.isfinite(images).all() and (images >= 0).all() and (images <= 255).all()
+                     and (images == np.round(images)).all())
+    if not whole:
+        low, high = np.nanmin(images), np.nanmax(images)
         raise DataError(f"{origin}: expected grey levels, whole numbers in 0..255, got {images.dtype} "
-                        f"values from {images.min()} to {images.max()}")
+                        f"values from {low} to {high}" + ("" if np.isfinite(images).all() else ", and NaN or inf"))
+    # Float images holding only 0.0 and 1.0 are binarised or already scaled data, not
+    # grey levels: as 0..255 they would be near-black images that train silently badly.
+    if images.dtype.kind == "f" and images.max() <= 1:
+        raise DataError(f"{origin}: {images.dtype} pixels only take the values 0 and 1: data already scaled "
+                        f"to [0, 1] or binarised; save grey levels 0..255 as uint8 (np.uint8(x * 255))")
     return images.astype(np.uint8)
 
 

@@ -10,16 +10,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .data import NUM_CLASSES, idx_sha256
 from .errors import UsageError
 from .files import atomic_path, atomic_write_text
 
 NEIGHBORHOOD_K = 6  # the lab's Neighborhood Hit
+KNN_FOLDS = 5  # folds of the k-NN accuracy
 TRUSTWORTHINESS_K = 5  # scikit-learn's default
 _CHUNK_ROWS = 512  # rows of the distance matrix held at once (512 x 10,000 float64 = 41 MB)
 
@@ -95,8 +99,10 @@ def knn_accuracy(points, labels, k=NEIGHBORHOOD_K, seed=0) -> float:
     from sklearn.model_selection import StratifiedKFold, cross_val_score
     from sklearn.neighbors import KNeighborsClassifier
 
-    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
-    return float(cross_val_score(KNeighborsClassifier(n_neighbors=k), points, labels, cv=folds).mean())
+    folds = StratifiedKFold(n_splits=KNN_FOLDS, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():  # "the least populated class has only N members": expected on slices
+        warnings.simplefilter("ignore", UserWarning)
+        return float(cross_val_score(KNeighborsClassifier(n_neighbors=k), points, labels, cv=folds).mean())
 
 
 def _squared_distances(rows: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -179,7 +185,9 @@ def separability(features: np.ndarray, points: np.ndarray, labels: np.ndarray, s
 
     overall, per_class = neighborhood_hit(points, labels)
     return {"neighborhood_hit": overall,
-            **{f"neighborhood_hit_{label}": float(value) for label, value in enumerate(per_class)},
+            # NaN for a digit absent from these points (a small --limit)
+            **{f"neighborhood_hit_{label}": float(per_class[label]) if label < len(per_class) else math.nan
+               for label in range(NUM_CLASSES)},
             "knn_accuracy": knn_accuracy(points, labels, seed=seed),
             "silhouette": float(silhouette_score(points, labels)),
             "trustworthiness": trustworthiness(features, points),
@@ -225,23 +233,26 @@ class Representation:
     features: object  # a callable returning the (n x d) array, computed only on a cache miss
     key: str  # digest of everything that determines the features
     dimensions: str  # for progress lines, e.g. "10,000 x 784"
+    images: str  # digest of the images embedded
 
 
 def visualize(*, sources=SOURCES, methods=METHODS, results_dir="results", limit=None, seed=0,
               runs_by_type=None, train_missing=False, settings=TsneSettings(), data_config=None,
               progress=True, log=print) -> list:
     """The lab's Part 3: embeddings, their figures and the separability table; returns written paths."""
-    from . import plots, report
+    from . import plots, tables
     from .config import DataConfig
-    from .data import load_dataset
+    from .train import load_checked
 
-    dataset = load_dataset(data_config or DataConfig())
+    data_config = data_config or DataConfig()
+    dataset = load_checked(data_config)
     folder = Path(results_dir) / EMBEDDINGS_FOLDER
     images, labels = dataset.x_test[:limit], dataset.y_test[:limit]
+    check_inputs(labels, methods, settings)
+    representations = [_representation(source, images, dataset, data_config, results_dir,
+                                       (runs_by_type or {}).get(source), train_missing, log) for source in sources]
     written = [Path(results_dir) / "figures" / "train_first_200.png"]
     plots.image_grid(dataset.x_train[:200], 10, 20, written[0], "The first 200 training images")
-    representations = [_representation(source, images, results_dir, (runs_by_type or {}).get(source),
-                                       train_missing, log) for source in sources]
     rows, tsne_panels = [], []
     for representation in representations:
         for method in methods:
@@ -258,74 +269,123 @@ def visualize(*, sources=SOURCES, methods=METHODS, results_dir="results", limit=
     if len(tsne_panels) > 1:
         written.append(folder / "untangling.png")
         plots.untangling(tsne_panels, labels, written[-1])
-    return written + report.write_separability(rows, folder)
+    rows += _cached_rows(folder, rows, idx_sha256(images), settings, seed)
+    rows.sort(key=lambda row: (SOURCES.index(row["source"]), METHODS.index(row["method"])))
+    return written + tables.write_separability(rows, folder)
+
+
+def check_inputs(labels, methods, settings):
+    """Refuse, before any work, a number of points the measures cannot use (UsageError)."""
+    points = len(labels)
+    if not math.isfinite(settings.perplexity):
+        raise UsageError(f"--perplexity {settings.perplexity}: expected a finite number >= 1")
+    # t-SNE looks at 3 x perplexity neighbours of each point.
+    if "tsne" in methods and 3 * settings.perplexity > points - 2:
+        raise UsageError(f"--perplexity {settings.perplexity:g}: expected at most {(points - 2) / 3:.1f} for "
+                         f"{points:,} points (t-SNE uses 3 x perplexity neighbours); lower it or raise --limit")
+    largest_class = np.bincount(labels).max()
+    if largest_class < KNN_FOLDS or len(np.unique(labels)) < 2 or points < KNN_FOLDS * (NEIGHBORHOOD_K + 1):
+        raise UsageError(f"--limit {points}: too few points for the measures (a {KNN_FOLDS}-fold k-NN with "
+                         f"k = {NEIGHBORHOOD_K} needs at least {KNN_FOLDS * (NEIGHBORHOOD_K + 1)} points, two "
+                         f"classes and one class of {KNN_FOLDS}); raise --limit")
 
 
 EMBEDDINGS_FOLDER = "embeddings"
 CACHE_FOLDER = "cache"
 _METHOD_NAMES = {"tsne": "t-SNE", "pca": "PCA"}
-# The lab's configs, trained by --train-missing; the same hashes as configs/<type>.yaml.
 _TRAIN_COMMANDS = {"mlp": "mnist-lab train configs/mlp.yaml", "cnn": "mnist-lab train configs/cnn.yaml"}
 
 
-def _representation(source, images, results_dir, run, train_missing, log) -> Representation:
-    from .data import idx_sha256, model_inputs
+def _representation(source, images, dataset, data_config, results_dir, run, train_missing, log) -> Representation:
+    from .data import model_inputs
 
     images_digest = idx_sha256(images)
     shape = f"{len(images):,} x "
     if source == "raw":
         return Representation("raw", lambda: model_inputs(images, "mlp"),
-                              _digest({"source": "raw", "images": images_digest}), shape + "784")
-    run = Path(run) if run is not None else _trained_run(source, results_dir, train_missing, log)
-    model_file = next((run / name for name in ("model.keras", "model.npz") if (run / name).is_file()), None)
-    if model_file is None:
-        raise UsageError(f"--{source} {run}: not a complete run directory (no model.keras or model.npz)")
+                              _digest({"source": "raw", "images": images_digest}), shape + "784", images_digest)
+    if run is None:
+        run = _default_run(source, dataset, data_config, results_dir, train_missing, log)
+    model_file = Path(_checked_run(source, Path(run), dataset)["model_file"])
     model_digest = hashlib.sha256(model_file.read_bytes()).hexdigest()
     log(f"{source}: hidden layer of {run}")
 
     def features():
         inputs = model_inputs(images, source)
-        if model_file.suffix == ".npz":  # the numpy engine's MLP
-            from .numpy_engine import NumpyModel
+        try:
+            if model_file.suffix == ".npz":  # the numpy engine's MLP
+                from .numpy_engine import NumpyModel
 
-            return NumpyModel.load(model_file).hidden(inputs)
-        import keras
+                return NumpyModel.load(model_file).hidden(inputs)
+            import keras
 
-        from .models import hidden_features
+            from .models import hidden_features
 
-        return hidden_features(keras.saving.load_model(model_file), inputs)
+            return hidden_features(keras.saving.load_model(model_file), inputs)
+        except Exception as error:  # a damaged model file: name it
+            raise UsageError(f"{model_file}: cannot load the model ({str(error).splitlines()[0] if str(error) else type(error).__name__}); "
+                             f"retrain it with mnist-lab train --force") from None
 
     return Representation(source, features,
                           _digest({"source": source, "images": images_digest, "model": model_digest}),
-                          shape + "100")
+                          shape + "100", images_digest)
 
 
-def _trained_run(model_type, results_dir, train_missing, log) -> Path:
-    from .runs import newest_run
+def _checked_run(source, run: Path, dataset) -> dict:
+    """The metrics of a run given with --mlp/--cnn, after checking it can serve as ``source``."""
+    from .store import DamagedResult, read_run
 
-    run = newest_run(results_dir, model_type)
-    if run is not None:
-        return run
+    try:
+        metrics = read_run(run)
+    except DamagedResult as error:
+        raise UsageError(f"--{source} {run}: not a complete run ({error})") from None
+    if metrics["model"] != source:
+        raise UsageError(f"--{source} {run}: a {metrics['model']} run, expected a {source} run "
+                         f"(its hidden layer is what is embedded)")
+    trained_on = metrics["experiment"]["data"]["digest"]
+    if trained_on != dataset.digest:
+        raise UsageError(f"--{source} {run}: trained on other data (digest {trained_on[:12]}) than the images "
+                         f"to embed ({dataset.describe()}, digest {dataset.digest[:12]}); pass --data with "
+                         f"the data it was trained on")
+    return metrics
+
+
+def _default_run(model_type, dataset, data_config, results_dir, train_missing, log) -> Path:
+    """The newest complete run of the lab's config for ``model_type`` on the whole of this data
+    (any seed); with ``train_missing``, trained when there is none."""
+    from .config import Config, ModelConfig, to_dict
+    from .identity import experiment
+    from .store import complete_runs
+
+    lab_config = Config(model=ModelConfig(type=model_type), data=data_config)
+    wanted = experiment(to_dict(lab_config), dataset.digest)
+    del wanted["seed"]
+    for run, metrics in complete_runs(results_dir, log):
+        if {field: value for field, value in metrics["experiment"].items() if field != "seed"} == wanted:
+            return run
     if not train_missing:
-        raise UsageError(f"no trained {model_type} run under {Path(results_dir) / 'runs'}: run "
-                         f"`{_TRAIN_COMMANDS[model_type]}` first, pass --{model_type} RUN_DIR, "
-                         f"or add --train-missing")
-    from .config import Config, ModelConfig
+        raise UsageError(f"no complete run of the lab's {model_type} config on the whole of this data under "
+                         f"{Path(results_dir) / 'runs'}: run `{_TRAIN_COMMANDS[model_type]}` first, pass "
+                         f"--{model_type} RUN_DIR, or add --train-missing")
     from .train import train
 
     log(f"Training the lab's {model_type} (--train-missing)")
-    return train(Config(model=ModelConfig(type=model_type)), model_type, results_dir, log=log).run_dir
+    return train(lab_config, model_type, results_dir, log=log, dataset=dataset).run_dir
 
 
 def _embedding(representation, method, labels, settings, seed, folder, progress, log):
-    """The cached 2-D points and measures of one (source, method), computing what is missing."""
-    parameters = {"method": method, "seed": seed, **(dataclasses.asdict(settings) if method == "tsne" else {})}
+    """The cached 2-D points and measures of one (source, method), computing what is missing
+    (or damaged) in the cache."""
+    parameters = _parameters(method, settings, seed)
     key = _digest({"representation": representation.key, "parameters": parameters})
     cache = folder / CACHE_FOLDER / f"{representation.source}_{method}_{key}"
     points_file, measures_file = cache.with_suffix(".npy"), cache.with_suffix(".json")
-    if points_file.exists() and measures_file.exists():
-        log(f"{representation.source} {_METHOD_NAMES[method]}: cached ({points_file.name})")
-        return np.load(points_file), json.loads(measures_file.read_text())
+    if points_file.exists() or measures_file.exists():
+        cached = _read_cache_entry(points_file, measures_file, len(labels))
+        if cached is not None:
+            log(f"{representation.source} {_METHOD_NAMES[method]}: cached ({points_file.name})")
+            return cached
+        log(f"Warning: damaged cache entry {cache}.npy/.json, recomputed")
     started = time.perf_counter()
     features = representation.features()
     with _EmbeddingProgress(f"{representation.source} {_METHOD_NAMES[method]} ({representation.dimensions})",
@@ -336,8 +396,53 @@ def _embedding(representation, method, labels, settings, seed, folder, progress,
     with atomic_path(points_file) as temporary:
         with open(temporary, "wb") as stream:
             np.save(stream, points)
-    atomic_write_text(measures_file, json.dumps(measures, indent=1) + "\n")
+    # What the entry was computed from, so the separability table can merge entries of earlier runs.
+    origin = {"source": representation.source, "method": method, "points": len(labels),
+              "images": representation.images, "parameters": parameters}
+    atomic_write_text(measures_file, json.dumps({**measures, "origin": origin}, indent=1) + "\n")
     return points, measures
+
+
+def _parameters(method, settings, seed) -> dict:
+    return {"method": method, "seed": seed, **(dataclasses.asdict(settings) if method == "tsne" else {})}
+
+
+_MEASURES = ("neighborhood_hit", *(f"neighborhood_hit_{label}" for label in range(10)), "knn_accuracy",
+             "silhouette", "trustworthiness", "hull_overlap", "seconds")
+
+
+def _read_cache_entry(points_file, measures_file, count):
+    """(points, measures) of a cache entry, or None when either file is missing or damaged."""
+    try:
+        points = np.load(points_file, allow_pickle=False)
+        measures = json.loads(measures_file.read_text())
+    except (OSError, ValueError, EOFError):
+        return None
+    if (points.shape != (count, 2) or not np.isfinite(points).all() or not isinstance(measures, dict)
+            or not all(isinstance(measures.get(name), (int, float)) for name in _MEASURES)):
+        return None
+    return points, {name: measures[name] for name in _MEASURES}
+
+
+def _cached_rows(folder, rows, images_digest, settings, seed) -> list[dict]:
+    """Rows for the (source, method) pairs not computed in this call, from the newest cache entry
+    of the same images and parameters: a partial call (``--sources raw``) adds to the table
+    instead of shrinking it."""
+    done = {(row["source"], row["method"]) for row in rows}
+    found = {}
+    for measures_file in sorted((folder / CACHE_FOLDER).glob("*.json"), key=lambda path: path.stat().st_mtime_ns):
+        try:
+            origin = json.loads(measures_file.read_text()).get("origin", {})
+        except (OSError, ValueError, AttributeError):
+            continue
+        pair = (origin.get("source"), origin.get("method"))
+        if (pair in done or pair[0] not in SOURCES or pair[1] not in METHODS or origin.get("images") != images_digest
+                or origin.get("parameters") != _parameters(pair[1], settings, seed)):
+            continue
+        cached = _read_cache_entry(measures_file.with_suffix(".npy"), measures_file, origin.get("points"))
+        if cached is not None:
+            found[pair] = {"source": pair[0], "method": pair[1], "points": origin["points"], **cached[1]}
+    return list(found.values())
 
 
 class _EmbeddingProgress:

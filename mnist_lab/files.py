@@ -8,15 +8,27 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def user_file_mode() -> int:
+    """The mode a file created by the user gets: 0666 less the umask."""
+    mask = os.umask(0)  # the umask can only be read by setting it
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside ``path``; on success it replaces ``path``."""
+    """Yield a temporary path beside ``path``; on success it replaces ``path``.
+
+    ``mkstemp`` makes the file private (0600); it is given the user's usual
+    mode before it becomes visible under its real name.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     try:
         yield Path(temporary)
+        os.chmod(temporary, user_file_mode())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -128,6 +128,13 @@ def fit(model: NumpyModel, config, arrays, record_epoch):
     training = config.training
     rng = np.random.default_rng(config.seed)
     x, y = arrays.x_train, arrays.y_train
+    # A diverging step overflows to inf/NaN: that shows in the epoch's loss, which stops
+    # training with one clear message, so NumPy's own warnings would only be noise.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        _epochs(model, training, rng, x, y, arrays, record_epoch)
+
+
+def _epochs(model, training, rng, x, y, arrays, record_epoch):
     for _ in range(training.epochs):
         started = time.perf_counter()
         order = rng.permutation(len(x))

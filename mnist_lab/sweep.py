@@ -9,26 +9,23 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import functools
 import itertools
 import json
 import os
+import statistics
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import (Config, config_hash, config_name, consistency_problems, load_config, load_sweep_config,
-                     to_dict)
+from . import store
+from .config import FOLDER_NAME, Config, config_name, consistency_problems, load_config, load_sweep_config, to_dict
 from .errors import ConfigError
-from .files import atomic_write_text
+from .identity import experiment_key
+from .train import FULL_TRAIN_IMAGES, estimate_seconds as trajectory_seconds
 
 SWEEPS_FOLDER = "sweeps"
-CELLS_FOLDER = "cells"
-FAILED_FOLDER = "failed"
-# Seconds per epoch on full MNIST measured on the project's 2-core CPU machine
-# (epoch plus test evaluation), for --dry-run before any cell has run.
-MEASURED_EPOCH_SECONDS = {"logreg": 0.2, "mlp": 0.4, "cnn": 10.5}
-TRAJECTORY_OVERHEAD_SECONDS = 1.0  # building and tracing a model
 
 
 @dataclass(frozen=True)
@@ -38,9 +35,10 @@ class Cell:
     name: str
     config: Config
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
-        return f"{self.name}-{config_hash(self.config)}"
+        """The cell's identity: its experiment (config, data content), computed once."""
+        return experiment_key(self.name, self.config)
 
     @property
     def epochs(self) -> int:
@@ -89,11 +87,15 @@ def load_sweep(path, overrides=(), data_path=None, only=None) -> Sweep:
         expanded = expand_grid(config_name(base_path), base, grid, spec.seeds)
         # A combination can be invalid where each value alone is not (numpy engine, cnn base).
         problems += list(dict.fromkeys(f"{path}: models[{index}]: {field_path}: {message}" for cell in expanded
-                                       for field_path, message in consistency_problems(cell.config)))
+                                       for field_path, message, _ in consistency_problems(cell.config)))
         cells += expanded
+    name = spec.name or config_name(path)
+    if not FOLDER_NAME[0].fullmatch(name):  # a name from the file's own name; spec.name is checked at load
+        problems.append(f"{path}: name: expected {FOLDER_NAME[1]} (the default is the file's name), "
+                        f"got {name!r}; set name: in the file")
     if problems:
         raise ConfigError(problems)
-    return Sweep(spec.name or config_name(path), tuple(dict.fromkeys(cells)))
+    return Sweep(name, tuple(dict.fromkeys(cells)))
 
 
 def expand_grid(name, base: Config, grid, seeds) -> list[Cell]:
@@ -121,30 +123,37 @@ def sweep_folder(results_dir, name) -> Path:
     return Path(results_dir) / SWEEPS_FOLDER / name
 
 
-def cell_path(folder: Path, cell: Cell) -> Path:
-    return folder / CELLS_FOLDER / f"{cell.key}.json"
+def pending_cells(sweep: Sweep, done, force=False) -> list[Cell]:
+    """The cells whose key is not among ``done`` (all of them with ``force``)."""
+    return [cell for cell in sweep.cells if force or cell.key not in done]
 
 
-def pending_cells(sweep: Sweep, folder: Path, force=False) -> list[Cell]:
-    return [cell for cell in sweep.cells if force or not cell_path(folder, cell).exists()]
-
-
-def estimate_seconds(cells, folder: Path) -> float:
-    """Expected training time: this folder's measured speeds where it has cells, else this machine's."""
-    measured = dict(MEASURED_EPOCH_SECONDS)
-    for record in read_cell_records(folder):
-        measured[record["model"]] = record["seconds_per_epoch"]
+def estimate_seconds(cells, records) -> float:
+    """Expected training time of ``cells``: each trajectory at the seconds per epoch measured
+    in ``records`` of the same model, engine, batch size and number of training images
+    (their median), else at this machine's built-in figures."""
+    measured = {}
+    for record in records:
+        measured.setdefault(_speed_class(record["config"], record["data"]["train_images"]), []).append(
+            record["seconds_per_epoch"])
     total = 0.0
     for group in trajectories(cells):
         config = group[0].config
-        train_images = min(config.data.train_limit or 60000, 60000)
-        total += (TRAJECTORY_OVERHEAD_SECONDS + measured[config.model.type] * max(cell.epochs for cell in group)
-                  * train_images / 60000)
+        train_images = min(config.data.train_limit or FULL_TRAIN_IMAGES, FULL_TRAIN_IMAGES)
+        seconds = measured.get(_speed_class(to_dict(config), train_images))
+        total += trajectory_seconds(config, max(cell.epochs for cell in group),
+                                    statistics.median(seconds) if seconds else None)
     return total
 
 
-def read_cell_records(folder: Path) -> list[dict]:
-    return [json.loads(path.read_text()) for path in sorted((folder / CELLS_FOLDER).glob("*.json"))]
+def _speed_class(config_dict: dict, train_images: int) -> tuple:
+    """What the speed of an epoch depends on (the learning rate and seed do not change it)."""
+    return (json_key(config_dict["model"]), config_dict.get("engine", "keras"),
+            config_dict["training"]["batch_size"], train_images)
+
+
+def json_key(value) -> str:
+    return json.dumps(value, sort_keys=True)
 
 
 @contextmanager
@@ -167,14 +176,15 @@ def exclusive_lock(folder: Path):
 
 def run_sweep(sweep: Sweep, results_dir="results", *, force=False, progress=True, log=print) -> SweepOutcome:
     """Train every pending cell, one trajectory per group, then rewrite the tables and figures."""
-    from . import report
+    from . import tables
     from .progress import SweepProgress
 
     folder = sweep_folder(results_dir, sweep.name)
     with exclusive_lock(folder):
-        for leftover in folder.rglob(".*.tmp"):  # atomic writes cut short by a kill
-            leftover.unlink()
-        todo = pending_cells(sweep, folder, force)
+        store.remove_temporaries(folder)
+        cells = store.rekey_cells(folder, store.read_cells(folder))
+        store.warn_damaged(cells.damaged, log)
+        todo = pending_cells(sweep, cells.records, force)
         skipped = len(sweep.cells) - len(todo)
         if skipped:
             log(f"{skipped} of {len(sweep.cells)} cells already done, skipped (--force reruns them)")
@@ -184,13 +194,13 @@ def run_sweep(sweep: Sweep, results_dir="results", *, force=False, progress=True
             data = _DataCache()
             for group in groups:
                 failures.update(_run_trajectory(group, folder, data, bar))
-        report.write_sweep_report(folder, {cell.key for cell in sweep.cells})
+        tables.write_sweep_report(folder, {cell.key for cell in sweep.cells}, log=lambda *_: None)
     return SweepOutcome(folder, skipped, len(todo) - len(failures), failures)
 
 
 def _run_trajectory(group, folder, data, bar) -> dict:
     """Train one trajectory, writing each cell as its epoch count passes; return failures."""
-    from .train import fit_model, new_model
+    from .fit import fit_model, new_model
 
     by_epochs = {cell.epochs: cell for cell in group}
     longest = by_epochs[max(by_epochs)]
@@ -202,8 +212,7 @@ def _run_trajectory(group, folder, data, bar) -> dict:
         cell = by_epochs.get(len(history))
         if cell is not None:
             record = cell_record(cell, dataset, history, model.count_params())
-            atomic_write_text(cell_path(folder, cell), json.dumps(record, indent=1) + "\n")
-            (folder / FAILED_FOLDER / f"{cell.key}.json").unlink(missing_ok=True)
+            store.write_cell(folder, cell.key, record)
             written.add(cell.key)
             bar.cell_done(cell, record)
 
@@ -219,19 +228,18 @@ def _run_trajectory(group, folder, data, bar) -> dict:
 def _record_failures(cells, folder, error, bar) -> dict:
     message = str(error) or type(error).__name__
     for cell in cells:
-        atomic_write_text(folder / FAILED_FOLDER / f"{cell.key}.json", json.dumps({
-            "key": cell.key, "config": to_dict(cell.config), "error": message,
-            "traceback": traceback.format_exception(error)}, indent=1) + "\n")
+        store.write_failure(folder, cell.key, {"key": cell.key, "config": to_dict(cell.config), "error": message,
+                                               "traceback": traceback.format_exception(error)})
         bar.cell_failed(cell, message)
     return {cell.key: message for cell in cells}
 
 
 def cell_record(cell: Cell, dataset, history, parameters) -> dict:
     """A cell's result file: the shared result numbers, its resolved config and history."""
-    from .train import result_record
+    from .fit import result_record
 
     return {"key": cell.key, "name": cell.name, **result_record(cell.config, dataset, history, parameters),
-            "config": to_dict(cell.config), "history": history}
+            "history": history}
 
 
 class _DataCache:
@@ -241,11 +249,12 @@ class _DataCache:
         self._datasets, self._arrays = {}, {}
 
     def get(self, config):
-        from .data import load_dataset, prepare
+        from .data import prepare
+        from .train import load_checked
 
         source = (config.data.source, config.data.path)
         if source not in self._datasets:
-            self._datasets[source] = load_dataset(config.data)
+            self._datasets[source] = load_checked(config.data)
         dataset = self._datasets[source]
         layout = (source, config.data.train_limit, config.data.test_limit, config.model.type == "cnn")
         if layout not in self._arrays:

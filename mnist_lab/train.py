@@ -1,246 +1,89 @@
-"""`mnist-lab train`: fit one model from a resolved config and write its run directory."""
+"""`mnist-lab train`: one model from a resolved config, published as a run folder.
+
+A config whose complete run exists is answered from the store alone, without
+importing Keras or TensorFlow.
+"""
 
 from __future__ import annotations
 
-import csv
-import importlib
-import json
-import math
-import platform
-import statistics
-import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
-import keras
-import numpy as np
+from . import store
+from .data import load_dataset, prepare
+from .errors import DataError
+from .identity import data_digest
 
-from . import __version__, numpy_engine, plots, runs
-from .config import config_hash, to_yaml
-from .data import NUM_CLASSES, load_dataset, prepare
-from .models import build_model, forward
-from .numpy_engine import NumpyModel
-
-# Batches run per call into the compiled graph: the same SGD steps in the same
-# order (a test proves the weights are identical), with far less Python
-# overhead per step; it is what makes train faster than a plain fit().
-STEPS_PER_EXECUTION = 50
-HISTORY_FIELDS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "train_seconds")
+# Seconds per epoch on full MNIST measured on the project's 2-core CPU machine
+# (training plus the test evaluation), for estimates before anything has run.
+MEASURED_EPOCH_SECONDS = {"logreg": 0.2, "mlp": 0.4, "cnn": 10.5}
+TRAJECTORY_OVERHEAD_SECONDS = 1.0  # building and tracing a model
+FULL_TRAIN_IMAGES = 60000
 
 
 @dataclass(frozen=True)
 class TrainResult:
     run_dir: Path
     metrics: dict
-    trained: bool  # False when a complete run of the same config was kept
+    trained: bool  # False when a complete run of the same experiment was kept
+
+
+def existing_run(config, name: str, results_dir, log=print):
+    """The metrics of this experiment's complete run, or None (a damaged run is warned of)."""
+    final = store.run_dir(results_dir, name, config)
+    if not final.exists():
+        return None
+    try:
+        return store.read_run(final)
+    except store.DamagedResult as error:
+        store.warn_damaged([str(error)], log)
+        return None
 
 
 def train(config, name: str, results_dir="results", *, force=False, progress=True,
           log=print, dataset=None) -> TrainResult:
-    """Train ``config`` unless a complete run of it exists; return its run directory."""
-    final = runs.run_dir(results_dir, name, config)
-    if final.exists() and not force:
-        return TrainResult(final, runs.read_metrics(final), trained=False)
+    """Train ``config`` unless a complete run of its experiment exists; return its run folder."""
+    final = store.run_dir(results_dir, name, config)
+    existing = None if force else existing_run(config, name, results_dir, log)
+    if existing is not None:
+        return TrainResult(final, existing, trained=False)
+    from . import fit  # Keras: only when there is training to do
+
     started = time.perf_counter()
-    dataset = load_dataset(config.data) if dataset is None else dataset
+    dataset = load_checked(config.data) if dataset is None else dataset
     log(f"Data: {dataset.describe()}")
     arrays = prepare(dataset, config.model.type, config.data.train_limit, config.data.test_limit)
-    model = new_model(config)
-    summary = model_summary(model)
+    model = fit.new_model(config)
+    summary = fit.model_summary(model)
     log(summary)
-    trajectory = fit_model(model, config, arrays, verbose=_verbosity(progress))
+    trajectory = fit.fit_model(model, config, arrays, verbose=fit.verbosity(progress))
     predictions = trajectory.test_probabilities.argmax(axis=1)
-    metrics = run_metrics(config, dataset, trajectory, confusion_counts(arrays.test_labels, predictions),
-                          wall_seconds=time.perf_counter() - started)
-    with runs.staging(final) as staged:
-        _write_run(staged, name, config, model, summary, trajectory.history, metrics)
-        trained = runs.publish(staged, final, replace=force)
-    return TrainResult(final, metrics if trained else runs.read_metrics(final), trained)
+    metrics = fit.run_metrics(config, dataset, trajectory, fit.confusion_counts(arrays.test_labels, predictions),
+                              wall_seconds=time.perf_counter() - started)
+    with store.staging(final) as staged:
+        fit.write_run(staged, name, config, model, summary, trajectory.history, metrics)
+        # A damaged run at ``final`` (we got here without --force) is replaced too.
+        trained = store.publish(staged, final, replace=force or final.exists())
+    return TrainResult(final, metrics if trained else store.read_run(final), trained)
 
 
-@dataclass(frozen=True, eq=False)
-class Trajectory:
-    """A trained model, its per-epoch history and its last test-set probabilities."""
-
-    model: keras.Model
-    history: list
-    test_probabilities: np.ndarray
-
-
-class Diverged(RuntimeError):
-    """The training loss became NaN or infinite."""
+def load_checked(data_config):
+    """Load the data a config names and check it is the content its identity was computed from
+    (a file replaced between the two would otherwise file results under the wrong key)."""
+    expected = data_digest(data_config)
+    dataset = load_dataset(data_config)
+    if dataset.digest != expected:
+        raise DataError(f"{data_config.path}: the data changed while mnist-lab was reading it; run again")
+    return dataset
 
 
-def new_model(config):
-    """Seed every random source, then build (and compile): the start of every training."""
-    seed_everything(config.seed)
-    if config.engine == "numpy":
-        return NumpyModel.initialised(config.model, config.seed)
-    return compiled_model(config)
-
-
-def fit_model(model, config, arrays, *, verbose=0, on_epoch=None) -> Trajectory:
-    """Train ``model`` for ``config.training.epochs``, evaluating the test set after each epoch.
-
-    ``on_epoch(history)`` runs after each finite epoch, before the next one
-    starts. The one training path of mnist-lab: train and sweep, both engines.
-    """
-    epochs = EpochLog(arrays.y_test, on_epoch, print_each=verbose > 0 and config.engine == "numpy",
-                      total=config.training.epochs)
-    if config.engine == "numpy":
-        numpy_engine.fit(model, config, arrays, epochs.record)
-    else:
-        model.fit(arrays.x_train, arrays.y_train, batch_size=config.training.batch_size,
-                  epochs=config.training.epochs, shuffle=True, verbose=verbose,
-                  callbacks=[EpochRecorder(arrays.x_test, epochs), keras.callbacks.TerminateOnNaN()])
-    last = epochs.history[-1]
-    if not math.isfinite(last["train_loss"]):
-        raise Diverged(f"training diverged: the loss became {last['train_loss']} in epoch {last['epoch']} "
-                       f"(learning rate {config.training.learning_rate}); a smaller "
-                       f"training.learning_rate usually helps")
-    return Trajectory(model, epochs.history, epochs.test_probabilities)
-
-
-def _verbosity(progress: bool) -> int:
-    """Keras's live bar on a terminal; one line per epoch in logs and pipes."""
-    return (1 if sys.stdout.isatty() else 2) if progress else 0
-
-
-def seed_everything(seed: int):
-    """One seed for Python, NumPy and the backend; deterministic kernels on TensorFlow."""
-    keras.utils.set_random_seed(seed)
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        # Without it, TensorFlow may reorder float reductions between runs.
-        tf.config.experimental.enable_op_determinism()
-
-
-def compiled_model(config) -> keras.Model:
-    """The config's model, compiled for the lab: plain SGD on categorical cross-entropy."""
-    model = build_model(config.model)
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=config.training.learning_rate),
-                  loss="categorical_crossentropy", metrics=["accuracy"],
-                  steps_per_execution=STEPS_PER_EXECUTION)
-    return model
-
-
-def model_summary(model) -> str:
-    if isinstance(model, NumpyModel):
-        return model.summary()
-    lines = []
-    model.summary(print_fn=lambda text, **_: lines.append(text))
-    return "\n".join(lines).rstrip() + f"\nParameters: {model.count_params():,}"
-
-
-class EpochLog:
-    """The history of a training: per epoch, the training loss, accuracy and seconds
-    (evaluation excluded), then the test loss and accuracy; both engines report here."""
-
-    def __init__(self, y_test, on_epoch=None, print_each=False, total=None):
-        self.y_test, self.on_epoch, self.print_each, self.total = y_test, on_epoch, print_each, total
-        self.history, self.test_probabilities = [], None
-
-    def record(self, loss, accuracy, seconds, predict_test) -> bool:
-        """Add one epoch; False when the loss is not finite (training must stop)."""
-        row = {"epoch": len(self.history) + 1, "train_loss": float(loss), "train_accuracy": float(accuracy),
-               "train_seconds": seconds}
-        self.history.append(row)
-        if not math.isfinite(row["train_loss"]):
-            return False
-        self.test_probabilities = predict_test()
-        row["test_loss"], row["test_accuracy"] = loss_and_accuracy(self.test_probabilities, self.y_test)
-        if self.print_each:
-            print(f"Epoch {row['epoch']}/{self.total} - {seconds:.2f}s - loss: {row['train_loss']:.4f} - "
-                  f"accuracy: {row['train_accuracy']:.4f} - test_loss: {row['test_loss']:.4f} - "
-                  f"test_accuracy: {row['test_accuracy']:.4f}", flush=True)
-        if self.on_epoch is not None:
-            self.on_epoch(list(self.history))
-        return True
-
-
-class EpochRecorder(keras.callbacks.Callback):
-    """Feeds Keras's epochs to an EpochLog, timing training only; the test scores also go
-    into the epoch's logs, so Keras's progress bar shows them."""
-
-    def __init__(self, x_test, epochs: EpochLog):
-        super().__init__()
-        self.x_test, self.epochs = x_test, epochs
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        seconds = time.perf_counter() - self._start
-        if self.epochs.record(logs["loss"], logs["accuracy"], seconds, lambda: forward(self.model, self.x_test)):
-            row = self.epochs.history[-1]
-            logs.update(test_loss=row["test_loss"], test_accuracy=row["test_accuracy"])
-
-
-def loss_and_accuracy(probabilities: np.ndarray, one_hot_labels: np.ndarray) -> tuple[float, float]:
-    """Mean categorical cross-entropy (as Keras computes it) and accuracy."""
-    losses = keras.ops.convert_to_numpy(keras.losses.categorical_crossentropy(one_hot_labels, probabilities))
-    accuracy = np.mean(probabilities.argmax(axis=1) == one_hot_labels.argmax(axis=1))
-    return float(np.mean(losses, dtype=np.float64)), float(accuracy)
-
-
-def confusion_counts(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
-    """counts[true, predicted] over the ten digits."""
-    return np.bincount(labels * NUM_CLASSES + predictions,
-                       minlength=NUM_CLASSES**2).reshape(NUM_CLASSES, NUM_CLASSES)
-
-
-def steady_epoch_seconds(seconds: list) -> float:
-    """Median epoch time after the first, which also pays for building the graph."""
-    return statistics.median(seconds[1:] or seconds)
-
-
-def run_metrics(config, dataset, trajectory, confusion, wall_seconds) -> dict:
-    return {**result_record(config, dataset, trajectory.history, trajectory.model.count_params()),
-            "confusion_matrix": confusion.tolist(), "wall_seconds": wall_seconds}
-
-
-def result_record(config, dataset, history, parameters) -> dict:
-    """The numbers every result carries, train runs and sweep cells alike."""
-    last = history[-1]
-    seconds = [row["train_seconds"] for row in history]
-    return {
-        "model": config.model.type,
-        "test_loss": last["test_loss"],
-        "test_accuracy": last["test_accuracy"],
-        "train_loss": last["train_loss"],
-        "train_accuracy": last["train_accuracy"],
-        "parameters": parameters,
-        "epochs": len(history),
-        "seconds_per_epoch": steady_epoch_seconds(seconds),
-        "epoch_seconds": seconds,
-        "seed": config.seed,
-        "config_hash": config_hash(config),
-        "data": dataset.record(),
-        "versions": versions(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def versions() -> dict:
-    backend = keras.backend.backend()
-    return {"python": platform.python_version(), "keras": keras.__version__,
-            "backend": backend, "backend_version": importlib.import_module(backend).__version__,
-            "numpy": np.__version__, "mnist_lab": __version__}
-
-
-def _write_run(folder: Path, name, config, model, summary, history, metrics):
-    (folder / "config.yaml").write_text(to_yaml(config))
-    (folder / "summary.txt").write_text(summary + "\n")
-    model.save(folder / ("model.npz" if isinstance(model, NumpyModel) else "model.keras"))
-    with open(folder / "history.csv", "w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=HISTORY_FIELDS)
-        writer.writeheader()
-        writer.writerows(history)
-    title = f"{name}: test accuracy {metrics['test_accuracy']:.2%}"
-    plots.learning_curves(history, folder / "learning_curves.png", title)
-    plots.confusion_matrix(np.array(metrics["confusion_matrix"]), folder / "confusion_matrix.png", title)
-    # metrics.json last: its presence means every other file is written.
-    (folder / runs.METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+def estimate_seconds(config, epochs: int, measured_epoch_seconds=None) -> float:
+    """Expected training time of ``epochs`` epochs of ``config``: from seconds per epoch measured
+    on the same model, engine, batch size and number of training images when there are some,
+    else from this machine's built-in figure scaled by the training images used."""
+    if measured_epoch_seconds is not None:
+        return TRAJECTORY_OVERHEAD_SECONDS + measured_epoch_seconds * epochs
+    train_images = min(config.data.train_limit or FULL_TRAIN_IMAGES, FULL_TRAIN_IMAGES)
+    return (TRAJECTORY_OVERHEAD_SECONDS
+            + MEASURED_EPOCH_SECONDS[config.model.type] * epochs * train_images / FULL_TRAIN_IMAGES)

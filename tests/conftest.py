@@ -1,16 +1,22 @@
-"""Shared fixtures: the shipped data (loaded once) and writers for tiny datasets."""
+"""Shared fixtures: the shipped data (loaded once), writers for tiny datasets and result records."""
 
+import dataclasses
 import gzip
+import json
+import os
 import struct
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mnist_lab.config import load_config
+from mnist_lab.config import Config, ModelConfig, load_config, to_dict
 from mnist_lab.data import IDX_FILES, load_builtin
 
 ROOT = Path(__file__).resolve().parents[1]
+# The data-digest cache of the tests (and of the CLI processes they start) stays out of ~/.cache.
+os.environ["MNIST_LAB_CACHE"] = tempfile.mkdtemp(prefix="mnist-lab-cache-")
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +63,29 @@ def small_config(tmp_path):
         return load_config(path, ["data.train_limit=600", "data.test_limit=300",
                                   "training.epochs=2", "training.batch_size=100", *overrides])
     return make
+
+
+def cell_record(dataset, model, batch_size, epochs, learning_rate, seed, accuracy, loss, name=None, **data):
+    """A valid sweep cell record (as the sweep writes one) with the given numbers; ``data``
+    sets data.train_limit / data.test_limit."""
+    from mnist_lab.sweep import Cell
+
+    base = Config(model=ModelConfig(type=model))
+    config = dataclasses.replace(base, seed=seed, data=dataclasses.replace(base.data, **data),
+                                 training=dataclasses.replace(base.training, batch_size=batch_size, epochs=epochs,
+                                                              learning_rate=learning_rate))
+    cell = Cell(name or model, config)
+    history = [{"epoch": epoch, "train_loss": loss - 0.01, "train_accuracy": accuracy + 0.01, "train_seconds": 0.5,
+                "test_loss": loss, "test_accuracy": accuracy} for epoch in range(1, epochs + 1)]
+    return {"key": cell.key, "name": cell.name, "model": model, "test_loss": loss, "test_accuracy": accuracy,
+            "train_loss": loss - 0.01, "train_accuracy": accuracy + 0.01, "parameters": 7850, "epochs": epochs,
+            "seconds_per_epoch": 0.5, "epoch_seconds": [0.5] * epochs, "seed": seed, "config_hash": cell.key[-12:],
+            "data": dataset.record(data.get("train_limit"), data.get("test_limit")),
+            "versions": {"python": "3", "keras": "3", "backend": "tensorflow"}, "created": "2026-01-01T00:00:00",
+            "config": to_dict(config), "history": history}
+
+
+def write_cells(folder: Path, records):
+    (folder / "cells").mkdir(parents=True, exist_ok=True)
+    for record in records:
+        (folder / "cells" / f"{record['key']}.json").write_text(json.dumps(record))

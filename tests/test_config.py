@@ -3,9 +3,10 @@ import re
 
 import pytest
 
-from mnist_lab.config import (DATA_ENV_VAR, Config, ModelConfig, config_hash, load_config, to_dict,
+from mnist_lab.config import (DATA_ENV_VAR, Config, ModelConfig, load_config, to_dict,
                               to_yaml)
 from mnist_lab.errors import ConfigError
+from mnist_lab.identity import experiment_hash as config_hash
 
 from conftest import ROOT, write_config
 
@@ -62,7 +63,7 @@ def test_missing_sections_and_wrong_shapes(tmp_path):
         "conv_filters, kernel_size, pool_size, got 'cnn' (str)"]
     assert problems(write_config(tmp_path, "- model\n")) == [
         f"{tmp_path / 'exp.yaml'}: expected a mapping with the sections model, training, data, seed, engine, "
-        "got ['model'] (list)"]
+        "got a list"]
 
 
 def test_unreadable_and_malformed_files(tmp_path):
@@ -100,7 +101,8 @@ def test_data_path_precedence(tmp_path):
     keras_source = write_config(tmp_path, "model: {type: mlp}\ndata: {source: keras}\n", "k.yaml")
     assert load_config(keras_source, environ=environ).data.path is None
     assert problems(keras_source, data_path="/cli.npz", environ={}) == [
-        f"{keras_source}: data.source: expected builtin (the default) when data.path is set, got 'keras' (str)"]
+        f"{keras_source} and --data: data.source: expected builtin (the default) when data.path is set, "
+        "got 'keras' (str)"]
 
 
 def test_cnn_geometry_must_fit_28_pixels(tmp_path):
@@ -109,6 +111,11 @@ def test_cnn_geometry_must_fit_28_pixels(tmp_path):
         f"{path}: model.conv_filters: expected at most 2 convolution layers for kernel_size 5 and "
         "pool_size 2 on 28x28 images, got 3 [8, 8, 8] (list)"]
     assert load_config(path, ["model.kernel_size=3"], environ={}).model.conv_filters == (8, 8, 8)
+    # The culprit set on the command line is named with the file.
+    lab = ROOT / "configs" / "cnn.yaml"
+    assert problems(lab, ["model.kernel_size=13"], environ={}) == [
+        f"{lab} and --set: model.conv_filters: expected at most 1 convolution layers for kernel_size 13 and "
+        "pool_size 2 on 28x28 images, got 2 [32, 64] (list)"]
 
 
 def test_config_is_frozen_and_round_trips_through_yaml(tmp_path):
@@ -125,7 +132,7 @@ def test_hash_follows_the_resolved_values_not_the_text(tmp_path):
     first, second = load_config(spelled_out, environ={}), load_config(reordered, environ={})
     assert config_hash(first) == config_hash(second)
     assert config_hash(first) != config_hash(load_config(spelled_out, ["seed=1"], environ={}))
-    assert re.fullmatch(r"[0-9a-f]{8}", config_hash(first))
+    assert re.fullmatch(r"[0-9a-f]{12}", config_hash(first))
 
 
 def test_readme_documents_every_field():

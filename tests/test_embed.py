@@ -75,42 +75,138 @@ def test_knn_accuracy_separates_blobs():
 
 @pytest.fixture(scope="module")
 def tiny_runs(tmp_path_factory, mnist):
-    """A tiny trained MLP and CNN, as `mnist-lab train` writes them."""
+    """A tiny trained MLP, CNN and logreg, as `mnist-lab train` writes them: results folder, runs by type."""
     from mnist_lab.config import load_config
     from mnist_lab.train import train
 
     from conftest import ROOT
 
     results = tmp_path_factory.mktemp("results")
-    for model in ("mlp", "cnn"):
+    runs = {}
+    for model in ("mlp", "cnn", "logreg"):
         config = load_config(ROOT / "configs" / f"{model}.yaml", ["data.train_limit=500", "training.epochs=1",
                                                                   "training.batch_size=100"], environ={})
-        train(config, model, results, progress=False, log=lambda *_: None, dataset=mnist)
-    return results
+        runs[model] = train(config, model, results, progress=False, log=lambda *_: None, dataset=mnist).run_dir
+    return results, runs
 
 
 def test_visualize_writes_every_figure_and_table_then_uses_its_cache(tiny_runs, monkeypatch):
+    results, runs = tiny_runs
     lines = []
-    written = embed.visualize(results_dir=tiny_runs, limit=150, progress=False, log=lines.append)
+    chosen = {"mlp": runs["mlp"], "cnn": runs["cnn"]}
+    written = embed.visualize(results_dir=results, limit=150, progress=False, log=lines.append, runs_by_type=chosen)
     names = {path.name for path in written}
     assert names == {"train_first_200.png", "untangling.png", "separability.csv", "separability.md",
                      *(f"{source}_{method}.png" for source in ("raw", "mlp", "cnn") for method in ("tsne", "pca"))}
     for path in written:
         assert path.stat().st_size > 1000, path
-    assert any(line.startswith("mlp: hidden layer of ") for line in lines)
-    table = (tiny_runs / "embeddings" / "separability.csv").read_bytes()
+    assert f"mlp: hidden layer of {runs['mlp']}" in lines
+    table = (results / "embeddings" / "separability.csv").read_bytes()
 
     def no_recomputing(*args, **kwargs):
         raise AssertionError("the cache should have served this embedding")
 
     monkeypatch.setattr(embed, "embed_points", no_recomputing)
     lines.clear()
-    embed.visualize(results_dir=tiny_runs, limit=150, progress=False, log=lines.append)
+    embed.visualize(results_dir=results, limit=150, progress=False, log=lines.append, runs_by_type=chosen)
     assert sum("cached" in line for line in lines) == 6
-    assert (tiny_runs / "embeddings" / "separability.csv").read_bytes() == table
+    assert (results / "embeddings" / "separability.csv").read_bytes() == table
+    # A partial view adds to the table from the cache instead of shrinking it.
+    embed.visualize(sources=("raw",), methods=("pca",), results_dir=results, limit=150, progress=False,
+                    log=lines.append)
+    assert (results / "embeddings" / "separability.csv").read_bytes() == table
     with pytest.raises(AssertionError, match="cache"):  # another perplexity is another embedding
-        embed.visualize(sources=("raw",), methods=("tsne",), results_dir=tiny_runs, limit=150, progress=False,
+        embed.visualize(sources=("raw",), methods=("tsne",), results_dir=results, limit=150, progress=False,
                         log=lines.append, settings=embed.TsneSettings(perplexity=20))
+
+
+def test_a_damaged_cache_entry_is_recomputed(tiny_runs):
+    results, _ = tiny_runs
+    folder = results / "embeddings-damaged"
+    embed.visualize(sources=("raw",), methods=("pca",), results_dir=folder, limit=120, progress=False,
+                    log=lambda *_: None)
+    (entry,) = (folder / "embeddings" / "cache").glob("*.npy")
+    table = (folder / "embeddings" / "separability.csv").read_text()
+    entry.write_bytes(entry.read_bytes()[:50])  # truncated
+    lines = []
+    embed.visualize(sources=("raw",), methods=("pca",), results_dir=folder, limit=120, progress=False,
+                    log=lines.append)
+    assert any(line.startswith("Warning: damaged cache entry") for line in lines)
+    assert np.load(entry).shape == (120, 2)
+    assert (folder / "embeddings" / "separability.csv").read_text().split(",")[:-1] == table.split(",")[:-1]
+
+
+@pytest.mark.parametrize("option, run, message", [
+    ("--cnn", "mlp", "a mlp run, expected a cnn run"),
+    ("--mlp", "logreg", "a logreg run, expected a mlp run"),
+])
+def test_visualize_checks_the_runs_it_is_given(tiny_runs, option, run, message):
+    from click.testing import CliRunner
+
+    from mnist_lab import cli
+
+    results, runs = tiny_runs
+    result = CliRunner().invoke(cli.main, ["visualize", "--sources", option[2:], option, str(runs[run]),
+                                           "--results", str(results), "--limit", "100"])
+    assert result.exit_code == 2 and f"Error: {option} {runs[run]}: {message}" in result.output
+
+
+def test_visualize_refuses_a_run_trained_on_other_data_or_damaged(tiny_runs, tmp_path, tiny_arrays):
+    from click.testing import CliRunner
+
+    from mnist_lab import cli
+
+    results, runs = tiny_runs
+    other = tmp_path / "other.npz"
+    np.savez(other, **{**tiny_arrays, "x_test": np.repeat(tiny_arrays["x_test"], 10, axis=0)[:150],
+                       "y_test": np.repeat(tiny_arrays["y_test"], 10)[:150]})
+    result = CliRunner().invoke(cli.main, ["visualize", "--sources", "mlp", "--mlp", str(runs["mlp"]),
+                                           "--data", str(other), "--results", str(tmp_path), "--limit", "100"])
+    assert result.exit_code == 2 and "trained on other data" in result.output
+    import shutil
+
+    damaged = tmp_path / "runs" / runs["cnn"].name
+    shutil.copytree(runs["cnn"], damaged)
+    (damaged / "metrics.json").write_text("{")
+    result = CliRunner().invoke(cli.main, ["visualize", "--sources", "cnn", "--cnn", str(damaged),
+                                           "--results", str(tmp_path), "--limit", "100"])
+    assert result.exit_code == 2 and f"--cnn {damaged}: not a complete run" in result.output
+    assert "metrics.json: not valid JSON" in result.output
+
+
+def test_the_default_run_is_the_labs_config_on_the_whole_data(tiny_runs):
+    """Slice runs (the tiny ones) are never taken by default: the command names what to run."""
+    from mnist_lab.errors import UsageError
+
+    results, _ = tiny_runs
+    with pytest.raises(UsageError, match="no complete run of the lab's mlp config on the whole of this data"):
+        embed.visualize(sources=("mlp",), results_dir=results, limit=100, progress=False, log=lambda *_: None)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--perplexity", "nan"], "--perplexity nan: expected a finite number >= 1"),
+    (["--perplexity", "inf"], "--perplexity inf: expected a finite number >= 1"),
+    (["--perplexity", "40", "--limit", "100"], "--perplexity 40: expected at most 32.7 for 100 points"),
+    (["--limit", "99"], "Invalid value for '--limit': 99 is not in the range x>=100."),
+])
+def test_visualize_refuses_impossible_settings_up_front(tmp_path, args, message):
+    from click.testing import CliRunner
+
+    from mnist_lab import cli
+
+    result = CliRunner().invoke(cli.main, ["visualize", "--sources", "raw", "--results", str(tmp_path), *args])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "embeddings").exists() and not (tmp_path / "figures").exists()
+
+
+def test_the_documented_minimum_limit_works(tmp_path):
+    from click.testing import CliRunner
+
+    from mnist_lab import cli
+
+    result = CliRunner().invoke(cli.main, ["visualize", "--sources", "raw", "--results", str(tmp_path),
+                                           "--limit", "100", "-q"])
+    assert result.exit_code == 0, result.output
 
 
 def test_separability_table_reads_as_the_labs_conclusion(tiny_runs):
@@ -118,13 +214,13 @@ def test_separability_table_reads_as_the_labs_conclusion(tiny_runs):
              "silhouette": 0.1, "trustworthiness": 0.9, "hull_overlap": 0.5,
              **{f"neighborhood_hit_{label}": hit for label in range(10)}}
             for source, hit in (("raw", 0.93), ("mlp", 0.95), ("cnn", 0.98))]
-    from mnist_lab import report
+    from mnist_lab import tables
 
     assert "- tsne: NH raw 0.930 < mlp 0.950 < cnn 0.980: increasing from pixels to MLP to CNN, as the lab finds" \
-        in report.separability_markdown(rows)
+        in tables.separability_markdown(rows)
     rows[1]["neighborhood_hit"] = 0.99
     assert "- tsne: NH is **not** ordered raw < MLP < CNN here: raw 0.930 ≤ cnn 0.980 ≤ mlp 0.990." in \
-        report.separability_markdown(rows)
+        tables.separability_markdown(rows)
 
 
 def test_missing_run_names_the_command_to_run(tmp_path):
@@ -133,8 +229,9 @@ def test_missing_run_names_the_command_to_run(tmp_path):
     from mnist_lab import cli
     from mnist_lab.errors import UsageError
 
-    with pytest.raises(UsageError, match=r"no trained cnn run under .*runs: run `mnist-lab train configs/cnn.yaml` "
-                                         r"first, pass --cnn RUN_DIR, or add --train-missing"):
+    with pytest.raises(UsageError, match=r"no complete run of the lab's cnn config on the whole of this data under "
+                                         r".*runs: run `mnist-lab train configs/cnn.yaml` first, pass --cnn "
+                                         r"RUN_DIR, or add --train-missing"):
         embed.visualize(sources=("cnn",), results_dir=tmp_path, limit=100, progress=False, log=lambda *_: None)
     result = CliRunner().invoke(cli.main, ["visualize", "--sources", "raw,mlp", "--results", str(tmp_path)])
     assert result.exit_code == 2 and "run `mnist-lab train configs/mlp.yaml` first" in result.output

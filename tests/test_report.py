@@ -1,98 +1,49 @@
-import csv
-import json
-import math
-
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from mnist_lab import cli, report
-from mnist_lab.files import atomic_write_text
+from mnist_lab import report
+from mnist_lab.config import ModelConfig
+from mnist_lab.data import prepare
+from mnist_lab.numpy_engine import NumpyModel
 
-from conftest import write_config
-
-
-def record(name, model, batch_size, epochs, learning_rate, seed, accuracy, loss):
-    return {"key": f"{name}-{batch_size}-{epochs}-{learning_rate}-{seed}", "name": name, "model": model,
-            "config": {"engine": "keras", "training": {"batch_size": batch_size, "learning_rate": learning_rate}},
-            "epochs": epochs, "seed": seed, "test_accuracy": accuracy, "test_loss": loss,
-            "train_accuracy": accuracy + 0.01, "train_loss": loss - 0.01, "parameters": 7850,
-            "epoch_seconds": [0.5] * epochs, "seconds_per_epoch": 0.5}
+from conftest import cell_record, write_cells
 
 
-def write_cells(folder, records):
-    for entry in records:
-        atomic_write_text(folder / "cells" / f"{entry['key']}.json", json.dumps(entry))
+def test_logreg_loss_is_convex_and_the_mlp_loss_is_not():
+    checks = report.convexity_checks(images=100, segments=20)
+    assert checks["logreg"]["max_excess"] <= 1e-10
+    assert checks["mlp"]["max_excess"] > 0.01
 
 
-RECORDS = [record("logreg", "logreg", batch, epochs, 0.5, seed, 0.92 + 0.001 * seed + 0.0001 * epochs, 0.27)
-           for batch in (300, 400) for epochs in (10, 15) for seed in (0, 1, 2)]
+def test_a_step_of_one_over_the_bound_never_increases_the_loss(mnist):
+    arrays = prepare(mnist, "logreg", train_limit=300)
+    x, y = arrays.x_train.astype(np.float64), arrays.y_train.astype(np.float64)
+    step = 1 / report.smoothness_bound(x)
+    model = NumpyModel.initialised(ModelConfig(type="logreg"), seed=0, dtype=np.float64)
+    losses = [model.loss(x, y)]
+    for _ in range(30):
+        model.sgd_step(x, y, step)  # the whole slice as one batch: gradient descent
+        losses.append(model.loss(x, y))
+    assert all(later <= earlier + 1e-12 for earlier, later in zip(losses, losses[1:]))
+    assert losses[-1] < losses[0] - 0.1
 
 
-def test_summary_is_mean_and_sample_std_with_the_labs_numbers():
-    summary = report.summarize(report.cell_rows(RECORDS))
-    assert len(summary) == 4
-    first = summary[0]
-    assert (first["batch_size"], first["epochs"], first["seeds"]) == (300, 10, 3)
-    accuracies = [0.92 + 0.001 * seed + 0.001 for seed in (0, 1, 2)]
-    assert first["test_accuracy_mean"] == pytest.approx(np.mean(accuracies))
-    assert first["test_accuracy_std"] == pytest.approx(np.std(accuracies, ddof=1))
-    assert (first["lab_test_loss"], first["lab_test_accuracy"]) == (0.2737, 0.9226)
-    assert math.isnan(summary[3]["lab_test_accuracy"])  # batch 400, 15 epochs: not in the lab's table
+def test_report_is_generated_from_the_cells_and_regenerates_identically(tmp_path, mnist):
+    records = [cell_record(mnist, "logreg", 300, 10, 0.5, seed, accuracy, 0.274)
+               for seed, accuracy in enumerate((0.9220, 0.9225, 0.9230))]
+    # Cells of a slice in the same folder must not change any number of the report.
+    records += [cell_record(mnist, "logreg", 300, 10, 0.5, seed, 0.5, 2.0, train_limit=500) for seed in (0, 1)]
+    write_cells(tmp_path / "sweeps" / "lab", records)
+    path = report.write_report(tmp_path)
+    first = path.read_text()
+    assert "| logreg | 300 | 10 | 0.5 | 92.26% | 92.25% ± 0.05% | +0.01 pp | yes |" in first
+    assert "| cnn | 300 | 10 | 0.5 | 98.26% | not run |" in first and "**1 of 9**" in first
+    assert "| cnn | conv1: (24, 24, 32), 832;" in first and "| 155,606 |" in first
+    assert "![logreg learning curves](report/logreg_learning_curves.png)" in first
+    assert (tmp_path / "report" / "logreg_learning_curves.png").stat().st_size > 10_000
+    assert report.write_report(tmp_path).read_text() == first
 
 
-def test_lab_verdict():
-    assert report.lab_verdict(0.9200, 0.0010, 0.9226, 100, " pp") == "no (+0.26 pp)"
-    assert report.lab_verdict(0.9220, 0.0010, 0.9226, 100, " pp") == "yes (+0.06 pp)"
-    assert report.lab_verdict(0.2700, 0.0030, 0.2737) == "yes (+0.0037)"
-    assert report.lab_verdict(0.92, math.nan, 0.9226, 100, " pp") == "n/a, one seed (+0.26 pp)"
-    assert report.lab_verdict(0.92, 0.001, math.nan) == ""
-
-
-def test_report_is_a_view_of_the_cells(tmp_path):
-    write_cells(tmp_path, RECORDS)
-    written = report.write_sweep_report(tmp_path)
-    names = {path.name for path in written}
-    assert names == {"table.csv", "summary.csv", "table.md", "logreg_accuracy_vs_epochs.png", "logreg_heatmap.png"}
-    first = {path.name: path.read_bytes() for path in written}
-    with open(tmp_path / "table.csv") as stream:
-        assert len(list(csv.DictReader(stream))) == len(RECORDS)
-    markdown = (tmp_path / "table.md").read_text()
-    assert "| 300 | 10 | 0.5 | 3 | 92.20 ± 0.10 | 0.2700 ± 0.0000 | 92.26 | 0.2737 | yes (+0.06 pp) | no (+0.0037) " \
-        "| 0.50 |" in markdown
-    for path in written:
-        path.unlink()
-    assert {path.name: path.read_bytes() for path in report.write_sweep_report(tmp_path)} == first
-
-
-def test_report_only_needs_no_training(tmp_path):
-    sweep_file = write_config(tmp_path, "name: lab\nmodels:\n  - config: base.yaml\n", name="sweep.yaml")
-    write_config(tmp_path, "model: {type: logreg}\n", name="base.yaml")
-    runner = CliRunner()
-    empty = runner.invoke(cli.main, ["sweep", str(sweep_file), "--report-only", "--results", str(tmp_path)])
-    assert empty.exit_code == 1 and "has no finished cells" in empty.output
-    from mnist_lab.sweep import load_sweep
-
-    (cell,) = load_sweep(sweep_file).cells[:1]
-    stale = record("logreg", "logreg", 300, 10, 0.5, 9, 0.5, 1.0)  # a cell the sweep no longer defines
-    write_cells(tmp_path / "sweeps" / "lab", [{**RECORDS[0], "key": cell.key}, stale])
-    result = runner.invoke(cli.main, ["sweep", str(sweep_file), "--report-only", "--results", str(tmp_path)])
-    assert result.exit_code == 0 and f"Wrote {tmp_path / 'sweeps' / 'lab' / 'table.md'}" in result.output
-    with open(tmp_path / "sweeps" / "lab" / "table.csv") as stream:
-        assert [row["key"] for row in csv.DictReader(stream)] == [cell.key]
-
-
-def test_lab_numbers_only_for_the_labs_exact_setup():
-    from mnist_lab.config import load_config
-
-    from conftest import ROOT
-
-    logreg = load_config(ROOT / "configs" / "logreg.yaml", environ={})
-    assert report.lab_numbers(logreg, verified_mnist=True) == (0.2737, 0.9226)
-    assert report.lab_numbers(logreg, verified_mnist=False) is None
-    assert report.lab_numbers(load_config(ROOT / "configs" / "logreg.yaml", ["data.train_limit=100"], environ={}),
-                              verified_mnist=True) is None
-    assert report.lab_numbers(load_config(ROOT / "configs" / "mlp.yaml", ["model.hidden_units=50"], environ={}),
-                              verified_mnist=True) is None
-    assert report.lab_numbers(load_config(ROOT / "configs" / "mlp.yaml", ["training.learning_rate=0.3"], environ={}),
-                              verified_mnist=True) == (0.2221, 0.9370)
+def test_report_needs_the_sweep(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run `mnist-lab sweep` first"):
+        report.write_report(tmp_path)

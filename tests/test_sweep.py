@@ -14,7 +14,8 @@ from mnist_lab.config import load_config
 from mnist_lab.data import prepare
 from mnist_lab.errors import ConfigError
 from mnist_lab.sweep import (SweepLocked, exclusive_lock, load_sweep, run_sweep, sweep_folder, trajectories)
-from mnist_lab.train import fit_model, new_model, train
+from mnist_lab.fit import fit_model, new_model
+from mnist_lab.train import train
 
 from conftest import ROOT, write_config
 
@@ -32,7 +33,7 @@ def test_lab_sweep_covers_every_cell_of_the_lab_table():
     sweep = load_sweep(ROOT / "configs" / "sweep.yaml")
     settings = {(cell.name, cell.config.training.batch_size, cell.epochs, cell.config.training.learning_rate)
                 for cell in sweep.cells}
-    from mnist_lab.report import LAB_RESULTS
+    from mnist_lab.lab import LAB_RESULTS
 
     assert {(model, *rest) for model, *rest in LAB_RESULTS} <= settings
     assert len(sweep.cells) == 3 * (9 + 3 + 1)  # logreg 3x3, mlp 3 rates, cnn 1; three seeds each
@@ -146,25 +147,22 @@ def test_sigkill_mid_sweep_then_resume_gives_the_same_table(tmp_path):
     assert _table(sweep_folder(killed_results, "kill")) == _table(sweep_folder(clean_results, "kill"))
 
 
-def test_failed_cells_are_recorded_reported_and_retried(tmp_path, tiny_arrays):
+def test_bad_data_of_one_base_config_fails_the_sweep_up_front(tmp_path, tiny_arrays):
     data_path = tmp_path / "later.npz"
     bad = write_config(tmp_path, f"name: mixed\nseeds: [0]\nmodels:\n  - config: base.yaml\n"
                                  f"  - config: {ROOT / 'configs' / 'logreg.yaml'}\n    epochs: [1]\n", name="mixed.yaml")
     write_config(tmp_path, f"model: {{type: logreg}}\ntraining: {{epochs: 1}}\ndata: {{path: {data_path}}}\n",
                  name="base.yaml")
     runner = CliRunner()
+    # Bad data is bad input: found before any training, exit 2, nothing written.
     result = runner.invoke(cli.main, ["sweep", str(bad), "--results", str(tmp_path / "r"), "-q", *QUICK_OPTIONS])
-    assert result.exit_code == 1
-    assert "1 cells trained, 0 skipped, 1 failed" in result.output
-    assert "Failed: base-" in result.output and "no such file or folder" in result.output
-    folder = sweep_folder(tmp_path / "r", "mixed")
-    (failure,) = (folder / "failed").glob("*.json")
-    assert "no such file or folder" in json.loads(failure.read_text())["error"]
+    assert result.exit_code == 2, result.output
+    assert f"Error: {data_path}: no such file or folder" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "r").exists()
     np.savez(data_path, **tiny_arrays)
     retry = runner.invoke(cli.main, ["sweep", str(bad), "--results", str(tmp_path / "r"), "-q", *QUICK_OPTIONS])
     assert retry.exit_code == 0, retry.output
-    assert "1 cells trained, 1 skipped, 0 failed" in retry.output
-    assert not failure.exists()
+    assert "2 cells trained, 0 skipped, 0 failed" in retry.output
 
 
 def test_diverging_cell_is_stopped_and_recorded(tmp_path):

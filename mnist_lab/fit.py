@@ -1,0 +1,210 @@
+"""The one training path: seeding, building, fitting with per-epoch test metrics, and the
+result record and run files every training writes (train runs and sweep cells, both engines)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from . import numpy_engine, plots, store, versions
+from .config import to_dict, to_yaml
+from .identity import experiment_hash
+from .models import build_model, forward
+from .numpy_engine import NumpyModel
+from .data import NUM_CLASSES
+
+# Batches run per call into the compiled graph: the same SGD steps in the same
+# order (a test proves the weights are identical), with far less Python
+# overhead per step; it is what makes train faster than a plain fit().
+STEPS_PER_EXECUTION = 50
+HISTORY_FIELDS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "train_seconds")
+
+
+@dataclass(frozen=True, eq=False)
+class Trajectory:
+    """A trained model, its per-epoch history and its last test-set probabilities."""
+
+    model: keras.Model
+    history: list
+    test_probabilities: np.ndarray
+
+
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def new_model(config):
+    """Seed every random source, then build (and compile): the start of every training."""
+    seed_everything(config.seed)
+    if config.engine == "numpy":
+        return NumpyModel.initialised(config.model, config.seed)
+    return compiled_model(config)
+
+
+def fit_model(model, config, arrays, *, verbose=0, on_epoch=None) -> Trajectory:
+    """Train ``model`` for ``config.training.epochs``, evaluating the test set after each epoch.
+
+    ``on_epoch(history)`` runs after each finite epoch, before the next one
+    starts. The one training path of mnist-lab: train and sweep, both engines.
+    """
+    epochs = EpochLog(arrays.y_test, on_epoch, print_each=verbose > 0 and config.engine == "numpy",
+                      total=config.training.epochs)
+    if config.engine == "numpy":
+        numpy_engine.fit(model, config, arrays, epochs.record)
+    else:
+        model.fit(arrays.x_train, arrays.y_train, batch_size=config.training.batch_size,
+                  epochs=config.training.epochs, shuffle=True, verbose=verbose,
+                  callbacks=[EpochRecorder(arrays.x_test, epochs), keras.callbacks.TerminateOnNaN()])
+    last = epochs.history[-1]
+    if not math.isfinite(last["train_loss"]):
+        raise Diverged(f"training diverged: the loss became {last['train_loss']} in epoch {last['epoch']} "
+                       f"(learning rate {config.training.learning_rate}); a smaller "
+                       f"training.learning_rate usually helps")
+    return Trajectory(model, epochs.history, epochs.test_probabilities)
+
+
+def verbosity(progress: bool) -> int:
+    """Keras's live bar on a terminal; one line per epoch in logs and pipes."""
+    return (1 if sys.stdout.isatty() else 2) if progress else 0
+
+
+def seed_everything(seed: int):
+    """One seed for Python, NumPy and the backend; deterministic kernels on TensorFlow."""
+    keras.utils.set_random_seed(seed)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        # Without it, TensorFlow may reorder float reductions between runs.
+        tf.config.experimental.enable_op_determinism()
+
+
+def compiled_model(config) -> keras.Model:
+    """The config's model, compiled for the lab: plain SGD on categorical cross-entropy."""
+    model = build_model(config.model)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=config.training.learning_rate),
+                  loss="categorical_crossentropy", metrics=["accuracy"],
+                  steps_per_execution=STEPS_PER_EXECUTION)
+    return model
+
+
+def model_summary(model) -> str:
+    if isinstance(model, NumpyModel):
+        return model.summary()
+    lines = []
+    model.summary(print_fn=lambda text, **_: lines.append(text))
+    return "\n".join(lines).rstrip() + f"\nParameters: {model.count_params():,}"
+
+
+class EpochLog:
+    """The history of a training: per epoch, the training loss, accuracy and seconds
+    (evaluation excluded), then the test loss and accuracy; both engines report here."""
+
+    def __init__(self, y_test, on_epoch=None, print_each=False, total=None):
+        self.y_test, self.on_epoch, self.print_each, self.total = y_test, on_epoch, print_each, total
+        self.history, self.test_probabilities = [], None
+
+    def record(self, loss, accuracy, seconds, predict_test) -> bool:
+        """Add one epoch; False when the loss is not finite (training must stop)."""
+        row = {"epoch": len(self.history) + 1, "train_loss": float(loss), "train_accuracy": float(accuracy),
+               "train_seconds": seconds}
+        self.history.append(row)
+        if not math.isfinite(row["train_loss"]):
+            return False
+        self.test_probabilities = predict_test()
+        row["test_loss"], row["test_accuracy"] = loss_and_accuracy(self.test_probabilities, self.y_test)
+        if self.print_each:
+            print(f"Epoch {row['epoch']}/{self.total} - {seconds:.2f}s - loss: {row['train_loss']:.4f} - "
+                  f"accuracy: {row['train_accuracy']:.4f} - test_loss: {row['test_loss']:.4f} - "
+                  f"test_accuracy: {row['test_accuracy']:.4f}", flush=True)
+        if self.on_epoch is not None:
+            self.on_epoch(list(self.history))
+        return True
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Feeds Keras's epochs to an EpochLog, timing training only; the test scores also go
+    into the epoch's logs, so Keras's progress bar shows them."""
+
+    def __init__(self, x_test, epochs: EpochLog):
+        super().__init__()
+        self.x_test, self.epochs = x_test, epochs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self._start
+        if self.epochs.record(logs["loss"], logs["accuracy"], seconds, lambda: forward(self.model, self.x_test)):
+            row = self.epochs.history[-1]
+            logs.update(test_loss=row["test_loss"], test_accuracy=row["test_accuracy"])
+
+
+def loss_and_accuracy(probabilities: np.ndarray, one_hot_labels: np.ndarray) -> tuple[float, float]:
+    """Mean categorical cross-entropy (as Keras computes it) and accuracy."""
+    losses = keras.ops.convert_to_numpy(keras.losses.categorical_crossentropy(one_hot_labels, probabilities))
+    accuracy = np.mean(probabilities.argmax(axis=1) == one_hot_labels.argmax(axis=1))
+    return float(np.mean(losses, dtype=np.float64)), float(accuracy)
+
+
+def confusion_counts(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+    """counts[true, predicted] over the ten digits."""
+    return np.bincount(labels * NUM_CLASSES + predictions,
+                       minlength=NUM_CLASSES**2).reshape(NUM_CLASSES, NUM_CLASSES)
+
+
+def steady_epoch_seconds(seconds: list) -> float:
+    """Median epoch time after the first, which also pays for building the graph."""
+    return statistics.median(seconds[1:] or seconds)
+
+
+def run_metrics(config, dataset, trajectory, confusion, wall_seconds) -> dict:
+    return {**result_record(config, dataset, trajectory.history, trajectory.model.count_params()),
+            "confusion_matrix": confusion.tolist(), "wall_seconds": wall_seconds}
+
+
+def result_record(config, dataset, history, parameters) -> dict:
+    """The numbers every result carries, train runs and sweep cells alike."""
+    last = history[-1]
+    seconds = [row["train_seconds"] for row in history]
+    return {
+        "model": config.model.type,
+        "test_loss": last["test_loss"],
+        "test_accuracy": last["test_accuracy"],
+        "train_loss": last["train_loss"],
+        "train_accuracy": last["train_accuracy"],
+        "parameters": parameters,
+        "epochs": len(history),
+        "seconds_per_epoch": steady_epoch_seconds(seconds),
+        "epoch_seconds": seconds,
+        "seed": config.seed,
+        "config_hash": experiment_hash(config),
+        "data": dataset.record(config.data.train_limit, config.data.test_limit),
+        "versions": versions.installed(keras.backend.backend()),
+        "created": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+        "config": to_dict(config),
+    }
+
+
+def write_run(folder: Path, name, config, model, summary, history, metrics):
+    """Every file of a run folder; metrics.json last, so its presence means the rest is written."""
+    (folder / "config.yaml").write_text(to_yaml(config))
+    (folder / "summary.txt").write_text(summary + "\n")
+    model.save(folder / ("model.npz" if isinstance(model, NumpyModel) else "model.keras"))
+    with open(folder / "history.csv", "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=HISTORY_FIELDS)
+        writer.writeheader()
+        writer.writerows(history)
+    title = f"{name}: test accuracy {metrics['test_accuracy']:.2%}"
+    plots.learning_curves(history, folder / "learning_curves.png", title)
+    plots.confusion_matrix(np.array(metrics["confusion_matrix"]), folder / "confusion_matrix.png", title)
+    (folder / store.METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")

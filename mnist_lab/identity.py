@@ -1,0 +1,115 @@
+"""What an experiment *is*: its resolved config, with the data named by its content.
+
+The one source of keys for runs, sweep cells and table groups. A data path is
+not part of an identity: ``--data data.npz``, ``--data ./data.npz`` and a
+copy elsewhere are one experiment; a file replaced at the same path is
+another. The data's content digest is cached by file path, size, inode and
+modification time, so repeated calls do not re-read the data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from .config import from_dict, to_dict
+from .data import MNIST_DIGEST, SPLITS, content_digest, load_path, source_files
+from .files import atomic_write_text
+
+HASH_DIGITS = 12  # 48 bits: no collision to fear among the millions of experiments of one folder
+CACHE_ENV_VAR = "MNIST_LAB_CACHE"
+DIGEST_CACHE_FILE = "data-digests.json"
+DIGEST_CACHE_ENTRIES = 256  # the newest entries kept; the rest is recomputed if needed
+_memo = {}  # stamp -> array digests, for this process
+
+
+def experiment(config_dict: dict, data_digest: str) -> dict:
+    """The identity record: every field that defines the experiment; the data by its
+    content digest and the slice used (first N images), not by where it was read."""
+    record = json.loads(json.dumps(config_dict))  # a deep copy
+    data = record.pop("data")
+    record["data"] = {"digest": data_digest, "train_limit": data["train_limit"], "test_limit": data["test_limit"]}
+    return record
+
+
+def experiment_hash(config) -> str:
+    """Short digest of the experiment ``config`` defines (its data read by content)."""
+    return identity_hash(experiment(to_dict(config), data_digest(config.data)))
+
+
+def experiment_key(name: str, config) -> str:
+    """The key of a run or cell: its config's name and its experiment hash."""
+    return f"{name}-{experiment_hash(config)}"
+
+
+def record_experiment(record: dict, where: str) -> dict:
+    """The identity a stored result deserves, recomputed from what it holds (its resolved
+    config and its data digests); ConfigError when its config is not valid."""
+    config = from_dict(record["config"], where)
+    return experiment(to_dict(config), content_digest(record["data"]["sha256"]))
+
+
+def data_digest(data_config) -> str:
+    """Content digest of the data a (resolved) DataConfig names."""
+    if data_config.path is None:  # the shipped copy or Keras's download: both verified MNIST on load
+        return MNIST_DIGEST
+    return content_digest(path_digests(data_config.path))
+
+
+def path_digests(path) -> dict:
+    """The four arrays' IDX digests of the data at ``path``, read only when the files changed."""
+    files = source_files(path)
+    stamp = _stamp(files)
+    if stamp in _memo:
+        return _memo[stamp]
+    cache = _read_cache()
+    digests = cache.get(stamp)
+    if digests is None:
+        digests = load_path(path).sha256
+        cache = {**cache, stamp: digests}
+        _write_cache(dict(list(cache.items())[-DIGEST_CACHE_ENTRIES:]))
+    _memo[stamp] = digests
+    return digests
+
+
+def cache_folder() -> Path:
+    """``$MNIST_LAB_CACHE``, else ``$XDG_CACHE_HOME/mnist-lab``, else ``~/.cache/mnist-lab``."""
+    if os.environ.get(CACHE_ENV_VAR):
+        return Path(os.environ[CACHE_ENV_VAR])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mnist-lab"
+
+
+def _stamp(files) -> str:
+    """What changes when any of the files changes: real path, size, inode, device, mtime."""
+    parts = []
+    for file in files:
+        status = file.stat()
+        parts.append([str(file.resolve()), status.st_size, status.st_ino, status.st_dev, status.st_mtime_ns])
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def _read_cache() -> dict:
+    """The digest cache; a missing, damaged or foreign file counts as empty (it is only a cache)."""
+    try:
+        cache = json.loads((cache_folder() / DIGEST_CACHE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(cache, dict):
+        return {}
+    return {stamp: digests for stamp, digests in cache.items()
+            if isinstance(digests, dict) and sorted(digests) == sorted(SPLITS)
+            and all(isinstance(value, str) for value in digests.values())}
+
+
+def _write_cache(cache: dict):
+    try:
+        atomic_write_text(cache_folder() / DIGEST_CACHE_FILE, json.dumps(cache, indent=1) + "\n")
+    except OSError:
+        pass  # an unwritable cache only costs the next call a re-read
+
+
+def identity_hash(identity: dict) -> str:
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:HASH_DIGITS]

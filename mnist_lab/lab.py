@@ -1,0 +1,38 @@
+"""The lab report's numbers (LAB.md): one table, used by train, the sweep tables and REPORT.md."""
+
+from __future__ import annotations
+
+from .config import ModelConfig
+
+# Keyed by (model, batch size, epochs, learning rate): (test cross-entropy, test accuracy).
+# Single runs, no fixed seed, on the whole of MNIST with the lab's architectures.
+LAB_RESULTS = {
+    ("logreg", 300, 10, 0.5): (0.2737, 0.9226),
+    ("logreg", 300, 15, 0.5): (0.2687, 0.9238),
+    ("logreg", 300, 20, 0.5): (0.2704, 0.9242),
+    ("logreg", 400, 10, 0.5): (0.2662, 0.9260),
+    ("logreg", 500, 10, 0.5): (0.2659, 0.9254),
+    ("mlp", 300, 10, 0.5): (0.1807, 0.9466),
+    ("mlp", 300, 10, 0.2): (0.2516, 0.9289),
+    ("mlp", 300, 10, 0.3): (0.2221, 0.9370),
+    ("cnn", 300, 10, 0.5): (0.1003, 0.9826),
+}
+
+
+def is_lab_setup(config_dict: dict, verified_mnist: bool) -> bool:
+    """The lab's architecture (on either engine), trained and tested on the whole of the real
+    MNIST: the only results that may be set beside the lab's numbers."""
+    data, model = config_dict["data"], config_dict["model"]
+    lab_model = ModelConfig(type=model["type"])
+    return (verified_mnist and data["train_limit"] is None and data["test_limit"] is None
+            and all(model.get(name) == (list(value) if isinstance(value, tuple) else value)
+                    for name, value in vars(lab_model).items()))
+
+
+def lab_numbers(config_dict: dict, verified_mnist: bool):
+    """The lab's (test loss, test accuracy) for exactly this setup, or None."""
+    if not is_lab_setup(config_dict, verified_mnist):
+        return None
+    training = config_dict["training"]
+    return LAB_RESULTS.get((config_dict["model"]["type"], training["batch_size"], training["epochs"],
+                            training["learning_rate"]))

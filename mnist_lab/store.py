@@ -1,0 +1,321 @@
+"""The results store: run folders, sweep cell files and failure records.
+
+The only code that writes these files is also the only code that reads them:
+every record read is validated here, and a damaged one (empty, truncated,
+malformed, of the wrong shape) is named by file and treated as not done.
+
+Run folders are built under a hidden staging name and renamed when complete,
+so a folder under ``runs/`` whose name does not start with a dot is complete.
+A staging folder holds a lock for as long as its process lives; clean-up
+removes only folders whose lock it can take, so a live process's staging
+folder is never removed, on this host or another one sharing the folder.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import fcntl
+import json
+import math
+import os
+import shutil
+import socket
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError, UsageError
+from .files import atomic_write_text
+from .identity import experiment_key, identity_hash, record_experiment
+
+RUNS_FOLDER = "runs"
+METRICS_FILE = "metrics.json"
+CELLS_FOLDER = "cells"
+FAILED_FOLDER = "failed"
+STAGING_LOCK = ".owner"
+MODEL_FILES = ("model.keras", "model.npz")
+_NUMBER, _LIST, _MAPPING = (int, float), list, dict
+# Every result record, train run or sweep cell, carries these (see fit.result_record).
+RESULT_FIELDS = {"model": str, "test_loss": _NUMBER, "test_accuracy": _NUMBER, "train_loss": _NUMBER,
+                 "train_accuracy": _NUMBER, "parameters": int, "epochs": int, "seconds_per_epoch": _NUMBER,
+                 "epoch_seconds": _LIST, "seed": int, "config": _MAPPING, "data": _MAPPING,
+                 "versions": _MAPPING, "created": str}
+CELL_FIELDS = {**RESULT_FIELDS, "key": str, "name": str, "history": _LIST}
+RUN_FIELDS = {**RESULT_FIELDS, "confusion_matrix": _LIST}
+
+
+# Added to records as they are read (computed from them), never written.
+_DERIVED = ("experiment", "experiment_hash", "model_file")
+
+
+class DamagedResult(Exception):
+    """A result file that cannot be used; the message names the file and what is wrong."""
+
+
+# --- records -------------------------------------------------------------------------------
+
+def validated_record(path: Path, fields: dict) -> dict:
+    """The JSON record in ``path``, checked field by field; DamagedResult otherwise."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DamagedResult(f"{path}: missing") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise DamagedResult(f"{path}: unreadable ({error})") from None
+    except ValueError as error:
+        raise DamagedResult(f"{path}: not valid JSON ({'empty file' if not path.stat().st_size else error})") from None
+    if not isinstance(record, dict):
+        raise DamagedResult(f"{path}: expected a JSON object, got {type(record).__name__}")
+    wrong = [name for name, kind in fields.items()
+             if not isinstance(record.get(name), kind) or isinstance(record.get(name), bool)]
+    if wrong:
+        raise DamagedResult(f"{path}: missing or mistyped field(s) {', '.join(wrong)}")
+    if not all(math.isfinite(record[name]) for name in ("test_loss", "test_accuracy")):
+        raise DamagedResult(f"{path}: test metrics are not finite numbers")
+    data = record["data"]
+    if not (isinstance(data.get("sha256"), dict) and isinstance(data.get("train_images"), int)
+            and isinstance(data.get("test_images"), int)):
+        raise DamagedResult(f"{path}: data record lacks its digests or image counts")
+    try:
+        record["experiment"] = record_experiment(record, str(path))
+    except (ConfigError, KeyError, TypeError, AttributeError) as error:
+        raise DamagedResult(f"{path}: its config is not valid ({str(error).splitlines()[0]})") from None
+    record["experiment_hash"] = identity_hash(record["experiment"])
+    return record
+
+
+def warn_damaged(problems, log):
+    for problem in problems:
+        log(f"Warning: damaged result, treated as not done: {problem}")
+
+
+# --- run folders -----------------------------------------------------------------------------
+
+def run_dir(results_dir, name: str, config) -> Path:
+    return Path(results_dir) / RUNS_FOLDER / experiment_key(name, config)
+
+
+def read_run(run: Path, name: str = None) -> dict:
+    """A complete run's metrics, validated, with ``model_file``; DamagedResult otherwise.
+    ``name``: the folder name the run is published under (default: its own)."""
+    name = name or run.name
+    metrics = validated_record(run / METRICS_FILE, RUN_FIELDS)
+    deserved = f"{name.rsplit('-', 1)[0]}-{metrics['experiment_hash']}"
+    if deserved != name:
+        raise DamagedResult(f"{run / METRICS_FILE}: records the experiment {deserved}, not {name}")
+    model_file = next((run / file for file in MODEL_FILES if (run / file).is_file()), None)
+    if model_file is None or model_file.stat().st_size == 0:
+        raise DamagedResult(f"{run}: no model file ({' or '.join(MODEL_FILES)})")
+    return {**metrics, "model_file": str(model_file)}
+
+
+def complete_runs(results_dir, log=print) -> list[tuple[Path, dict]]:
+    """Every complete, undamaged run under ``results_dir/runs``, newest first; damaged ones are warned of."""
+    found, damaged = [], []
+    folder = Path(results_dir) / RUNS_FOLDER
+    for run in sorted(folder.glob("[!.]*")) if folder.is_dir() else []:
+        if not run.is_dir():
+            continue
+        try:
+            found.append((run, read_run(run)))
+        except DamagedResult as error:
+            damaged.append(str(error))
+    warn_damaged(damaged, log)
+    return sorted(found, key=lambda item: (item[1]["created"], item[0].name), reverse=True)
+
+
+@contextmanager
+def staging(final: Path):
+    """A hidden folder beside ``final`` to build a run in, locked while this process lives;
+    removed if the block fails. Abandoned staging folders beside it are resolved first."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned(final.parent)
+    staged = final.with_name(f".{final.name}.{_owner_token()}.partial")
+    lock = _locked_staging_folder(staged)
+    try:
+        yield staged
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    finally:
+        lock.close()
+
+
+def _locked_staging_folder(staged: Path, attempts=5):
+    """Create ``staged`` holding its lock. A clean-up running at the same moment can take the
+    lock of a just-made folder (and remove it) before this process does: then start again."""
+    for _ in range(attempts):
+        shutil.rmtree(staged, ignore_errors=True)
+        staged.mkdir()
+        try:
+            lock = open(staged / STAGING_LOCK, "a")
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return lock
+        except OSError:
+            lock.close()
+    raise RuntimeError(f"{staged}: could not lock a staging folder (another process keeps removing it)")
+
+
+def publish(staged: Path, final: Path, replace: bool) -> bool:
+    """Rename a complete staged run to ``final``; False if a complete one is kept instead.
+
+    With ``replace``, the two folders are exchanged in one atomic rename, so the
+    old run stays visible until the new one is: there is no moment without a run
+    at ``final``, and a kill at any point leaves the old run in an unlocked
+    staging folder that the next clean-up removes.
+    """
+    if not final.exists():
+        try:
+            os.rename(staged, final)
+            (final / STAGING_LOCK).unlink(missing_ok=True)
+            return True
+        except OSError:
+            if not final.exists():  # not a lost race with a concurrent run: a real error
+                raise
+    if not replace:
+        shutil.rmtree(staged)
+        return False
+    _exchange(staged, final)
+    (final / STAGING_LOCK).unlink(missing_ok=True)
+    shutil.rmtree(staged, ignore_errors=True)  # now the old run
+    return True
+
+
+def remove_abandoned(folder: Path):
+    """Resolve the staging folders under ``folder`` whose owner is gone (whose lock is free):
+    a complete, valid run whose final name is free is published (a kill came between its
+    last file and its rename); anything else is deleted. A folder whose lock is held, by a
+    process on this host or another, is left alone."""
+    mine = _owner_token()
+    for leftover in folder.glob(".*.partial"):
+        if mine in leftover.name or not leftover.is_dir():
+            continue
+        try:
+            with open(leftover / STAGING_LOCK, "a") as lock:
+                fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _resolve_abandoned(leftover)
+        except FileNotFoundError:  # removed meanwhile by another clean-up
+            continue
+        except OSError as error:
+            if error.errno not in (errno.EACCES, errno.EAGAIN):
+                raise  # a lock held by a live process is left alone; anything else is a real error
+
+
+def _resolve_abandoned(leftover: Path):
+    final = leftover.with_name(leftover.name[1:].rsplit(".", 2)[0])
+    try:
+        if not final.exists():
+            read_run(leftover, final.name)
+            os.rename(leftover, final)
+            (final / STAGING_LOCK).unlink(missing_ok=True)
+            return
+    except DamagedResult:
+        pass
+    shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _owner_token() -> str:
+    """Host and process id: unique among live processes sharing a folder."""
+    host = "".join(character if character.isalnum() or character in "-_" else "_"
+                   for character in socket.gethostname())[:40]
+    return f"{host}-{os.getpid()}"
+
+
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(first: Path, second: Path):
+    """Swap two folders atomically (Linux renameat2); elsewhere, two renames and a short window."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True) if sys.platform == "linux" else None
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is not None:
+        at_cwd = -100
+        if renameat2(at_cwd, os.fsencode(first), at_cwd, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOSYS):  # not "this filesystem cannot exchange"
+            raise OSError(code, os.strerror(code), str(first))
+    parked = second.with_name(f".{second.name}.{_owner_token()}-old.partial")
+    os.rename(second, parked)
+    os.rename(first, second)
+    os.rename(parked, first)
+
+
+# --- sweep cells -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Cells:
+    """What a sweep folder's ``cells/`` holds: valid records by key, damaged files, stale keys."""
+
+    records: dict  # key -> record
+    damaged: list  # messages naming each damaged file
+    stale: dict  # path -> key the record deserves (written under an older identity)
+
+
+def cell_path(folder: Path, key: str) -> Path:
+    return folder / CELLS_FOLDER / f"{key}.json"
+
+
+def read_cells(folder: Path) -> Cells:
+    records, damaged, stale = {}, [], {}
+    for path in sorted((folder / CELLS_FOLDER).glob("*.json")):
+        try:
+            record = validated_record(path, CELL_FIELDS)
+        except DamagedResult as error:
+            damaged.append(str(error))
+            continue
+        key = f"{record['name']}-{record['experiment_hash']}"
+        if key != path.stem:
+            stale[path] = key
+        else:
+            records[path.stem] = record
+    return Cells(records, damaged, stale)
+
+
+def rekey_cells(folder: Path, cells: Cells) -> Cells:
+    """Move cells written under an older identity to the key their records deserve."""
+    records = dict(cells.records)
+    for path, key in cells.stale.items():
+        record = json.loads(path.read_text())
+        record.update(key=key, config_hash=key.rsplit("-", 1)[1])
+        if key not in records:
+            write_cell(folder, key, record)
+            records[key] = validated_record(cell_path(folder, key), CELL_FIELDS)
+        path.unlink()
+    return Cells(records, cells.damaged, {})
+
+
+def write_cell(folder: Path, key: str, record: dict):
+    """Write a cell atomically and clear any failure recorded for it."""
+    record = {name: value for name, value in record.items() if name not in _DERIVED}
+    atomic_write_text(cell_path(folder, key), json.dumps(record, indent=1) + "\n")
+    (folder / FAILED_FOLDER / f"{key}.json").unlink(missing_ok=True)
+
+
+def write_failure(folder: Path, key: str, failure: dict):
+    atomic_write_text(folder / FAILED_FOLDER / f"{key}.json", json.dumps(failure, indent=1) + "\n")
+
+
+def remove_temporaries(folder: Path):
+    """Atomic writes cut short by a kill leave hidden .tmp files: remove them."""
+    for leftover in folder.rglob(".*.tmp"):
+        leftover.unlink(missing_ok=True)
+
+
+def check_writable(folder, option: str):
+    """Refuse, before any work, a results folder that cannot be one: a path through a file, or
+    a place this user cannot write. Creates nothing."""
+    folder = Path(folder)
+    for path in (folder, *folder.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise UsageError(f"{option} {folder}: {path} is a file, expected a folder")
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise UsageError(f"{option} {folder}: cannot write in {path} (permission denied)")
+            return

@@ -1,0 +1,265 @@
+"""Tables and figures of a sweep, computed from its cell files alone.
+
+The cells are the only source of truth: every table here can be regenerated
+from ``cells/`` without training (``mnist-lab sweep --report-only``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import statistics
+from pathlib import Path
+
+from . import store
+from .files import atomic_write_text
+from .lab import lab_numbers
+
+SETTING = ("name", "model", "engine", "batch_size", "epochs", "learning_rate")
+METRICS = ("seed", "test_accuracy", "test_loss", "train_accuracy", "train_loss", "parameters", "train_seconds",
+           "seconds_per_epoch", "train_images", "test_images", "key")
+SUMMARY_METRICS = ("seeds", "test_accuracy_mean", "test_accuracy_std", "test_loss_mean", "test_loss_std",
+                   "train_accuracy_mean", "train_loss_mean", "seconds_per_epoch_mean", "train_images",
+                   "test_images", "lab_test_accuracy", "lab_test_loss")
+# Identity fields already shown as SETTING columns, or never a column (the seed is averaged over).
+_SHOWN = {"model.type", "engine", "training.batch_size", "training.epochs", "training.learning_rate", "seed"}
+FIGURES_FOLDER = "figures"
+
+
+def cell_rows(records) -> list[dict]:
+    """One flat row per cell, in a stable order; ``experiment`` holds every identity field
+    but the seed, flattened (what groups cells into one setting)."""
+    rows = []
+    for record in records:
+        identity = _flatten(record["experiment"])
+        training = record["config"]["training"]
+        rows.append({"name": record["name"], "model": record["model"], "engine": identity["engine"],
+                     "batch_size": training["batch_size"], "epochs": record["epochs"],
+                     "learning_rate": training["learning_rate"], "seed": record["seed"],
+                     "test_accuracy": record["test_accuracy"], "test_loss": record["test_loss"],
+                     "train_accuracy": record["train_accuracy"], "train_loss": record["train_loss"],
+                     "parameters": record["parameters"], "train_seconds": sum(record["epoch_seconds"]),
+                     "seconds_per_epoch": record["seconds_per_epoch"],
+                     "train_images": record["data"]["train_images"], "test_images": record["data"]["test_images"],
+                     "key": record["key"],
+                     "lab": lab_numbers(record["config"], record["data"].get("verified_mnist", False)),
+                     "experiment": {field: value for field, value in identity.items() if field != "seed"}})
+    extras = varying_fields(rows)
+    for row in rows:
+        row.update({field: row["experiment"][field] for field in extras})
+    return sorted(rows, key=lambda row: (_model_order(row["model"]), *(_sortable(row[field]) for field in
+                                                                       (*SETTING, *extras, "seed"))))
+
+
+def varying_fields(rows) -> list[str]:
+    """Identity fields beyond the usual columns whose value differs between rows (e.g.
+    data.train_limit when slice and full-data cells share a folder): they become columns."""
+    fields = dict.fromkeys(field for row in rows for field in row["experiment"])
+    return [field for field in fields if field not in _SHOWN
+            and len({json.dumps(row["experiment"].get(field)) for row in rows}) > 1]
+
+
+def _flatten(identity: dict, prefix="") -> dict:
+    flat = {}
+    for key, value in identity.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _sortable(value):
+    return (value is not None, json.dumps(value) if isinstance(value, (list, dict)) else value
+            if value is not None else 0)
+
+
+def _model_order(model_type: str) -> int:
+    """The lab's order: logreg, mlp, cnn."""
+    from .config import MODEL_TYPES
+
+    return MODEL_TYPES.index(model_type) if model_type in MODEL_TYPES else len(MODEL_TYPES)
+
+
+def summarize(rows) -> list[dict]:
+    """Mean and sample standard deviation over seeds for each experiment (every identity field
+    but the seed), with the lab's numbers where the setting is the lab's on the whole of MNIST."""
+    extras = varying_fields(rows)
+    groups = {}
+    for row in rows:
+        groups.setdefault((row["name"], json.dumps(row["experiment"], sort_keys=True)), []).append(row)
+    summary = []
+    for members in groups.values():
+        first = members[0]
+        entry = {field: first[field] for field in (*SETTING, *extras, "train_images", "test_images")}
+        entry["extras"] = {field: first[field] for field in extras}
+        entry["seeds"] = len(members)
+        for metric in ("test_accuracy", "test_loss"):
+            values = [member[metric] for member in members]
+            entry[f"{metric}_mean"] = statistics.fmean(values)
+            entry[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else math.nan
+        for metric in ("train_accuracy", "train_loss", "seconds_per_epoch"):
+            entry[f"{metric}_mean"] = statistics.fmean(member[metric] for member in members)
+        entry["lab_test_loss"], entry["lab_test_accuracy"] = first["lab"] or (math.nan, math.nan)
+        summary.append(entry)
+    return summary
+
+
+def lab_verdict(mean, std, lab, scale=1.0, unit="") -> str:
+    """Whether the lab's number lies within our mean ± 2 std, and how far it is from the mean."""
+    if math.isnan(lab):
+        return ""
+    delta = f"{(lab - mean) * scale:+.2f}{unit}" if unit else f"{lab - mean:+.4f}"
+    if math.isnan(std):
+        return f"n/a, one seed ({delta})"
+    return f"{'yes' if abs(lab - mean) <= 2 * std else 'no'} ({delta})"
+
+
+def markdown_table(summary, title: str) -> str:
+    """Per experiment group, the settings with mean ± std over seeds and, for the lab's setup
+    on the whole of MNIST only, the lab's numbers beside them."""
+    counts = sorted({(entry["train_images"], entry["test_images"]) for entry in summary})
+    images = (f"trained on {counts[0][0]:,} images and tested on {counts[0][1]:,}" if len(counts) == 1 else
+              "trained and tested on the numbers of images given under each heading")
+    lines = [f"# {title}", "",
+             f"Mean ± sample standard deviation over seeds, {images}. "
+             "\"Lab inside ±2σ\" says whether the lab report's single-run number lies within "
+             "our mean ± 2 std, and how far it is from our mean (lab − ours); the lab's numbers stand only "
+             "beside the lab's architecture trained and tested on the whole of MNIST. Loss is the mean "
+             "categorical cross-entropy; the lab's loss figures are on the same scale. s/epoch: "
+             "training seconds per epoch (median after the first epoch, mean over seeds).", ""]
+    for heading, _, entries in _groups(summary):
+        if len(counts) > 1:
+            heading += f": {entries[0]['train_images']:,} training / {entries[0]['test_images']:,} test images"
+        lines += [f"## {heading}", "",
+                  "| batch size | epochs | learning rate | seeds | test accuracy (%) | test loss "
+                  "| lab accuracy (%) | lab loss | lab accuracy inside ±2σ | lab loss inside ±2σ | s/epoch |",
+                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |"]
+        for entry in entries:
+            accuracy, accuracy_std = entry["test_accuracy_mean"], entry["test_accuracy_std"]
+            loss, loss_std = entry["test_loss_mean"], entry["test_loss_std"]
+            lab_accuracy, lab_loss = entry["lab_test_accuracy"], entry["lab_test_loss"]
+            lines.append(
+                f"| {entry['batch_size']} | {entry['epochs']} | {entry['learning_rate']:g} | {entry['seeds']} "
+                f"| {_plus_minus(accuracy * 100, accuracy_std * 100, 2)} | {_plus_minus(loss, loss_std, 4)} "
+                f"| {'' if math.isnan(lab_accuracy) else f'{lab_accuracy * 100:.2f}'} "
+                f"| {'' if math.isnan(lab_loss) else f'{lab_loss:.4f}'} "
+                f"| {lab_verdict(accuracy, accuracy_std, lab_accuracy, 100, ' pp')} "
+                f"| {lab_verdict(loss, loss_std, lab_loss)} | {entry['seconds_per_epoch_mean']:.2f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_sweep_report(folder: Path, keys=None, log=print) -> list[Path]:
+    """Rewrite table.csv, summary.csv, table.md and the figures from the cells; return the paths.
+
+    ``keys`` limits the tables to the cells of the sweep as it is now defined (a
+    cell of a grid value since removed stays on disk but leaves the tables).
+    Damaged cell files are named in a warning and left out.
+    """
+    from . import plots
+
+    cells = store.read_cells(folder)
+    store.warn_damaged(cells.damaged, log)
+    rows = cell_rows([record for key, record in cells.records.items() if keys is None or key in keys])
+    if not rows:
+        return []
+    summary = summarize(rows)
+    extras = varying_fields(rows)
+    written = [folder / "table.csv", folder / "summary.csv", folder / "table.md"]
+    atomic_write_text(written[0], _csv(rows, (*SETTING, *extras, *METRICS)))
+    atomic_write_text(written[1], _csv(summary, (*SETTING, *extras, *SUMMARY_METRICS)))
+    atomic_write_text(written[2], markdown_table(summary, f"Sweep {folder.name}: test results"))
+    for _, prefix, entries in _groups(summary):
+        written += plots.sweep_figures(entries, folder / FIGURES_FOLDER, prefix)
+    return written
+
+
+def _groups(summary):
+    """(heading, file prefix, entries) per base config, engine and any other varying identity
+    field, in table order: a figure or table section never mixes two experiments' settings."""
+    def group(entry):
+        return entry["name"], entry["engine"], json.dumps(entry["extras"], sort_keys=True)
+
+    for name, engine, extras_text in dict.fromkeys(group(entry) for entry in summary):
+        entries = [entry for entry in summary if group(entry) == (name, engine, extras_text)]
+        model, extras = entries[0]["model"], json.loads(extras_text)
+        heading = name + ("" if name == model else f" ({model})") + ("" if engine == "keras" else f", {engine} engine")
+        heading += "".join(f", {field} {_short(value)}" for field, value in extras.items())
+        # Default values (None: all images) add nothing, so the usual figures keep their names.
+        prefix = (name + ("" if engine == "keras" else f"-{engine}")
+                  + "".join(f"-{field.rsplit('.', 1)[-1]}{_short(value)}" for field, value in extras.items()
+                            if value is not None))
+        yield heading, "".join(character if character.isalnum() or character in "-_." else "_"
+                               for character in prefix), entries
+
+
+def _short(value) -> str:
+    """A column value for headings: digests shortened, lists without spaces, None (a data
+    limit left out) as "all"."""
+    if value is None:
+        return "all"
+    if isinstance(value, str) and len(value) == 64:
+        return value[:12]
+    return json.dumps(value, separators=(",", ":")) if isinstance(value, list) else str(value)
+
+
+def _plus_minus(mean, std, digits) -> str:
+    return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _csv(rows, fields) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({field: row[field] for field in fields} for row in rows)
+    return buffer.getvalue()
+
+
+SEPARABILITY_FIELDS = ("source", "method", "points", "neighborhood_hit",
+                       *(f"neighborhood_hit_{label}" for label in range(10)),
+                       "knn_accuracy", "silhouette", "trustworthiness", "hull_overlap", "seconds")
+_SOURCE_NAMES = {"raw": "raw pixels", "mlp": "MLP hidden layer", "cnn": "CNN dense layer"}
+
+
+def write_separability(rows: list[dict], folder: Path) -> list[Path]:
+    """separability.csv and .md: one row per (source, method), and the lab's conclusion checked."""
+    written = [folder / "separability.csv", folder / "separability.md"]
+    atomic_write_text(written[0], _csv(rows, SEPARABILITY_FIELDS))
+    atomic_write_text(written[1], separability_markdown(rows))
+    return written
+
+
+def separability_markdown(rows: list[dict]) -> str:
+    lines = ["# Separability of the ten digits in 2-D", "",
+             f"{rows[0]['points']:,} test images. NH: Neighborhood Hit, the share of each point's 6 nearest "
+             "2-D neighbours with its label (the lab's measure). k-NN: 5-fold accuracy of a 6-NN classifier "
+             "on the 2-D points. Silhouette: scikit-learn's, by class. Trustworthiness (k = 5): how well the "
+             "map's neighbourhoods exist in the original space. Hull overlap: share of points inside another "
+             "class's convex hull (lower is better).", "",
+             "| source | method | NH | k-NN accuracy | silhouette | trustworthiness | hull overlap | "
+             + " | ".join(f"NH {label}" for label in range(10)) + " |",
+             "| --- | --- |" + " ---: |" * 15]
+    for row in rows:
+        lines.append(f"| {_SOURCE_NAMES.get(row['source'], row['source'])} | {row['method']} "
+                     f"| {row['neighborhood_hit']:.3f} | {row['knn_accuracy']:.3f} | {row['silhouette']:.3f} "
+                     f"| {row['trustworthiness']:.3f} | {row['hull_overlap']:.3f} | "
+                     + " | ".join(f"{row[f'neighborhood_hit_{label}']:.3f}" for label in range(10)) + " |")
+    lines += ["", *(_untangling_verdict(rows, method) for method in dict.fromkeys(row["method"] for row in rows))]
+    return "\n".join(lines) + "\n"
+
+
+def _untangling_verdict(rows, method) -> str:
+    """The lab's conclusion (raw < MLP < CNN in NH), checked against this method's numbers."""
+    hits = {row["source"]: row["neighborhood_hit"] for row in rows if row["method"] == method}
+    order = [source for source in ("raw", "mlp", "cnn") if source in hits]
+    chain = " < ".join(f"{source} {hits[source]:.3f}" for source in order)
+    if len(order) < 2:
+        return f"- {method}: only {chain}; nothing to compare."
+    if all(hits[a] < hits[b] for a, b in zip(order, order[1:])):
+        return (f"- {method}: NH {chain}: increasing from pixels to MLP to CNN, as the lab finds: "
+                f"the networks' hidden layers untangle the classes.")
+    ranked = " ≤ ".join(f"{source} {hits[source]:.3f}" for source in sorted(order, key=hits.get))
+    return f"- {method}: NH is **not** ordered raw < MLP < CNN here: {ranked}."

@@ -1,0 +1,38 @@
+"""The versions that made a result, read from package metadata (no TensorFlow import).
+
+A result reused under other versions is kept, not invalidated: the experiment
+(config, data content, seed) is the same, and a library upgrade rarely changes
+more than the last digits. The differences are shown whenever such a result is
+reused, and ``--force`` retrains under the running versions.
+"""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+
+from . import __version__
+
+# Keras backends and the distribution that provides each.
+_BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy"}
+
+
+def installed(backend: str) -> dict:
+    """Python, Keras, the backend and its version, NumPy and mnist-lab, as installed."""
+    return {"python": platform.python_version(), "keras": _version("keras"), "backend": backend,
+            "backend_version": _version(_BACKEND_PACKAGES.get(backend, backend)),
+            "numpy": _version("numpy"), "mnist_lab": __version__}
+
+
+def differences(recorded: dict) -> list[str]:
+    """``name recorded → installed`` for each version that differs from the running ones."""
+    running = installed(recorded.get("backend", "tensorflow"))
+    return [f"{name} {recorded.get(name)} → {value}" for name, value in running.items()
+            if recorded.get(name) != value]
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
