@@ -5,6 +5,7 @@
    on the logistic regression's grid of configs/sweep.yaml (27 cells);
 3. t-SNE of the 10,000 test images: the chosen method against scikit-learn's recipe;
 4. `mnist-lab --help` start-up time;
+5. content identity: ms per experiment key of a data path, cached against cold;
 and the CNN's achieved training FLOP/s against this CPU's FP32 peak.
 
     python bench/run.py
@@ -20,6 +21,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
+import identity_cost  # noqa: E402
 import sweep_speed  # noqa: E402
 import train_speed  # noqa: E402
 import tsne_options  # noqa: E402
@@ -71,6 +73,9 @@ def main():
     rows.append(("t-SNE s, 10,000 test images", f"{chosen_s:.1f} (NH {chosen_nh:.3f}, T {chosen_t:.3f})",
                  f"{recipe_s:.1f} (sklearn; NH {recipe_nh:.3f}, T {recipe_t:.3f})", chosen_s / recipe_s))
     rows.append(("mnist-lab --help s", f"{help_seconds():.3f}", "", float("nan")))
+    key = identity_cost.measure()
+    rows.append(("experiment key ms, full MNIST path", f"{key['cache file']:.3f} (cached)",
+                 f"{key['cold']:.1f} (cold: read and digest)", key["cache file"] / key["cold"]))
     print(f"\n{'measure':34} {'mnist-lab':>34} {'baseline':>40} {'ratio':>7}")
     for name, ours, baseline, ratio in rows:
         print(f"{name:34} {ours:>34} {baseline:>40} {ratio:7.3f}")

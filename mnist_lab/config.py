@@ -223,13 +223,17 @@ def parse_yaml(text: str):
     """Safe YAML with the traps closed: duplicate keys, alias bombs, recursive aliases
     and deep nesting are refused (ValueError) instead of being taken silently or
     exhausting memory."""
-    loader = _StrictLoader(text)
+    loader = None
     try:
+        loader = _StrictLoader(text)
         node = loader.get_single_node()
         if node is None:
             return None
         _check_size(node)
         return loader.construct_document(node)
+    except yaml.reader.ReaderError as error:  # a binary file: name the byte, quote nothing
+        code = error.character if isinstance(error.character, int) else ord(error.character)
+        raise ValueError(f"not a text file (character #x{code:04x} at position {error.position})") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -238,7 +242,8 @@ def parse_yaml(text: str):
     except RecursionError:
         raise ValueError("invalid YAML: nested deeper than a config can be") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -258,6 +263,10 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+def _where(node) -> str:
+    return f"line {node.start_mark.line + 1}, column {node.start_mark.column + 1}: "
+
+
 def _check_size(root):
     """Refuse documents whose aliases expand beyond MAX_YAML_NODES or nest beyond
     MAX_YAML_DEPTH: a few hundred bytes of nested aliases can stand for billions of values."""
@@ -265,11 +274,10 @@ def _check_size(root):
 
     def size(node, depth):
         if depth > MAX_YAML_DEPTH:
-            raise ValueError(f"line {node.start_mark.line + 1}: invalid YAML: nested deeper than "
-                             f"{MAX_YAML_DEPTH} levels")
+            raise ValueError(f"{_where(node)}invalid YAML: nested deeper than {MAX_YAML_DEPTH} levels")
         if id(node) in expanded:
             if expanded[id(node)] is None:
-                raise ValueError(f"line {node.start_mark.line + 1}: invalid YAML: an alias refers to itself")
+                raise ValueError(f"{_where(node)}invalid YAML: an alias refers to itself")
             return expanded[id(node)]
         expanded[id(node)] = None
         children = ([child for pair in node.value for child in pair] if isinstance(node, yaml.MappingNode)

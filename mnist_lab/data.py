@@ -280,9 +280,10 @@ def _checked_images(images: np.ndarray, origin: str) -> np.ndarray:
         whole = bool(np.isfinite(images).all() and (images >= 0).all() and (images <= 255).all()
                      and (images == np.round(images)).all())
     if not whole:
-        low, high = np.nanmin(images), np.nanmax(images)
-        raise DataError(f"{origin}: expected grey levels, whole numbers in 0..255, got {images.dtype} "
-                        f"values from {low} to {high}" + ("" if np.isfinite(images).all() else ", and NaN or inf"))
+        finite = images[np.isfinite(images)]
+        values = f"values from {finite.min()} to {finite.max()}" if finite.size else "no finite values"
+        raise DataError(f"{origin}: expected grey levels, whole numbers in 0..255, got {images.dtype} {values}"
+                        + ("" if finite.size == images.size else ", and NaN or inf"))
     # Float images holding only 0.0 and 1.0 are binarised or already scaled data, not
     # grey levels: as 0..255 they would be near-black images that train silently badly.
     if images.dtype.kind == "f" and images.max() <= 1:

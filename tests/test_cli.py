@@ -1,3 +1,6 @@
+import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -133,3 +136,196 @@ def test_bad_data_is_one_line_and_exit_2(tmp_path, tiny_arrays, case):
 def test_unreadable_config_is_exit_2(tmp_path):
     result = invoke("train", tmp_path, "--results", tmp_path / "results")
     assert result.exit_code == 2 and f"Error: {tmp_path}: cannot read config: it is a directory" in result.output
+
+
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + level)}: &{chr(98 + level)} [{', '.join(['*' + chr(97 + level)] * 9)}]\n" for level in range(8))
+
+
+# Each family of bad config input: file content (or None: the path is a folder), --set
+# options, and the one error line expected ({config} is the file's path).
+@pytest.mark.parametrize("content, args, expected", [
+    ("model: {type: mlp}\nmodel: {type: cnn}\n", [], "{config}: line 2, column 1: invalid YAML: duplicate key "
+                                                    "'model' (str) (first at line 1)"),
+    ("model: {type: mlp, type: cnn}\n", [], "invalid YAML: duplicate key 'type' (str) (first at line 1)"),
+    (ALIAS_BOMB + "model: {type: *i}\n", [], "{config}: invalid YAML: its aliases expand to more than 100,000 values"),
+    ("model: &m [*m]\n", [], "{config}: line 1, column 8: invalid YAML: an alias refers to itself"),
+    ("model: " + "[" * 5000 + "]" * 5000 + "\n", [], "{config}: invalid YAML: nested deeper than"),
+    ("model: " + "[" * 40 + "]" * 40 + "\n", [], "{config}: line 1, column 40: invalid YAML: nested deeper than 32"),
+    (b"model: {type: \xff\xfe}\n", [], "{config}: cannot read config: not UTF-8 text (byte 0xff at position 14)"),
+    ("", [], "{config}: expected a mapping with the sections model, training, data, seed, engine, got an empty file"),
+    ("# only a comment\n", [], "got an empty file"),
+    ("just some prose of a README, not a config at all " * 20, [], "got a str"),
+    (b"PK\x03\x04\x14\x00\x00\x00\x08\x00binary", [], "{config}: not a text file (character #x0003 at position 2)"),
+    (b"\x89PNG\r\n\x1a\n\x00", [], "{config}: cannot read config: not UTF-8 text (byte 0x89 at position 0)"),
+    (None, [], "{config}: cannot read config: it is a directory"),
+    ("model: {type: " + "x" * 5000 + "}\n", [], "{config}: model.type: expected one of logreg, mlp, cnn, got "
+                                                "'xxxxxxxxxxxxxxxxxxxxxxxxxxx...xxxxxxxxxxxxxxxxxxxxxxxxxxxx' (str)"),
+    ("model: {type: mlp}\n", ["--set", "training.epochs"], "--set training.epochs: expected field.path=value"),
+    ("model: {type: mlp}\n", ["--set", "=3"], "--set =3: expected field.path=value"),
+    ("model: {type: mlp}\n", ["--set", "training.epochs.count=3"], "--set: training.epochs: expected an integer "
+                                                                  ">= 1, got {{'count': 3}} (mapping)"),
+    ("model: {type: mlp}\ntraining: {epochs: 3}\n", ["--set", "training.epochs.count=3"],
+     "--set training.epochs.count=3: training.epochs in {config} is not a section"),
+    ("model: {type: mlp}\n", ["--set", "training=3"], "--set: training: expected a mapping with batch_size, epochs, "
+                                                      "learning_rate, got 3 (int)"),
+    ("model: {type: mlp}\n", ["--set", "training.epochs=[1"], "--set: training.epochs: expected an integer >= 1, "
+                                                              "got '[1' (str)"),
+    ("model: {type: mlp}\n", ["--set", "seed=&a [*a]"], "--set: seed: expected an integer"),
+    ("model: {type: mlp}\n", ["--set", "training.learning_rate=.nan"], "--set: training.learning_rate: expected a "
+                                                                       "number > 0, got nan (float)"),
+    ("model: {type: mlp}\n", ["--set", "engine=numpy", "--set", "model.activation=relu"],
+     "--set: model.activation: expected sigmoid with engine numpy, got 'relu' (str)"),
+    ("model: {type: cnn}\n", ["--set", "engine=numpy"], "--set: engine: expected keras for model.type cnn"),
+    ("model: {type: mlp}\n", ["--set", "model.type=cnn", "--set", "engine=numpy"],
+     "--set: engine: expected keras for model.type cnn"),
+    ("engine: numpy\nmodel: {type: mlp}\n", ["--set", "model.type=cnn"],
+     "{config} and --set: engine: expected keras for model.type cnn"),
+])
+def test_every_bad_config_is_one_error_line_and_exit_2(tmp_path, content, args, expected):
+    config = tmp_path / "exp.yaml"
+    if content is None:
+        config.mkdir()
+    elif isinstance(content, bytes):
+        config.write_bytes(content)
+    else:
+        config.write_text(content)
+    started = time.perf_counter()
+    result = invoke("train", config, *args, "--results", tmp_path / "results")
+    assert time.perf_counter() - started < 5  # no alias expansion, no training
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and expected.format(config=config) in errors[0], result.output
+    assert len(errors[0]) < 400 and "Traceback" not in result.output
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("name", "../escape", "name: expected a folder name: up to 100 letters, digits, '.', '_' or '-', not starting "
+                          "with '.' or null, got '../escape' (str)"),
+    ("name", "/tmp/absolute", "got '/tmp/absolute' (str)"),
+    ("name", ".hidden", "got '.hidden' (str)"),
+    ("name", "a/b", "got 'a/b' (str)"),
+    ("seeds", "[-1]", "seeds: expected a non-empty list of integers >= 0"),
+    ("models", "[]", "models: expected a non-empty list of mappings with config"),
+    ("models", "[{config: /no/such.yaml}]", "models[0].config: /no/such.yaml: cannot read config: no such file"),
+])
+def test_bad_sweep_files_are_exit_2_and_write_nothing(tmp_path, field, value, expected):
+    fields = {"name": "ok", "seeds": "[0]", "models": f"[{{config: {ROOT / 'configs' / 'logreg.yaml'}}}]"}
+    sweep = write_config(tmp_path, "".join(f"{key}: {value if key == field else text}\n"
+                                           for key, text in fields.items()), name="s.yaml")
+    result = invoke("sweep", sweep, "--results", tmp_path / "results")
+    assert result.exit_code == 2 and expected in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "results").exists()
+    assert not (tmp_path.parent / "escape").exists() and not (tmp_path / "absolute").exists()
+
+
+def test_a_sweep_file_named_dot_dot_needs_a_name(tmp_path):
+    (tmp_path / "x").mkdir()
+    sweep = tmp_path / "x" / "..yaml"
+    sweep.write_text(f"models: [{{config: {ROOT / 'configs' / 'logreg.yaml'}}}]\n")
+    result = invoke("sweep", sweep, "--results", tmp_path / "results", "--dry-run")
+    assert result.exit_code == 2 and "name: expected a folder name" in result.output and "got '.'" in result.output
+
+
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_a_results_folder_that_cannot_be_is_refused_before_any_work(tmp_path, command):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    target = ROOT / "configs" / ("logreg.yaml" if command == "train" else "sweep.yaml")
+    started = time.perf_counter()
+    result = invoke(command, target, "--results", blocker, *QUICK)
+    assert time.perf_counter() - started < 10
+    assert result.exit_code == 2 and f"Error: --results {blocker}" in result.output
+    assert f"{blocker} is a file, expected a folder" in result.output
+    assert blocker.read_text() == "not a folder"
+
+
+def test_already_trained_and_dry_run_answer_without_tensorflow(tmp_path):
+    config = ROOT / "configs" / "logreg.yaml"
+    assert invoke("train", config, *QUICK, "--results", tmp_path, "-q").exit_code == 0
+    metrics_file = next((tmp_path / "runs").iterdir()) / "metrics.json"
+    metrics = json.loads(metrics_file.read_text())
+    metrics["versions"]["keras"] = "0.0.1"
+    metrics_file.write_text(json.dumps(metrics))
+    code = ("import sys; from click.testing import CliRunner; from mnist_lab import cli; "
+            "result = CliRunner().invoke(cli.main, sys.argv[1:]); print(result.output); "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules); sys.exit(result.exit_code)")
+    for extra in ([], ["--dry-run"]):
+        result = subprocess.run([sys.executable, "-c", code, "train", str(config), *QUICK, "--results", str(tmp_path),
+                                 *extra], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.rstrip().endswith("False False"), result.stdout
+        assert "Already trained" in result.stdout
+    assert "Note: made with other versions than those installed (keras 0.0.1 → " in result.stdout or extra
+
+
+def test_a_damaged_run_is_named_and_retrained(tmp_path):
+    config = ROOT / "configs" / "logreg.yaml"
+    assert invoke("train", config, *QUICK, "--results", tmp_path, "-q").exit_code == 0
+    run = next((tmp_path / "runs").iterdir())
+    good = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text((run / "metrics.json").read_text()[:100])
+    result = invoke("train", config, *QUICK, "--results", tmp_path, "-q")
+    assert result.exit_code == 0, result.output
+    assert f"Warning: damaged result, treated as not done: {run / 'metrics.json'}: not valid JSON" in result.output
+    assert "Already trained" not in result.output
+    assert json.loads((run / "metrics.json").read_text())["test_accuracy"] == good["test_accuracy"]
+    assert [path.name for path in (tmp_path / "runs").iterdir()] == [run.name]
+
+
+def test_the_same_data_under_another_path_is_the_same_run(tmp_path, tiny_arrays, monkeypatch):
+    np.savez(tmp_path / "data.npz", **tiny_arrays)
+    monkeypatch.chdir(tmp_path)
+    args = [*QUICK, "--results", tmp_path / "results", "-q"]
+    assert invoke("train", ROOT / "configs" / "logreg.yaml", "--data", "data.npz", *args).exit_code == 0
+    again = invoke("train", ROOT / "configs" / "logreg.yaml", "--data", "./data.npz", *args)
+    assert "Already trained" in again.output
+    np.savez(tmp_path / "data.npz", **{**tiny_arrays, "y_train": (tiny_arrays["y_train"] + 1) % 10})
+    replaced = invoke("train", ROOT / "configs" / "logreg.yaml", "--data", "data.npz", *args)
+    assert replaced.exit_code == 0 and "Already trained" not in replaced.output
+    assert len(list((tmp_path / "results" / "runs").iterdir())) == 2
+
+
+def test_files_written_respect_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        assert invoke("train", ROOT / "configs" / "logreg.yaml", *QUICK, "--results", tmp_path, "-q").exit_code == 0
+    finally:
+        os.umask(old)
+    files = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert files and {path.stat().st_mode & 0o777 for path in files} == {0o644}
+
+
+def test_a_closed_pipe_is_not_an_error(tmp_path):
+    command = (f"{sys.executable} -m mnist_lab sweep {ROOT / 'configs' / 'sweep-full.yaml'} --dry-run "
+               f"--results {tmp_path} | head -1")
+    result = subprocess.run(command, shell=True, capture_output=True, text=True)
+    assert result.stdout.startswith("todo  logreg batch 300") and result.stderr == ""
+
+
+def _stop_when(command, marker, signum, cwd=None):
+    """Start ``command``, send ``signum`` once ``marker`` appears on its stdout; return (exit code, stderr)."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in process.stdout:
+        if marker in line:
+            process.send_signal(signum)
+            break
+    return process.wait(timeout=120), process.stderr.read()
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGKILL, -9)])
+def test_a_stopped_train_leaves_no_run_and_the_next_one_is_correct(tmp_path, signum, code):
+    command = [sys.executable, "-m", "mnist_lab", "train", str(ROOT / "configs" / "mlp.yaml"), "--set",
+               "data.train_limit=20000", "--set", "data.test_limit=500", "--set", "training.epochs=6",
+               "--set", "training.batch_size=50", "--results", str(tmp_path)]
+    returncode, stderr = _stop_when(command, "Epoch 2/6", signum)
+    assert returncode == code, stderr
+    if signum != signal.SIGKILL:
+        assert "nothing half-written was kept" in stderr and "Traceback" not in stderr
+    runs = tmp_path / "runs"
+    assert not runs.exists() or not [path for path in runs.iterdir() if not path.name.startswith(".")]
+    again = subprocess.run([*command, "-q"], capture_output=True, text=True)
+    assert again.returncode == 0 and "Test loss" in again.stdout, again.stderr
+    assert [path.name.startswith("mlp-") for path in runs.iterdir()] == [True]

@@ -79,6 +79,13 @@ def test_grey_levels_in_other_dtypes_are_accepted(tmp_path, tiny_arrays):
     ({"y_train": np.zeros(50, np.float32)}, r"y_train: expected integer labels, got dtype float32"),
     ({"x_test": np.full((20, 28, 28), 0.5)}, r"x_test: expected grey levels, whole numbers in 0..255"),
     ({"x_test": np.full((20, 28, 28), 300, np.int32)}, r"x_test: expected grey levels"),
+    ({"x_test": np.full((20, 28, 28), np.nan)}, r"x_test: expected grey levels, .* and NaN or inf"),
+    ({"x_train": (np.arange(50 * 784).reshape(50, 28, 28) % 2).astype(np.float32)},
+     r"x_train: float32 pixels only take the values 0 and 1: data already scaled to \[0, 1\] or binarised"),
+    ({"x_train": np.zeros((0, 28, 28), np.uint8), "y_train": np.zeros(0, np.uint8)},
+     r"x_train: expected images of shape \(N, 28, 28\) with N >= 1, got shape \(0, 28, 28\)"),
+    ({"y_train": np.zeros((50, 1), np.uint8)}, r"y_train: expected a non-empty vector of labels, got shape \(50, 1\)"),
+    ({"x_train": np.array(["a"] * 50 * 784).reshape(50, 28, 28)}, r"x_train: expected uint8 pixels, got dtype <U1"),
 ])
 def test_malformed_npz_names_file_and_array(tmp_path, tiny_arrays, change, message):
     path = tmp_path / "bad.npz"
@@ -169,3 +176,14 @@ def test_keras_source_downloads_once_then_uses_the_cache(tmp_path, tiny_arrays, 
     assert data.fetch_keras_npz(f"{base}/mnist.npz", digest, cache_dir=str(cache)) == path
     with pytest.raises(RuntimeError, match=f"data.source keras: could not get {base}/absent.npz"):
         data.fetch_keras_npz(f"{base}/absent.npz", digest, cache_dir=str(cache))
+
+
+def test_an_idx_header_announcing_an_impossible_size_is_refused(tmp_path):
+    """4 dimensions of 2**32 - 1: a product no int64 holds; refused, not overflowed."""
+    import struct
+
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(struct.pack(">HBB3I", 0, 8, 3, 2**32 - 1, 2**32 - 1, 2**32 - 1) + b"\x00" * 16)
+    with pytest.raises(DataError, match=r"header announces shape \(4294967295, 4294967295, 4294967295\) "
+                                        r"\(79,228,162,458,924,105,385,300,197,375 bytes of data\), file holds 16"):
+        data.read_idx(path, ndim=3)

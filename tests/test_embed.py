@@ -1,3 +1,9 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 import sklearn.manifold
@@ -263,3 +269,23 @@ def test_ellipse_follows_the_class_covariance():
     assert width == pytest.approx(2 * embed.ELLIPSE_STDS * 3.0, rel=0.05)
     assert height == pytest.approx(2 * embed.ELLIPSE_STDS * 1.0, rel=0.05)
     assert angle % 180 == pytest.approx(45, abs=2)
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGKILL, -9)])
+def test_a_stopped_visualize_leaves_no_half_entry_and_reruns(tmp_path, signum, code):
+    command = [sys.executable, "-m", "mnist_lab", "visualize", "--sources", "raw", "--methods", "tsne",
+               "--limit", "3000", "-q", "--results", str(tmp_path)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in process.stdout:
+        if "computing" in line:
+            time.sleep(0.5)
+            process.send_signal(signum)
+            break
+    assert process.wait(timeout=120) == code
+    cache = tmp_path / "embeddings" / "cache"
+    assert not cache.exists() or not list(cache.iterdir())
+    assert not (tmp_path / "embeddings" / "separability.csv").exists()
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert len(list(cache.glob("*.npy"))) == 1 and (tmp_path / "embeddings" / "separability.csv").exists()

@@ -1,4 +1,5 @@
 import csv
+import dataclasses
 import json
 import signal
 import subprocess
@@ -191,3 +192,75 @@ def test_dry_run_lists_cells_and_trains_nothing(tmp_path):
     assert result.output.count("todo  logreg batch 100") == 4
     assert "4 cells, 4 to train; estimated time" in result.output
     assert not (tmp_path / "r").exists()
+
+
+def test_damaged_and_stale_cells_are_named_redone_or_rekeyed(tmp_path):
+    path = tiny_sweep(tmp_path)
+    sweep = load_sweep(path, QUICK)
+    folder = sweep_folder(tmp_path, "tiny")
+    run_sweep(sweep, tmp_path, **QUIET)
+    table = _table(folder)
+    cells = sorted((folder / "cells").glob("*.json"))
+    cells[0].write_text(cells[0].read_text()[:200])  # truncated by a full disk, say
+    record = json.loads(cells[1].read_text())
+    stale = folder / "cells" / "logreg-0123abcd.json"  # as an older identity scheme named it
+    stale.write_text(json.dumps({**record, "key": "logreg-0123abcd"}))
+    cells[1].unlink()
+    (folder / "cells" / "logreg-ffffffffffff.json").write_text("[]")  # not a record at all
+    for command in (["--report-only"], ["--dry-run"]):
+        result = CliRunner().invoke(cli.main, ["sweep", str(path), *QUICK_OPTIONS, "--results", str(tmp_path),
+                                               *command])
+        assert result.exit_code == 0, result.output
+        assert f"Warning: damaged result, treated as not done: {cells[0]}: not valid JSON" in result.output
+        assert "logreg-ffffffffffff.json: expected a JSON object, got list" in result.output
+    assert "3 cells, 1 to train" not in result.output and "4 cells, 1 to train" in result.output
+    lines = []
+    outcome = run_sweep(sweep, tmp_path, progress=False, log=lines.append)
+    assert (outcome.skipped, outcome.trained) == (3, 1)
+    assert not stale.exists() and cells[1].exists() and json.loads(cells[1].read_text())["key"] == cells[1].stem
+    assert _table(folder) == table
+
+
+def test_dry_run_estimates_from_cells_of_the_same_kind(tmp_path):
+    """After a slice sweep, the full-data estimate uses the built-in speeds, and the slice's
+    estimate its own measured ones: never the last cell read."""
+    from mnist_lab.store import read_cells
+    from mnist_lab.sweep import estimate_seconds
+    from mnist_lab.train import MEASURED_EPOCH_SECONDS, TRAJECTORY_OVERHEAD_SECONDS
+
+    path = tiny_sweep(tmp_path, seeds="[0]")
+    run_sweep(load_sweep(path, QUICK), tmp_path, **QUIET)
+    records = list(read_cells(sweep_folder(tmp_path, "tiny")).records.values())
+    full = load_sweep(path)
+    assert estimate_seconds(full.cells, records) == pytest.approx(
+        TRAJECTORY_OVERHEAD_SECONDS + MEASURED_EPOCH_SECONDS["logreg"] * 2)
+    measured = np.median([record["seconds_per_epoch"] for record in records])
+    assert estimate_seconds(load_sweep(path, QUICK).cells, records) == pytest.approx(
+        TRAJECTORY_OVERHEAD_SECONDS + measured * 2)
+    other_batch = load_sweep(path, [*QUICK, "training.batch_size=50"])
+    other_batch = dataclasses.replace(other_batch, cells=tuple(
+        dataclasses.replace(cell, config=dataclasses.replace(cell.config, training=dataclasses.replace(
+            cell.config.training, batch_size=50))) for cell in other_batch.cells))
+    assert estimate_seconds(other_batch.cells, records) == pytest.approx(
+        TRAJECTORY_OVERHEAD_SECONDS + MEASURED_EPOCH_SECONDS["logreg"] * 2 * 1000 / 60000)
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_sweep_keeps_only_whole_cells_and_resumes(tmp_path, signum, code):
+    path = tiny_sweep(tmp_path, grid="epochs: [2, 4, 6]", config=ROOT / "configs" / "mlp.yaml", name="stop")
+    command = [sys.executable, "-m", "mnist_lab", "sweep", str(path), "--quiet", "--set", "data.train_limit=12000",
+               "--set", "data.test_limit=500", "--set", "training.batch_size=60", "--results", str(tmp_path)]
+    cells = sweep_folder(tmp_path, "stop") / "cells"
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(cells.glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    process.send_signal(signum)
+    assert process.wait(timeout=60) == code
+    assert ("Terminated" if signum == signal.SIGTERM else "Interrupted") in process.stderr.read()
+    finished = list(cells.glob("*.json"))
+    assert 1 <= len(finished) < 6 and not list(cells.parent.rglob("*.tmp"))
+    assert all(json.loads(cell.read_text())["key"] == cell.stem for cell in finished)
+    resumed = subprocess.run(command, capture_output=True, text=True)
+    assert resumed.returncode == 0 and f"{len(finished)} of 6 cells already done" in resumed.stdout

@@ -1,0 +1,88 @@
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+
+from mnist_lab import identity
+from mnist_lab.config import Config, DataConfig, ModelConfig
+from mnist_lab.data import MNIST_DIGEST, SPLITS, shipped_path
+
+
+def with_data(**data):
+    base = Config(model=ModelConfig(type="logreg"))
+    return dataclasses.replace(base, data=dataclasses.replace(base.data, **data))
+
+
+def test_the_same_content_under_any_path_is_one_experiment(tmp_path, tiny_arrays, monkeypatch):
+    np.savez(tmp_path / "a.npz", **tiny_arrays)
+    (tmp_path / "sub").mkdir()
+    np.savez(tmp_path / "sub" / "copy.npz", **tiny_arrays)
+    monkeypatch.chdir(tmp_path)
+    keys = {identity.experiment_hash(with_data(path=path))
+            for path in ("a.npz", "./a.npz", str(tmp_path / "a.npz"), "sub/copy.npz", "sub/../a.npz")}
+    assert len(keys) == 1
+    # The shipped MNIST, Keras's download and a copy of it at a path: one experiment.
+    assert (identity.experiment_hash(with_data()) == identity.experiment_hash(with_data(source="keras"))
+            == identity.experiment_hash(with_data(path=str(shipped_path()))))
+
+
+def test_other_content_is_another_experiment_even_at_the_same_path(tmp_path, tiny_arrays, monkeypatch):
+    path = tmp_path / "data.npz"
+    np.savez(path, **tiny_arrays)
+    before = identity.experiment_hash(with_data(path=str(path)))
+    changed = dict(tiny_arrays, y_train=np.roll(tiny_arrays["y_train"], 1))
+    np.savez(path, **changed)
+    os.utime(path, ns=(1, 1))  # same size, same inode: the modification time tells
+    assert identity.experiment_hash(with_data(path=str(path))) != before
+    # A relative path means the file in the current folder, not the first one seen.
+    other = tmp_path / "other"
+    other.mkdir()
+    np.savez(other / "data.npz", **tiny_arrays)
+    monkeypatch.chdir(tmp_path)
+    here = identity.experiment_hash(with_data(path="data.npz"))
+    monkeypatch.chdir(other)
+    assert identity.experiment_hash(with_data(path="data.npz")) == before != here
+
+
+def test_identity_covers_everything_but_the_path(tmp_path):
+    plain = identity.experiment_hash(with_data())
+    assert identity.experiment_hash(with_data(train_limit=100)) != plain
+    assert identity.experiment_hash(with_data(test_limit=100)) != plain
+    assert identity.experiment_hash(dataclasses.replace(with_data(), seed=1)) != plain
+    assert identity.experiment_hash(dataclasses.replace(with_data(), engine="numpy")) != plain
+    record = identity.experiment({"model": {"type": "logreg"}, "seed": 0,
+                                  "data": {"source": "builtin", "path": "/x", "train_limit": None, "test_limit": 5}},
+                                 MNIST_DIGEST)
+    assert record["data"] == {"digest": MNIST_DIGEST, "train_limit": None, "test_limit": 5}
+
+
+def test_digests_are_cached_by_file_stamp(tmp_path, tiny_arrays, monkeypatch):
+    """A second process (an empty memo) reads the digest from the cache file, not the data."""
+    path = tmp_path / "data.npz"
+    np.savez(path, **tiny_arrays)
+    first = identity.path_digests(path)
+    cache = json.loads((identity.cache_folder() / identity.DIGEST_CACHE_FILE).read_text())
+    assert first in cache.values() and sorted(first) == sorted(SPLITS)
+    monkeypatch.setattr(identity, "_memo", {})
+    monkeypatch.setattr(identity, "load_path", lambda path: pytest.fail("the cache should have answered"))
+    assert identity.path_digests(path) == first
+
+
+def test_a_damaged_digest_cache_is_recomputed(tmp_path, tiny_arrays, monkeypatch):
+    monkeypatch.setenv(identity.CACHE_ENV_VAR, str(tmp_path / "cache"))
+    monkeypatch.setattr(identity, "_memo", {})
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / identity.DIGEST_CACHE_FILE).write_text('{"x": [1, 2')
+    np.savez(tmp_path / "data.npz", **tiny_arrays)
+    digests = identity.path_digests(tmp_path / "data.npz")
+    assert json.loads((tmp_path / "cache" / identity.DIGEST_CACHE_FILE).read_text()) == {
+        next(iter(json.loads((tmp_path / "cache" / identity.DIGEST_CACHE_FILE).read_text()))): digests}
+
+
+def test_cache_folder_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv(identity.CACHE_ENV_VAR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert identity.cache_folder() == tmp_path / "mnist-lab"
+    assert DataConfig().path is None
