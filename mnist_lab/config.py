@@ -194,6 +194,9 @@ def from_dict(raw: dict, where: str) -> Config:
 
 def _read_yaml(path, cls) -> dict:
     try:
+        if Path(path).exists() and not (Path(path).is_file() or Path(path).is_dir()):
+            # A device or pipe (/dev/zero, a FIFO) could be read forever.
+            raise ConfigError([f"{path}: cannot read config: not a regular file"])
         if Path(path).stat().st_size > MAX_CONFIG_BYTES:
             raise ConfigError([f"{path}: cannot read config: larger than {MAX_CONFIG_BYTES:,} bytes, "
                                f"not a config file"])

@@ -118,8 +118,8 @@ def source_files(path) -> list[Path]:
         return list(_idx_files(path).values())
     if path.is_file():
         return [path]
-    raise DataError(f"{path}: no such file or folder (expected an .npz file or a folder "
-                    f"holding the four MNIST IDX files)")
+    problem = "not a regular file or folder" if path.exists() else "no such file or folder"
+    raise DataError(f"{path}: {problem} (expected an .npz file or a folder holding the four MNIST IDX files)")
 
 
 def load_builtin() -> Dataset:

@@ -159,6 +159,8 @@ ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     (b"PK\x03\x04\x14\x00\x00\x00\x08\x00binary", [], "{config}: not a text file (character #x0003 at position 2)"),
     (b"\x89PNG\r\n\x1a\n\x00", [], "{config}: cannot read config: not UTF-8 text (byte 0x89 at position 0)"),
     (None, [], "{config}: cannot read config: it is a directory"),
+    ("/dev/zero", [], "/dev/zero: cannot read config: not a regular file"),
+    ("model: {type: mlp}\n", ["--data", "/dev/zero"], "/dev/zero: not a regular file or folder (expected an .npz"),
     ("model: {type: " + "x" * 5000 + "}\n", [], "{config}: model.type: expected one of logreg, mlp, cnn, got "
                                                 "'xxxxxxxxxxxxxxxxxxxxxxxxxxx...xxxxxxxxxxxxxxxxxxxxxxxxxxxx' (str)"),
     ("model: {type: mlp}\n", ["--set", "training.epochs"], "--set training.epochs: expected field.path=value"),
@@ -184,7 +186,9 @@ ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
 ])
 def test_every_bad_config_is_one_error_line_and_exit_2(tmp_path, content, args, expected):
     config = tmp_path / "exp.yaml"
-    if content is None:
+    if content == "/dev/zero":
+        config = content
+    elif content is None:
         config.mkdir()
     elif isinstance(content, bytes):
         config.write_bytes(content)
