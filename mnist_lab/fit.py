@@ -27,7 +27,6 @@ from .data import NUM_CLASSES
 # order (a test proves the weights are identical), with far less Python
 # overhead per step; it is what makes train faster than a plain fit().
 STEPS_PER_EXECUTION = 50
-HISTORY_FIELDS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "train_seconds")
 
 
 @dataclass(frozen=True, eq=False)
@@ -201,7 +200,7 @@ def write_run(folder: Path, name, config, model, summary, history, metrics):
     (folder / "summary.txt").write_text(summary + "\n")
     model.save(folder / ("model.npz" if isinstance(model, NumpyModel) else "model.keras"))
     with open(folder / "history.csv", "w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=HISTORY_FIELDS)
+        writer = csv.DictWriter(stream, fieldnames=store.HISTORY_FIELDS)
         writer.writeheader()
         writer.writerows(history)
     title = f"{name}: test accuracy {metrics['test_accuracy']:.2%}"

@@ -45,6 +45,8 @@ RESULT_FIELDS = {"model": str, "test_loss": _NUMBER, "test_accuracy": _NUMBER, "
                  "versions": _MAPPING, "created": str}
 CELL_FIELDS = {**RESULT_FIELDS, "key": str, "name": str, "history": _LIST}
 RUN_FIELDS = {**RESULT_FIELDS, "confusion_matrix": _LIST}
+# The per-epoch numbers of a history (history.csv, cell records).
+HISTORY_FIELDS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "train_seconds")
 
 
 # Added to records as they are read (computed from them), never written.
@@ -67,6 +69,8 @@ def validated_record(path: Path, fields: dict) -> dict:
         raise DamagedResult(f"{path}: unreadable ({error})") from None
     except ValueError as error:
         raise DamagedResult(f"{path}: not valid JSON ({'empty file' if not path.stat().st_size else error})") from None
+    except RecursionError:
+        raise DamagedResult(f"{path}: not a result record (JSON nested too deeply)") from None
     if not isinstance(record, dict):
         raise DamagedResult(f"{path}: expected a JSON object, got {type(record).__name__}")
     wrong = [name for name, kind in fields.items()
@@ -79,6 +83,13 @@ def validated_record(path: Path, fields: dict) -> dict:
     if not (isinstance(data.get("sha256"), dict) and isinstance(data.get("train_images"), int)
             and isinstance(data.get("test_images"), int)):
         raise DamagedResult(f"{path}: data record lacks its digests or image counts")
+    per_epoch = [("epoch_seconds", lambda value: isinstance(value, _NUMBER))]
+    if "history" in fields:  # what the tables and REPORT.md's learning curves read of each epoch
+        per_epoch.append(("history", lambda row: isinstance(row, dict) and all(
+            isinstance(row.get(name), _NUMBER) for name in HISTORY_FIELDS)))
+    for name, valid in per_epoch:
+        if len(record[name]) != record["epochs"] or not all(map(valid, record[name])):
+            raise DamagedResult(f"{path}: {name} does not hold one valid entry per epoch ({record['epochs']})")
     try:
         record["experiment"] = record_experiment(record, str(path))
     except (ConfigError, KeyError, TypeError, AttributeError) as error:

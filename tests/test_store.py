@@ -142,3 +142,27 @@ def test_files_get_the_users_mode(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o640
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda record: record.update(history=record["history"][:-1]), "history does not hold one valid entry per epoch"),
+    (lambda record: record["history"][0].pop("test_loss"), "history does not hold one valid entry per epoch"),
+    (lambda record: record.update(epoch_seconds=["x"] * record["epochs"]), "epoch_seconds does not hold"),
+    (lambda record: record.update(test_accuracy=float("nan")), "test metrics are not finite numbers"),
+    (lambda record: record["config"]["training"].update(epochs=0), "its config is not valid"),
+    (lambda record: record["data"].pop("sha256"), "data record lacks its digests"),
+])
+def test_damaged_cells_are_named(tmp_path, mnist, change, message):
+    from conftest import cell_record, write_cells
+
+    record = cell_record(mnist, "logreg", 300, 3, 0.5, 0, 0.9, 0.3)
+    change(record)
+    write_cells(tmp_path, [record])
+    cells = store.read_cells(tmp_path)
+    assert not cells.records and len(cells.damaged) == 1 and message in cells.damaged[0]
+
+
+def test_deeply_nested_json_is_damaged_not_a_crash(tmp_path):
+    (tmp_path / "cells").mkdir()
+    (tmp_path / "cells" / "logreg-0.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert "nested too deeply" in store.read_cells(tmp_path).damaged[0]
