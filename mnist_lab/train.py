@@ -65,9 +65,18 @@ def train(config, name: str, results_dir="results", *, force=False, progress=Tru
                               wall_seconds=time.perf_counter() - started)
     with store.staging(final) as staged:
         fit.write_run(staged, name, config, model, summary, trajectory.history, metrics)
-        # A damaged run at ``final`` (we got here without --force) is replaced too.
-        trained = store.publish(staged, final, replace=force or final.exists())
+        # A damaged run at ``final`` is replaced too; a good one published meanwhile by a
+        # concurrent train of the same experiment is kept.
+        trained = store.publish(staged, final, replace=force or _damaged(final))
     return TrainResult(final, metrics if trained else store.read_run(final), trained)
+
+
+def _damaged(run: Path) -> bool:
+    try:
+        store.read_run(run)
+    except store.DamagedResult:
+        return run.exists()
+    return False
 
 
 def load_checked(data_config):

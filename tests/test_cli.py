@@ -333,3 +333,16 @@ def test_a_stopped_train_leaves_no_run_and_the_next_one_is_correct(tmp_path, sig
     again = subprocess.run([*command, "-q"], capture_output=True, text=True)
     assert again.returncode == 0 and "Test loss" in again.stdout, again.stderr
     assert [path.name.startswith("mlp-") for path in runs.iterdir()] == [True]
+
+
+def test_two_trains_of_one_experiment_at_once_leave_one_good_run(tmp_path):
+    command = [sys.executable, "-m", "mnist_lab", "train", str(ROOT / "configs" / "logreg.yaml"), *QUICK,
+               "--results", str(tmp_path), "-q"]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    (run,) = (tmp_path / "runs").iterdir()  # no staging folder, no second copy
+    assert not run.name.startswith(".") and (run / "metrics.json").is_file() and not (run / ".owner").exists()
+    accuracies = {line for out, _ in outputs for line in out.splitlines() if line.startswith("Test loss")}
+    assert len(accuracies) == 1  # the same numbers, whichever was kept
