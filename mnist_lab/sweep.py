@@ -188,6 +188,7 @@ def run_sweep(sweep: Sweep, results_dir="results", *, force=False, progress=True
         skipped = len(sweep.cells) - len(todo)
         if skipped:
             log(f"{skipped} of {len(sweep.cells)} cells already done, skipped (--force reruns them)")
+            _note_versions([cells.records[cell.key] for cell in sweep.cells if cell not in todo], log)
         failures, groups = {}, trajectories(todo)
         total_epochs = sum(max(cell.epochs for cell in group) for group in groups)
         with SweepProgress(len(sweep.cells), skipped, total_epochs, enabled=progress, log=log) as bar:
@@ -196,6 +197,21 @@ def run_sweep(sweep: Sweep, results_dir="results", *, force=False, progress=True
                 failures.update(_run_trajectory(group, folder, data, bar))
         tables.write_sweep_report(folder, {cell.key for cell in sweep.cells}, log=lambda *_: None)
     return SweepOutcome(folder, skipped, len(todo) - len(failures), failures)
+
+
+def _note_versions(records, log):
+    """Say which kept cells were made under other versions than the installed ones (they are kept:
+    the experiment is the same; see versions.py)."""
+    from .versions import differences
+
+    changed = {}
+    for record in records:
+        for difference in differences(record["versions"]):
+            changed[difference] = changed.get(difference, 0) + 1
+    if changed:
+        log(f"Note: kept cells made with other versions than those installed: "
+            f"{', '.join(f'{difference} ({count} cells)' for difference, count in changed.items())}; "
+            f"--force reruns them with the installed ones")
 
 
 def _run_trajectory(group, folder, data, bar) -> dict:

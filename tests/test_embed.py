@@ -289,3 +289,25 @@ def test_a_stopped_visualize_leaves_no_half_entry_and_reruns(tmp_path, signum, c
     again = subprocess.run(command, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert len(list(cache.glob("*.npy"))) == 1 and (tmp_path / "embeddings" / "separability.csv").exists()
+
+
+def test_damaged_runs_are_named_never_a_crash(tiny_runs, tmp_path):
+    """A damaged run beside the one wanted is warned of; a damaged model file given is named."""
+    import shutil
+
+    from mnist_lab.errors import UsageError
+
+    _, runs = tiny_runs
+    for model in ("mlp", "cnn"):
+        shutil.copytree(runs[model], tmp_path / "runs" / runs[model].name)
+    (tmp_path / "runs" / runs["cnn"].name / "metrics.json").write_text("")
+    lines = []
+    with pytest.raises(UsageError, match="no complete run of the lab's mlp config"):
+        embed.visualize(sources=("mlp",), results_dir=tmp_path, limit=100, progress=False, log=lines.append)
+    assert lines == [f"Warning: damaged result, treated as not done: "
+                     f"{tmp_path / 'runs' / runs['cnn'].name / 'metrics.json'}: not valid JSON (empty file)"]
+    model = tmp_path / "runs" / runs["mlp"].name / "model.keras"
+    model.write_bytes(model.read_bytes()[:500])
+    with pytest.raises(UsageError, match=f"{model}: cannot load the model .*; retrain it"):
+        embed.visualize(sources=("mlp",), results_dir=tmp_path, limit=100, progress=False, log=lambda *_: None,
+                        runs_by_type={"mlp": model.parent})

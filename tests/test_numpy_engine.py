@@ -140,3 +140,18 @@ def test_engine_is_a_sweep_axis(tmp_path, mnist):
                        name="bad.yaml")
     with pytest.raises(ConfigError, match=r"bad.yaml: models\[0\]: engine: expected keras for model.type cnn"):
         load_sweep(bad)
+
+
+def test_a_diverging_numpy_run_is_one_error_line_without_numpy_warnings(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    result = subprocess.run([sys.executable, "-W", "default", "-m", "mnist_lab", "train",
+                             str(ROOT / "configs" / "mlp-numpy.yaml"), "--set", "training.learning_rate=1e38",
+                             "--set", "data.train_limit=600", "--set", "data.test_limit=100",
+                             "--results", str(tmp_path), "-q"], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "Error: training diverged: the loss became" in result.stderr
+    assert "RuntimeWarning" not in result.stderr and "Traceback" not in result.stderr

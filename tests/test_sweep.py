@@ -264,3 +264,17 @@ def test_an_interrupted_sweep_keeps_only_whole_cells_and_resumes(tmp_path, signu
     assert all(json.loads(cell.read_text())["key"] == cell.stem for cell in finished)
     resumed = subprocess.run(command, capture_output=True, text=True)
     assert resumed.returncode == 0 and f"{len(finished)} of 6 cells already done" in resumed.stdout
+
+
+def test_kept_cells_made_with_other_versions_are_noted(tmp_path):
+    path = tiny_sweep(tmp_path, seeds="[0]")
+    sweep = load_sweep(path, QUICK)
+    run_sweep(sweep, tmp_path, **QUIET)
+    cell = next((sweep_folder(tmp_path, "tiny") / "cells").glob("*.json"))
+    record = json.loads(cell.read_text())
+    record["versions"]["keras"] = "0.0.1"
+    cell.write_text(json.dumps(record))
+    lines = []
+    assert run_sweep(sweep, tmp_path, progress=False, log=lines.append).skipped == 2
+    assert any(line.startswith("Note: kept cells made with other versions than those installed: keras 0.0.1 → ")
+               and line.endswith("(1 cells); --force reruns them with the installed ones") for line in lines)
