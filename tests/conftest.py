@@ -4,6 +4,7 @@ import dataclasses
 import gzip
 import json
 import os
+import signal
 import struct
 import tempfile
 from pathlib import Path
@@ -63,6 +64,12 @@ def small_config(tmp_path):
         return load_config(path, ["data.train_limit=600", "data.test_limit=300",
                                   "training.epochs=2", "training.batch_size=100", *overrides])
     return make
+
+
+def default_sigint():
+    """``preexec_fn`` of a process a test interrupts: a shell that runs the suite in the background
+    makes its children ignore SIGINT; Ctrl-C must reach the tool as it does in a terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def cell_record(dataset, model, batch_size, epochs, learning_rate, seed, accuracy, loss, name=None, **data):

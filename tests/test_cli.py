@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from mnist_lab import cli, data
 
-from conftest import ROOT, write_config
+from conftest import ROOT, default_sigint, write_config
 
 QUICK = ["--set", "data.train_limit=300", "--set", "data.test_limit=100", "--set", "training.epochs=1"]
 
@@ -311,6 +311,7 @@ def test_a_closed_pipe_is_not_an_error(tmp_path):
 def _stop_when(command, marker, signum, cwd=None):
     """Start ``command``, send ``signum`` once ``marker`` appears on its stdout; return (exit code, stderr)."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+                               preexec_fn=default_sigint,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
     for line in process.stdout:
         if marker in line:

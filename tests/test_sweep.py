@@ -18,7 +18,7 @@ from mnist_lab.sweep import (SweepLocked, exclusive_lock, load_sweep, run_sweep,
 from mnist_lab.fit import fit_model, new_model
 from mnist_lab.train import train
 
-from conftest import ROOT, write_config
+from conftest import ROOT, default_sigint, write_config
 
 QUICK = ("data.train_limit=1000", "data.test_limit=200")
 QUICK_OPTIONS = [option for override in QUICK for option in ("--set", override)]
@@ -251,7 +251,8 @@ def test_an_interrupted_sweep_keeps_only_whole_cells_and_resumes(tmp_path, signu
     command = [sys.executable, "-m", "mnist_lab", "sweep", str(path), "--quiet", "--set", "data.train_limit=12000",
                "--set", "data.test_limit=500", "--set", "training.batch_size=60", "--results", str(tmp_path)]
     cells = sweep_folder(tmp_path, "stop") / "cells"
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=default_sigint)
     deadline = time.monotonic() + 120
     while not list(cells.glob("*.json")) and time.monotonic() < deadline:
         time.sleep(0.05)
