@@ -159,13 +159,14 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
       mnist-lab sweep --only logreg,mlp --quiet
       mnist-lab sweep --report-only
     """
-    from .store import check_writable, read_cells, warn_damaged
+    from .store import CELLS_FOLDER, FAILED_FOLDER, check_writable, read_cells, warn_damaged
     from .sweep import estimate_seconds, load_sweep, pending_cells, sweep_folder
 
     plan = load_sweep(sweep_path, overrides, data_path=data_path, only=only.split(",") if only else None)
     keys = {cell.key for cell in plan.cells}  # reads (and so validates) the data of every cell, up front
     folder = sweep_folder(results_dir, plan.name)
-    check_writable(folder, "--results")
+    for subfolder in (CELLS_FOLDER, FAILED_FOLDER):
+        check_writable(folder / subfolder, "--results")
     if report_only:
         from .tables import write_sweep_report
 

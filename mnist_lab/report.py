@@ -7,7 +7,6 @@ checks), so regenerating it without new training gives the same file.
 
 from __future__ import annotations
 
-import csv
 import math
 import statistics
 from pathlib import Path
@@ -18,7 +17,7 @@ from . import store
 from .config import ModelConfig
 from .files import atomic_write_text
 from .lab import LAB_RESULTS, is_lab_setup
-from .tables import cell_rows, summarize
+from .tables import cell_rows, read_separability, summarize
 
 REPORT_FILE = "REPORT.md"
 FIGURES_FOLDER = "report"
@@ -47,7 +46,7 @@ def write_report(results_dir="results", log=print) -> Path:
         _curves_section(lab_records, results),
         _engines_section(results / "sweeps" / ENGINES_SWEEP, log),
         _embeddings_section(results / "embeddings"),
-        _questions_section(summary, results / "embeddings"),
+        _questions_section(summary, results / "embeddings", log),
     ]
     path = results / REPORT_FILE
     atomic_write_text(path, "\n\n".join(section.strip() for section in sections if section) + "\n")
@@ -167,15 +166,6 @@ def _engines_section(folder: Path, log) -> str:
     return "\n".join(lines)
 
 
-def _separability(folder: Path) -> list[dict]:
-    path = folder / "separability.csv"
-    if not path.exists():
-        return []
-    with open(path) as stream:
-        return [{key: (value if key in ("source", "method") else float(value)) for key, value in row.items()}
-                for row in csv.DictReader(stream)]
-
-
 def _embeddings_section(folder: Path) -> str:
     if not (folder / "separability.md").exists():
         return ""
@@ -187,7 +177,7 @@ def _embeddings_section(folder: Path) -> str:
                       "(figures/train_first_200.png)."])
 
 
-def _questions_section(summary, embeddings: Path) -> str:
+def _questions_section(summary, embeddings: Path, log) -> str:
     from .data import load_builtin, prepare
 
     convexity = convexity_checks()
@@ -230,7 +220,7 @@ def _questions_section(summary, embeddings: Path) -> str:
         lines += ["", "**Epochs and batch size (logistic regression):** "
                   + ", ".join(f"{entry['epochs']} epochs → {entry['test_accuracy_mean']:.2%}" for entry in epochs)
                   + " at batch 300; the gains are within a few tenths of a point, near the linear model's limit."]
-    rows = {(row["source"], row["method"]): row for row in _separability(embeddings)}
+    rows = {(row["source"], row["method"]): row for row in read_separability(embeddings, log)}
     if rows:
         def value(source, method, key):
             return rows[(source, method)][key] if (source, method) in rows else math.nan

@@ -232,6 +232,23 @@ def write_separability(rows: list[dict], folder: Path) -> list[Path]:
     return written
 
 
+def read_separability(folder: Path, log=print) -> list[dict]:
+    """The rows of separability.csv, numbers as floats; [] (with a warning) when it is damaged."""
+    path = folder / "separability.csv"
+    if not path.exists():
+        return []
+    try:
+        with open(path) as stream:
+            rows = list(csv.DictReader(stream))
+        if not rows or any(set(row) != set(SEPARABILITY_FIELDS) for row in rows):
+            raise ValueError(f"expected the columns {', '.join(SEPARABILITY_FIELDS)}")
+        return [{key: (value if key in ("source", "method") else float(value)) for key, value in row.items()}
+                for row in rows]
+    except (OSError, ValueError, csv.Error) as error:
+        store.warn_damaged([f"{path}: {error}"], log)
+        return []
+
+
 def separability_markdown(rows: list[dict]) -> str:
     lines = ["# Separability of the ten digits in 2-D", "",
              f"{rows[0]['points']:,} test images. NH: Neighborhood Hit, the share of each point's 6 nearest "

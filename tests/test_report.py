@@ -47,3 +47,14 @@ def test_report_is_generated_from_the_cells_and_regenerates_identically(tmp_path
 def test_report_needs_the_sweep(tmp_path):
     with pytest.raises(FileNotFoundError, match="run `mnist-lab sweep` first"):
         report.write_report(tmp_path)
+
+
+def test_a_damaged_separability_table_is_named_not_a_crash(tmp_path, mnist):
+    write_cells(tmp_path / "sweeps" / "lab", [cell_record(mnist, "logreg", 300, 10, 0.5, seed, 0.922, 0.274)
+                                              for seed in (0, 1)])
+    (tmp_path / "embeddings").mkdir()
+    (tmp_path / "embeddings" / "separability.csv").write_text("source,method,points\nraw,tsne,")
+    lines = []
+    report.write_report(tmp_path, log=lines.append)
+    assert lines and lines[0].startswith(f"Warning: damaged result, treated as not done: "
+                                         f"{tmp_path / 'embeddings' / 'separability.csv'}: expected the columns")

@@ -279,3 +279,12 @@ def test_kept_cells_made_with_other_versions_are_noted(tmp_path):
     assert run_sweep(sweep, tmp_path, progress=False, log=lines.append).skipped == 2
     assert any(line.startswith("Note: kept cells made with other versions than those installed: keras 0.0.1 → ")
                and line.endswith("(1 cells); --force reruns them with the installed ones") for line in lines)
+
+
+def test_a_file_where_the_sweep_needs_a_folder_is_bad_input(tmp_path):
+    path = tiny_sweep(tmp_path)
+    (tmp_path / "r" / "sweeps" / "tiny").mkdir(parents=True)
+    (tmp_path / "r" / "sweeps" / "tiny" / "cells").write_text("")
+    result = CliRunner().invoke(cli.main, ["sweep", str(path), *QUICK_OPTIONS, "--results", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'r' / 'sweeps' / 'tiny' / 'cells'} is a file, expected a folder" in result.output
