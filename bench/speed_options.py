@@ -29,7 +29,7 @@ def one_run(model_type, epochs, variant):
     sys.path.insert(0, str(ROOT))
     import keras
 
-    from mnist_lab import train
+    from mnist_lab import fit
     from mnist_lab.config import load_config
     from mnist_lab.data import load_builtin, prepare
 
@@ -39,12 +39,12 @@ def one_run(model_type, epochs, variant):
         tf.config.threading.set_intra_op_parallelism_threads(variant["threads"][0])
         tf.config.threading.set_inter_op_parallelism_threads(variant["threads"][1])
     config = load_config(ROOT / "configs" / f"{model_type}.yaml", [f"training.epochs={epochs}"])
-    model = train.new_model(config)
+    model = fit.new_model(config)
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=config.training.learning_rate),
                   loss="categorical_crossentropy", metrics=["accuracy"],
-                  steps_per_execution=variant.get("steps_per_execution", train.STEPS_PER_EXECUTION),
+                  steps_per_execution=variant.get("steps_per_execution", fit.STEPS_PER_EXECUTION),
                   jit_compile=variant.get("jit_compile", "auto"))
-    trajectory = train.fit_model(model, config, prepare(load_builtin(), model_type))
+    trajectory = fit.fit_model(model, config, prepare(load_builtin(), model_type))
     return [row["train_seconds"] for row in trajectory.history], trajectory.history[-1]["test_accuracy"]
 
 
