@@ -56,6 +56,13 @@ class _Commands(click.Group):
             ctx.exit(_EXIT_USAGE if usage else _EXIT_FAILURE)
 
 
+def _folder(ctx, param, value):
+    """A folder option: an empty value would silently mean the current folder."""
+    if not value.strip():
+        raise click.BadParameter("expected a folder, got an empty value")
+    return value
+
+
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mnist-lab")
 @click.option("--debug", is_flag=True, help="Show the full traceback when a command fails.")
@@ -75,7 +82,7 @@ def main(debug):
               help="Override a config field, e.g. --set training.epochs=2 (repeatable).")
 @click.option("--data", "data_path", metavar="PATH",
               help="An .npz file or a folder of MNIST IDX files to train on (sets data.path).")
-@click.option("--results", "results_dir", default="results", show_default=True, metavar="DIR",
+@click.option("--results", "results_dir", default="results", show_default=True, metavar="DIR", callback=_folder,
               help="Where run directories are written (DIR/runs/<name>-<hash>).")
 @click.option("--force", is_flag=True, help="Retrain even if this exact experiment has a complete run.")
 @click.option("--dry-run", is_flag=True, help="Show the resolved config and whether it would train; train nothing.")
@@ -139,7 +146,7 @@ def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet)
 @click.option("--set", "overrides", multiple=True, metavar="FIELD=VALUE",
               help="Override a field of every base config, e.g. --set data.train_limit=5000.")
 @click.option("--data", "data_path", metavar="PATH", help="An .npz file or IDX folder for every cell.")
-@click.option("--results", "results_dir", default="results", show_default=True, metavar="DIR",
+@click.option("--results", "results_dir", default="results", show_default=True, metavar="DIR", callback=_folder,
               help="Where the sweep folder is written (DIR/sweeps/<name>).")
 @click.option("--only", metavar="NAMES", help="Only the cells of these base configs, e.g. --only logreg,mlp.")
 @click.option("--force", is_flag=True, help="Rerun cells that are already done.")
@@ -235,7 +242,7 @@ def _choices(allowed):
 @click.option("--tsne-engine", type=click.Choice(["opentsne", "sklearn"]), default="opentsne", show_default=True,
               help="openTSNE's FFT method (fast), or scikit-learn's TSNE (the lab's exact recipe, slower).")
 @click.option("--data", "data_path", metavar="PATH", help="An .npz file or IDX folder instead of the shipped MNIST.")
-@click.option("--results", "results_dir", default="results", show_default=True, metavar="DIR",
+@click.option("--results", "results_dir", default="results", show_default=True, metavar="DIR", callback=_folder,
               help="Where runs are found and figures written (DIR/embeddings, DIR/figures).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def visualize(sources, methods, limit, seed, mlp_run, cnn_run, train_missing, perplexity, tsne_engine,
@@ -261,7 +268,7 @@ def visualize(sources, methods, limit, seed, mlp_run, cnn_run, train_missing, pe
 
 
 @main.command()
-@click.option("--results", "results_dir", default="results", show_default=True, metavar="DIR",
+@click.option("--results", "results_dir", default="results", show_default=True, metavar="DIR", callback=_folder,
               help="The results folder to read, and to write REPORT.md into.")
 def report(results_dir):
     """Write DIR/REPORT.md from the sweep cells and embeddings already in DIR.

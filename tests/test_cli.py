@@ -347,3 +347,11 @@ def test_two_trains_of_one_experiment_at_once_leave_one_good_run(tmp_path):
     assert not run.name.startswith(".") and (run / "metrics.json").is_file() and not (run / ".owner").exists()
     accuracies = {line for out, _ in outputs for line in out.splitlines() if line.startswith("Test loss")}
     assert len(accuracies) == 1  # the same numbers, whichever was kept
+
+
+@pytest.mark.parametrize("command", ["train", "sweep", "visualize", "report"])
+def test_an_empty_results_option_is_refused(command):
+    args = {"train": [ROOT / "configs" / "logreg.yaml"], "sweep": [ROOT / "configs" / "sweep.yaml"]}.get(command, [])
+    result = invoke(command, *args, "--results", "")
+    assert result.exit_code == 2 and "Invalid value for '--results': expected a folder, got an empty value" \
+        in result.output
