@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from pathlib import Path
 
 import click
 
@@ -258,7 +259,11 @@ def visualize(sources, methods, limit, seed, mlp_run, cnn_run, train_missing, pe
       mnist-lab visualize --cnn results/runs/cnn-<hash> --tsne-engine sklearn
     """
     from .config import DataConfig, resolve_data
-    from .embed import TsneSettings, visualize as run_visualize
+    from .embed import CACHE_FOLDER, EMBEDDINGS_FOLDER, TsneSettings, visualize as run_visualize
+    from .store import check_writable
+
+    for folder in (Path(results_dir) / EMBEDDINGS_FOLDER / CACHE_FOLDER, Path(results_dir) / "figures"):
+        check_writable(folder, "--results")
 
     written = run_visualize(sources=sources, methods=methods, results_dir=results_dir, limit=limit, seed=seed,
                             runs_by_type={"mlp": mlp_run, "cnn": cnn_run}, train_missing=train_missing,
@@ -277,8 +282,10 @@ def report(results_dir):
     Example:
       mnist-lab report
     """
-    from .report import write_report
+    from .report import FIGURES_FOLDER, write_report
+    from .store import check_writable
 
+    check_writable(Path(results_dir) / FIGURES_FOLDER, "--results")
     try:
         path = write_report(results_dir, log=click.echo)
     except FileNotFoundError as error:

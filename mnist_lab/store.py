@@ -328,5 +328,6 @@ def check_writable(folder, option: str):
             if not path.is_dir():
                 raise UsageError(f"{option} {folder}: {path} is a file, expected a folder")
             if not os.access(path, os.W_OK | os.X_OK):
-                raise UsageError(f"{option} {folder}: cannot write in {path} (permission denied)")
+                raise UsageError(f"{option} {folder}: cannot write in {path} (no permission, or a read-only "
+                                 f"filesystem)")
             return

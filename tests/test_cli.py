@@ -232,13 +232,14 @@ def test_a_sweep_file_named_dot_dot_needs_a_name(tmp_path):
     assert result.exit_code == 2 and "name: expected a folder name" in result.output and "got '.'" in result.output
 
 
-@pytest.mark.parametrize("command", ["train", "sweep"])
+@pytest.mark.parametrize("command", ["train", "sweep", "visualize", "report"])
 def test_a_results_folder_that_cannot_be_is_refused_before_any_work(tmp_path, command):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    target = ROOT / "configs" / ("logreg.yaml" if command == "train" else "sweep.yaml")
+    args = {"train": [ROOT / "configs" / "logreg.yaml", *QUICK], "sweep": [ROOT / "configs" / "sweep.yaml", *QUICK],
+            "visualize": ["--sources", "raw", "--limit", "100"]}.get(command, [])
     started = time.perf_counter()
-    result = invoke(command, target, "--results", blocker, *QUICK)
+    result = invoke(command, *args, "--results", blocker)
     assert time.perf_counter() - started < 10
     assert result.exit_code == 2 and f"Error: --results {blocker}" in result.output
     assert f"{blocker} is a file, expected a folder" in result.output
