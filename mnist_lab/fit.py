@@ -16,7 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from . import numpy_engine, plots, store, versions
+from . import backends, numpy_engine, plots, store, versions
 from .config import to_dict, to_yaml
 from .identity import experiment_hash
 from .models import build_model, forward
@@ -89,7 +89,7 @@ def seed_everything(seed: int):
 
 def compiled_model(config) -> keras.Model:
     """The config's model, compiled for the lab: plain SGD on categorical cross-entropy."""
-    model = build_model(config.model)
+    model = build_model(config.model, seed=config.seed)
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=config.training.learning_rate),
                   loss="categorical_crossentropy", metrics=["accuracy"],
                   steps_per_execution=STEPS_PER_EXECUTION)
@@ -189,6 +189,7 @@ def result_record(config, dataset, history, parameters) -> dict:
         "config_hash": experiment_hash(config),
         "data": dataset.record(config.data.train_limit, config.data.test_limit),
         "versions": versions.installed(keras.backend.backend()),
+        "compute_threads": backends.compute_threads(),
         "created": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
         "config": to_dict(config),
     }
