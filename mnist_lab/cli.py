@@ -154,22 +154,39 @@ def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet)
 @click.option("--dry-run", is_flag=True, help="List the cells and estimate their time; train nothing.")
 @click.option("--report-only", is_flag=True, help="Rewrite the tables and figures from the finished cells.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; one log line per cell.")
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+              help="Run trajectories on a local Dask cluster of N worker processes.")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Run trajectories on a running Dask cluster, e.g. tcp://10.0.0.5:8786.")
+@click.option("--threads-per-worker", type=click.IntRange(min=1), metavar="T",
+              help="Compute threads of each worker (default: this machine's cores / N; 1 with --scheduler).")
 @click.pass_context
-def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_run, report_only, quiet):
+def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_run, report_only, quiet, workers,
+          scheduler, threads_per_worker):
     """Train every cell of the grid SWEEP describes (default configs/sweep.yaml).
 
     Cells differing only in epochs share one training. Finished cells are kept:
-    an interrupted sweep resumes where it stopped.
+    an interrupted sweep resumes where it stopped. With --workers or --scheduler
+    the trajectories run in parallel on Dask; this process writes every cell.
 
     \b
     Examples:
       mnist-lab sweep --dry-run
       mnist-lab sweep --only logreg,mlp --quiet
       mnist-lab sweep --report-only
+      mnist-lab sweep configs/sweep-full.yaml --workers 2
+      mnist-lab sweep --scheduler tcp://10.0.0.5:8786
     """
     from .store import CELLS_FOLDER, FAILED_FOLDER, check_writable, read_cells, warn_damaged
     from .sweep import estimate_seconds, load_sweep, pending_cells, sweep_folder
 
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("--workers and --scheduler exclude each other: a local cluster, or a running one")
+    if threads_per_worker is not None and workers is None and scheduler is None:
+        raise click.UsageError("--threads-per-worker needs --workers or --scheduler")
+    from .executors import ClusterSpec
+
+    cluster = None if workers is None and scheduler is None else ClusterSpec(workers, scheduler, threads_per_worker)
     plan = load_sweep(sweep_path, overrides, data_path=data_path, only=only.split(",") if only else None)
     keys = {cell.key for cell in plan.cells}  # reads (and so validates) the data of every cell, up front
     folder = sweep_folder(results_dir, plan.name)
@@ -192,12 +209,18 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
         todo = pending_cells(plan, done, force)
         for cell in plan.cells:
             click.echo(f"{'todo' if cell in todo else 'done'}  {describe_cell(cell)}")
-        click.echo(f"{len(plan.cells)} cells, {len(todo)} to train; estimated time "
-                   f"{_duration(estimate_seconds(todo, cells.records.values()))} on this machine's measured speeds")
+        from .sweep import trajectories
+
+        spread = "" if cluster is None else f", {len(trajectories(todo))} trajectories on {cluster.describe()}"
+        parallel = 1 if cluster is None else (cluster.workers or 1)
+        click.echo(f"{len(plan.cells)} cells, {len(todo)} to train{spread}; estimated time "
+                   f"{_duration(estimate_seconds(todo, cells.records.values(), parallel))} on this machine's "
+                   f"measured speeds" + ("" if cluster is None or cluster.workers else
+                                         " (as if on one worker: the cluster's size is not known before it runs)"))
         return
     from .sweep import run_sweep
 
-    outcome = run_sweep(plan, results_dir, force=force, progress=not quiet, log=click.echo)
+    outcome = run_sweep(plan, results_dir, force=force, progress=not quiet, log=click.echo, cluster=cluster)
     click.echo(f"Sweep {plan.name}: {outcome.trained} cells trained, {outcome.skipped} skipped, "
                f"{len(outcome.failures)} failed; tables in {outcome.folder}")
     if outcome.failures:

@@ -186,7 +186,7 @@ def result_record(config, dataset, history, parameters) -> dict:
         "seconds_per_epoch": steady_epoch_seconds(seconds),
         "epoch_seconds": seconds,
         "seed": config.seed,
-        "config_hash": experiment_hash(config),
+        "config_hash": experiment_hash(config, dataset.digest),
         "data": dataset.record(config.data.train_limit, config.data.test_limit),
         "versions": versions.installed(keras.backend.backend()),
         "compute_threads": backends.compute_threads(),

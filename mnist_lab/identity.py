@@ -34,9 +34,11 @@ def experiment(config_dict: dict, data_digest: str) -> dict:
     return record
 
 
-def experiment_hash(config) -> str:
-    """Short digest of the experiment ``config`` defines (its data read by content)."""
-    return identity_hash(experiment(to_dict(config), data_digest(config.data)))
+def experiment_hash(config, content=None) -> str:
+    """Short digest of the experiment ``config`` defines, its data named by ``content`` (the data's
+    digest, when it is already loaded, as on a Dask worker that cannot see the data's path)
+    or else by reading its path."""
+    return identity_hash(experiment(to_dict(config), content or data_digest(config.data)))
 
 
 def experiment_key(name: str, config) -> str:

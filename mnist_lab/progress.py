@@ -43,9 +43,12 @@ class SweepProgress:
                                           dynamic_ncols=True)
 
     def epoch_done(self, row: dict):
+        """One epoch of the current trajectory (or, on Dask workers, of any trajectory: then
+        there is no per-trajectory bar, only the work bar over all of them)."""
         if self.enabled:
-            self._trajectory.set_postfix(test_accuracy=f"{row['test_accuracy']:.4f}")
-            self._trajectory.update(1)
+            if self._trajectory is not None:
+                self._trajectory.set_postfix(test_accuracy=f"{row['test_accuracy']:.4f}")
+                self._trajectory.update(1)
             self._work.update(1)
 
     def cell_done(self, cell, record: dict):

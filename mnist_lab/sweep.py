@@ -23,6 +23,7 @@ from . import store
 from .config import FOLDER_NAME, Config, config_name, consistency_problems, load_config, load_sweep_config, to_dict
 from .errors import ConfigError
 from .identity import experiment_key
+from .trajectory import DataCache, failure_message, train_trajectory
 from .train import FULL_TRAIN_IMAGES, estimate_seconds as trajectory_seconds
 
 SWEEPS_FOLDER = "sweeps"
@@ -128,22 +129,29 @@ def pending_cells(sweep: Sweep, done, force=False) -> list[Cell]:
     return [cell for cell in sweep.cells if force or cell.key not in done]
 
 
-def estimate_seconds(cells, records) -> float:
-    """Expected training time of ``cells``: each trajectory at the seconds per epoch measured
-    in ``records`` of the same model, engine, batch size and number of training images
-    (their median), else at this machine's built-in figures."""
+def estimate_seconds(cells, records, workers=1) -> float:
+    """Expected wall time of ``cells`` on ``workers`` workers: each trajectory at the seconds per
+    epoch measured in ``records`` of the same model, engine, batch size and number of training
+    images (their median), else at this machine's built-in figures."""
+    from .executors import plan_seconds
+
+    return plan_seconds(trajectory_estimates(cells, records), workers)
+
+
+def trajectory_estimates(cells, records) -> list[float]:
+    """Expected seconds of each trajectory of ``cells`` (see estimate_seconds)."""
     measured = {}
     for record in records:
         measured.setdefault(_speed_class(record["config"], record["data"]["train_images"]), []).append(
             record["seconds_per_epoch"])
-    total = 0.0
+    estimates = []
     for group in trajectories(cells):
         config = group[0].config
         train_images = min(config.data.train_limit or FULL_TRAIN_IMAGES, FULL_TRAIN_IMAGES)
         seconds = measured.get(_speed_class(to_dict(config), train_images))
-        total += trajectory_seconds(config, max(cell.epochs for cell in group),
-                                    statistics.median(seconds) if seconds else None)
-    return total
+        estimates.append(trajectory_seconds(config, max(cell.epochs for cell in group),
+                                            statistics.median(seconds) if seconds else None))
+    return estimates
 
 
 def _speed_class(config_dict: dict, train_images: int) -> tuple:
@@ -174,8 +182,13 @@ def exclusive_lock(folder: Path):
         yield
 
 
-def run_sweep(sweep: Sweep, results_dir="results", *, force=False, progress=True, log=print) -> SweepOutcome:
-    """Train every pending cell, one trajectory per group, then rewrite the tables and figures."""
+def run_sweep(sweep: Sweep, results_dir="results", *, force=False, progress=True, log=print,
+              cluster=None) -> SweepOutcome:
+    """Train every pending cell, one trajectory per group, then rewrite the tables and figures.
+
+    ``cluster`` (an executors.ClusterSpec) runs the trajectories on Dask workers; this process
+    alone holds the lock and writes the cell files, as each cell's result arrives.
+    """
     from . import tables
     from .progress import SweepProgress
 
@@ -189,12 +202,25 @@ def run_sweep(sweep: Sweep, results_dir="results", *, force=False, progress=True
         if skipped:
             log(f"{skipped} of {len(sweep.cells)} cells already done, skipped (--force reruns them)")
             _note_versions([cells.records[cell.key] for cell in sweep.cells if cell not in todo], log)
-        failures, groups = {}, trajectories(todo)
+        groups = trajectories(todo)
         total_epochs = sum(max(cell.epochs for cell in group) for group in groups)
         with SweepProgress(len(sweep.cells), skipped, total_epochs, enabled=progress, log=log) as bar:
-            data = _DataCache()
-            for group in groups:
-                failures.update(_run_trajectory(group, folder, data, bar))
+            def publish(cell, record):
+                store.write_cell(folder, cell.key, record)
+                bar.cell_done(cell, record)
+
+            def fail(cells_failed, message, trace):
+                return _record_failures(cells_failed, folder, message, trace, bar)
+
+            if cluster is None:
+                data = DataCache()
+                failures = {}
+                for group in groups:
+                    failures.update(_run_trajectory(group, data, bar, publish, fail))
+            else:
+                from .executors import run_on_dask
+
+                failures = run_on_dask(cluster, groups, DataCache(), bar, publish, fail, log)
         tables.write_sweep_report(folder, {cell.key for cell in sweep.cells}, log=lambda *_: None)
     return SweepOutcome(folder, skipped, len(todo) - len(failures), failures)
 
@@ -214,66 +240,27 @@ def _note_versions(records, log):
             f"--force reruns them with the installed ones")
 
 
-def _run_trajectory(group, folder, data, bar) -> dict:
-    """Train one trajectory, writing each cell as its epoch count passes; return failures."""
-    from .fit import fit_model, new_model
-
-    by_epochs = {cell.epochs: cell for cell in group}
-    longest = by_epochs[max(by_epochs)]
+def _run_trajectory(group, data, bar, publish, fail) -> dict:
+    """Train one trajectory in this process, publishing each cell as it passes; return failures."""
     written = set()
-    bar.start_trajectory(longest)
+    bar.start_trajectory(max(group, key=lambda cell: cell.epochs))
 
-    def on_epoch(history):
-        bar.epoch_done(history[-1])
-        cell = by_epochs.get(len(history))
-        if cell is not None:
-            record = cell_record(cell, dataset, history, model.count_params())
-            store.write_cell(folder, cell.key, record)
-            written.add(cell.key)
-            bar.cell_done(cell, record)
+    def on_cell(cell, record):
+        publish(cell, record)
+        written.add(cell.key)
 
     try:
-        dataset, arrays = data.get(longest.config)
-        model = new_model(longest.config)
-        fit_model(model, longest.config, arrays, on_epoch=on_epoch)
+        dataset, arrays = data.get(group[0].config)
+        train_trajectory(group, dataset, arrays, bar.epoch_done, on_cell)
     except Exception as error:  # one failed cell must not stop the sweep
-        return _record_failures([cell for cell in group if cell.key not in written], folder, error, bar)
+        return fail([cell for cell in group if cell.key not in written], failure_message(error),
+                    traceback.format_exception(error))
     return {}
 
 
-def _record_failures(cells, folder, error, bar) -> dict:
-    message = str(error) or type(error).__name__
+def _record_failures(cells, folder, message, trace, bar) -> dict:
     for cell in cells:
         store.write_failure(folder, cell.key, {"key": cell.key, "config": to_dict(cell.config), "error": message,
-                                               "traceback": traceback.format_exception(error)})
+                                               "traceback": trace})
         bar.cell_failed(cell, message)
     return {cell.key: message for cell in cells}
-
-
-def cell_record(cell: Cell, dataset, history, parameters) -> dict:
-    """A cell's result file: the shared result numbers, its resolved config and history."""
-    from .fit import result_record
-
-    return {"key": cell.key, "name": cell.name, **result_record(cell.config, dataset, history, parameters),
-            "history": history}
-
-
-class _DataCache:
-    """Each dataset loaded once per sweep, each model input layout prepared once."""
-
-    def __init__(self):
-        self._datasets, self._arrays = {}, {}
-
-    def get(self, config):
-        from .data import prepare
-        from .train import load_checked
-
-        source = (config.data.source, config.data.path)
-        if source not in self._datasets:
-            self._datasets[source] = load_checked(config.data)
-        dataset = self._datasets[source]
-        layout = (source, config.data.train_limit, config.data.test_limit, config.model.type == "cnn")
-        if layout not in self._arrays:
-            self._arrays[layout] = prepare(dataset, config.model.type, config.data.train_limit,
-                                           config.data.test_limit)
-        return dataset, self._arrays[layout]

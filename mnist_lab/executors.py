@@ -1,0 +1,215 @@
+"""Where a sweep's trajectories run when one process is not enough: a Dask cluster.
+
+`--workers N` starts a ``distributed.LocalCluster`` of N worker processes on this
+machine (and shuts it down at the end, also on Ctrl-C and errors);
+`--scheduler ADDRESS` uses a running cluster. Dask is imported only here.
+
+The unit of work is a trajectory, trained by the same function as in-process
+(trajectory.train_trajectory). The client loads and validates the data once and
+sends it to every worker (no shared filesystem needed); workers stream each
+epoch and each cell back through a Dask queue, and the client alone writes the
+cell files, as each result arrives. A worker killed mid-trajectory costs that
+trajectory only: Dask runs it again on another worker, and its cells come out
+identical. A trajectory that fails by itself (an exception, a NaN loss) is
+reported once, not retried.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+
+from . import backends
+from .errors import UsageError
+from .trajectory import DataCache, failure_message, train_trajectory
+
+POLL_SECONDS = 0.2  # how often the client looks for events and finished trajectories
+WORKER_WAIT_SECONDS = 60  # how long a --scheduler cluster may take to show a worker
+_worker_data = None  # each worker's DataCache: the arrays it prepared, kept between trajectories
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """What the user asked for: a local cluster of ``workers`` processes, or a ``scheduler`` address."""
+
+    workers: int = None
+    scheduler: str = None
+    threads_per_worker: int = None
+
+    def threads(self) -> int:
+        """Compute threads per worker: the override, else this machine's cores shared out (local),
+        else the override or one (remote workers: their cores are unknown here)."""
+        if self.scheduler is not None:
+            return self.threads_per_worker or 1
+        return backends.threads_per_worker(self.workers, self.threads_per_worker)
+
+    def describe(self) -> str:
+        where = f"the Dask scheduler {self.scheduler}" if self.scheduler else f"{self.workers} local worker processes"
+        return f"{where}, {self.threads()} compute thread(s) each"
+
+
+def plan_seconds(trajectory_seconds: list, workers: int) -> float:
+    """Wall time of trajectories of these durations on ``workers`` workers: longest first, each to
+    the worker that frees up first (what Dask's scheduler does with equal-priority tasks)."""
+    finish = [0.0] * max(1, workers)
+    for seconds in sorted(trajectory_seconds, reverse=True):
+        heapq.heapreplace(finish, finish[0] + seconds)
+    return max(finish)
+
+
+def run_on_dask(spec: ClusterSpec, groups, data, bar, publish, fail, log=print) -> dict:
+    """Train ``groups`` (lists of cells, one trajectory each) on the cluster; return failures.
+
+    ``publish(cell, record)`` and ``fail(cells, message, traceback)`` are the sweep's own
+    writers, called in this process only.
+    """
+    if not groups:
+        return {}
+    with _client(spec, log) as client:
+        return _Run(client, spec.threads(), groups, data, bar, publish, fail).wait()
+
+
+class _Run:
+    """One sweep's trajectories on a client: submitted at once, followed until all are done."""
+
+    def __init__(self, client, threads, groups, data, bar, publish, fail):
+        from distributed import Queue
+
+        self.client, self.bar, self.publish, self.fail = client, bar, publish, fail
+        self.queue = Queue(f"mnist-lab-{uuid.uuid4().hex}", client=client)
+        self.written, self.epochs_seen, self.failures = set(), {}, {}
+        datasets = {}
+        for group in groups:  # each distinct dataset loaded and validated here, sent to every worker once
+            dataset = data.dataset(group[0].config.data)
+            if dataset.digest not in datasets:
+                datasets[dataset.digest] = client.scatter(dataset, broadcast=True, hash=False)
+        self.groups = {client.submit(_trajectory_task, index, group, datasets[data.dataset(group[0].config.data).digest],
+                                     self.queue.name, threads, pure=False, key=f"trajectory-{index}-{uuid.uuid4().hex}"):
+                       group for index, group in enumerate(groups)}
+
+    def wait(self) -> dict:
+        pending = set(self.groups)
+        while pending:
+            done = {future for future in pending if future.done()}
+            if not self._drain() and not done:
+                time.sleep(POLL_SECONDS)
+            self._drain()  # a finished trajectory's last events come before its result
+            for future in done:
+                self._finished(future)
+            pending -= done
+        return self.failures
+
+    def _drain(self) -> bool:
+        """Handle the events workers sent: finished epochs (the bar) and finished cells (written now).
+        True if there were any."""
+        events = self.queue.get(batch=True)
+        for kind, index, payload in events:
+            if kind == "epoch":
+                # A trajectory run again after its worker died repeats epochs: count each once.
+                if payload["epoch"] > self.epochs_seen.get(index, 0):
+                    self.epochs_seen[index] = payload["epoch"]
+                    self.bar.epoch_done(payload)
+            else:
+                self._publish(*payload)
+        return bool(events)
+
+    def _publish(self, cell, record):
+        if cell.key not in self.written:
+            self.publish(cell, record)
+            self.written.add(cell.key)
+
+    def _finished(self, future):
+        group = self.groups[future]
+        try:
+            outcome = future.result()
+        except Exception as error:  # the trajectory's workers kept dying (Dask's allowed failures)
+            outcome = {"cells": [], "error": f"lost on the Dask cluster: {type(error).__name__}: {error}",
+                       "traceback": traceback.format_exception(error)}
+        for cell, record in outcome["cells"]:  # in case an event was lost: the result holds them all
+            self._publish(cell, record)
+        if "error" in outcome:
+            unwritten = [cell for cell in group if cell.key not in self.written]
+            self.failures.update(self.fail(unwritten, outcome["error"], outcome["traceback"]))
+
+
+def _trajectory_task(index, group, dataset, queue_name, threads):
+    """On a worker: train one trajectory, streaming epochs and cells to the client's queue."""
+    global _worker_data
+    from distributed import Queue
+
+
+    backends.limit_threads(threads)
+    _worker_data = _worker_data or DataCache()
+    queue = Queue(queue_name)
+    cells = []
+
+    def on_cell(cell, record):
+        cells.append((cell, record))
+        queue.put(("cell", index, (cell, record)))
+
+    try:
+        arrays = _worker_data.arrays(dataset, group[0].config)
+        train_trajectory(group, dataset, arrays, lambda row: queue.put(("epoch", index, row)), on_cell)
+    except Exception as error:  # reported once, not retried: the same inputs would fail again
+        return {"cells": cells, "error": failure_message(error), "traceback": traceback.format_exception(error)}
+    return {"cells": cells}
+
+
+class _client:
+    """A Dask client for ``spec``, with its local cluster when it started one; both are closed
+    on leaving, whatever the reason (no worker process outlives the sweep)."""
+
+    def __init__(self, spec: ClusterSpec, log):
+        self.spec, self.log, self.cluster, self.client = spec, log, None, None
+
+    def __enter__(self):
+        from distributed import Client, LocalCluster
+
+        try:
+            if self.spec.scheduler is not None:
+                self.client = Client(self.spec.scheduler, timeout=f"{WORKER_WAIT_SECONDS}s")
+                self.client.wait_for_workers(1, timeout=WORKER_WAIT_SECONDS)
+            else:
+                self.cluster = LocalCluster(n_workers=self.spec.workers, threads_per_worker=1, processes=True,
+                                            dashboard_address=":0" if _has_dashboard() else None,
+                                            env=backends.thread_environment(self.spec.threads()),
+                                            silence_logs=50)
+                self.client = Client(self.cluster)
+            check_versions(self.client)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        self.log(f"Dask: {self.spec.describe()}"
+                 + (f"; dashboard {self.client.dashboard_link}" if _has_dashboard() else ""))
+        return self.client
+
+    def __exit__(self, *exc):
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def _has_dashboard() -> bool:
+    try:
+        import bokeh  # noqa: F401  (Dask serves its dashboard with it)
+    except ImportError:
+        return False
+    return True
+
+
+def check_versions(client):
+    """Refuse workers whose mnist-lab or Keras differs from this client's (UsageError naming them):
+    they would train other code under the same keys."""
+    from .versions import installed
+
+    mine = installed("tensorflow")
+    wrong = [f"{worker}: mnist-lab {found['mnist_lab']}, Keras {found['keras']}"
+             for worker, found in client.run(installed, "tensorflow").items()
+             if (found["mnist_lab"], found["keras"]) != (mine["mnist_lab"], mine["keras"])]
+    if wrong:
+        raise UsageError(f"Dask workers with other versions than this client (mnist-lab {mine['mnist_lab']}, "
+                         f"Keras {mine['keras']}): {'; '.join(wrong)}; install the same versions on every worker")
