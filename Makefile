@@ -9,8 +9,10 @@ BIN := $(VENV)/bin
 demo: $(VENV)/.installed
 	$(BIN)/mnist-lab train configs/cnn.yaml
 
+# The whole suite on TensorFlow, then the core training tests on JAX.
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -m backend
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/run.py

@@ -1,7 +1,9 @@
-"""Compute threads of the process that trains: how many, set before the backend starts, recorded.
+"""The Keras backend and the compute threads of the process that trains, chosen before Keras
+or the backend is imported, and recorded with every result.
 
-N Dask workers on C cores each get C/N threads, so they do not oversubscribe
-the CPU; the count a result was trained with is written in its record, as a
+The backend is `--backend`, else ``$KERAS_BACKEND``, else TensorFlow. N Dask
+workers on C cores each get C/N threads, so they do not oversubscribe the
+CPU; the count a result was trained with is written in its record, as a
 different count may change the order of float sums.
 """
 
@@ -10,8 +12,33 @@ from __future__ import annotations
 import os
 import sys
 
+BACKENDS = ("tensorflow", "jax", "torch")
+DEFAULT_BACKEND = "tensorflow"  # the lab's, and the one installed with mnist-lab
 # The variables the backends and BLAS libraries read when they start.
 _THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def use_backend(name=None) -> str:
+    """Make ``name`` (default ``$KERAS_BACKEND`` or TensorFlow) the Keras backend of this process,
+    before Keras is imported; UsageError if Keras already runs on another one, or the backend's
+    package is not installed."""
+    import importlib.util
+
+    from .errors import UsageError
+
+    name = name or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
+    if name not in BACKENDS:
+        raise UsageError(f"backend {name!r}: expected one of {', '.join(BACKENDS)}")
+    if "keras" in sys.modules:
+        running = sys.modules["keras"].backend.backend()
+        if running != name:
+            raise UsageError(f"backend {name}: this process already runs Keras on {running}")
+        return name
+    if importlib.util.find_spec(name) is None:
+        raise UsageError(f"backend {name}: the {name} package is not installed; "
+                         f"pip install 'mnist-lab[{'jax' if name == 'jax' else name}]'")
+    os.environ["KERAS_BACKEND"] = name
+    return name
 
 
 def available_cores() -> int:
@@ -25,14 +52,18 @@ def threads_per_worker(workers: int, override=None) -> int:
 
 
 def thread_environment(threads: int) -> dict:
-    """Environment variables that give a new process ``threads`` compute threads."""
-    return {name: str(threads) for name in _THREAD_VARIABLES}
+    """Environment variables that give a new process ``threads`` compute threads (XLA's CPU
+    client, JAX's, reads its count from its flags)."""
+    xla = (f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} "
+           f"intra_op_parallelism_threads={threads}")
+    return {**{name: str(threads) for name in _THREAD_VARIABLES},
+            "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {xla}".strip()}
 
 
 def limit_threads(threads: int) -> bool:
     """Give this process ``threads`` compute threads if its backend has not started yet;
     False when it has (then its count stays as it is, and compute_threads() says which)."""
-    if "tensorflow" in sys.modules:
+    if any(name in sys.modules for name in BACKENDS):
         return os.environ.get("TF_NUM_INTRAOP_THREADS") == str(threads)
     os.environ.update(thread_environment(threads))
     from threadpoolctl import threadpool_limits

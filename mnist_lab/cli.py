@@ -67,7 +67,9 @@ def _folder(ctx, param, value):
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mnist-lab")
 @click.option("--debug", is_flag=True, help="Show the full traceback when a command fails.")
-def main(debug):
+@click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), envvar="KERAS_BACKEND",
+              help="Keras backend for every command and Dask worker [default: $KERAS_BACKEND, else tensorflow].")
+def main(debug, backend):
     """Train, sweep and visualize the MNIST lab's models, reproducibly.
 
     \b
@@ -75,6 +77,9 @@ def main(debug):
     mnist-lab sweep configs/sweep.yaml
     mnist-lab visualize
     """
+    from .backends import use_backend
+
+    use_backend(backend)
 
 
 @main.command()

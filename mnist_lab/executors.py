@@ -17,7 +17,6 @@ reported once, not retried.
 from __future__ import annotations
 
 import heapq
-import time
 import traceback
 import uuid
 from dataclasses import dataclass
@@ -26,8 +25,14 @@ from . import backends
 from .errors import UsageError
 from .trajectory import DataCache, failure_message, train_trajectory
 
-POLL_SECONDS = 0.2  # how often the client looks for events and finished trajectories
+POLL_SECONDS = 0.25  # how long the client waits for a finished trajectory before it handles events
 WORKER_WAIT_SECONDS = 60  # how long a --scheduler cluster may take to show a worker
+# Dask's own sampling in each worker (a statistical profiler every 10 ms, memory every 100 ms, a
+# 20 ms tick) took about 10 % of a 2-core machine from training (bench/parallel_speed.py); the
+# sweep needs none of it.
+QUIET_WORKERS = {"distributed.worker.profile.enabled": False, "distributed.worker.profile.interval": "1s",
+                 "distributed.worker.memory.monitor-interval": "1s", "distributed.admin.tick.interval": "200ms",
+                 "distributed.admin.system-monitor.interval": "2s"}
 _worker_data = None  # each worker's DataCache: the arrays it prepared, kept between trajectories
 
 
@@ -87,26 +92,28 @@ class _Run:
             if dataset.digest not in datasets:
                 datasets[dataset.digest] = client.scatter(dataset, broadcast=True, hash=False)
         self.groups = {client.submit(_trajectory_task, index, group, datasets[data.dataset(group[0].config.data).digest],
-                                     self.queue.name, threads, pure=False, key=f"trajectory-{index}-{uuid.uuid4().hex}"):
+                                     self.queue.name, threads, backends.use_backend(), pure=False,
+                                     key=f"trajectory-{index}-{uuid.uuid4().hex}"):
                        group for index, group in enumerate(groups)}
 
     def wait(self) -> dict:
         pending = set(self.groups)
+        from distributed import wait
+
         while pending:
-            done = {future for future in pending if future.done()}
-            if not self._drain() and not done:
-                time.sleep(POLL_SECONDS)
+            try:  # futures learn they are done from the scheduler's messages: no polling here
+                done = wait(pending, timeout=POLL_SECONDS, return_when="FIRST_COMPLETED").done
+            except TimeoutError:
+                done = set()
             self._drain()  # a finished trajectory's last events come before its result
             for future in done:
                 self._finished(future)
             pending -= done
         return self.failures
 
-    def _drain(self) -> bool:
-        """Handle the events workers sent: finished epochs (the bar) and finished cells (written now).
-        True if there were any."""
-        events = self.queue.get(batch=True)
-        for kind, index, payload in events:
+    def _drain(self):
+        """Handle the events workers sent: finished epochs (the bar) and finished cells (written now)."""
+        for kind, index, payload in self.queue.get(batch=True):
             if kind == "epoch":
                 # A trajectory run again after its worker died repeats epochs: count each once.
                 if payload["epoch"] > self.epochs_seen.get(index, 0):
@@ -114,7 +121,6 @@ class _Run:
                     self.bar.epoch_done(payload)
             else:
                 self._publish(*payload)
-        return bool(events)
 
     def _publish(self, cell, record):
         if cell.key not in self.written:
@@ -135,12 +141,12 @@ class _Run:
             self.failures.update(self.fail(unwritten, outcome["error"], outcome["traceback"]))
 
 
-def _trajectory_task(index, group, dataset, queue_name, threads):
+def _trajectory_task(index, group, dataset, queue_name, threads, backend):
     """On a worker: train one trajectory, streaming epochs and cells to the client's queue."""
     global _worker_data
     from distributed import Queue
 
-
+    backends.use_backend(backend)
     backends.limit_threads(threads)
     _worker_data = _worker_data or DataCache()
     queue = Queue(queue_name)
@@ -166,6 +172,7 @@ class _client:
         self.spec, self.log, self.cluster, self.client = spec, log, None, None
 
     def __enter__(self):
+        import dask
         from distributed import Client, LocalCluster
 
         try:
@@ -173,6 +180,7 @@ class _client:
                 self.client = Client(self.spec.scheduler, timeout=f"{WORKER_WAIT_SECONDS}s")
                 self.client.wait_for_workers(1, timeout=WORKER_WAIT_SECONDS)
             else:
+                dask.config.set(QUIET_WORKERS)  # read by the workers the cluster starts
                 self.cluster = LocalCluster(n_workers=self.spec.workers, threads_per_worker=1, processes=True,
                                             dashboard_address=":0" if _has_dashboard() else None,
                                             env=backends.thread_environment(self.spec.threads()),
@@ -202,14 +210,17 @@ def _has_dashboard() -> bool:
 
 
 def check_versions(client):
-    """Refuse workers whose mnist-lab or Keras differs from this client's (UsageError naming them):
-    they would train other code under the same keys."""
+    """Refuse workers whose mnist-lab or Keras differs from this client's, or that lack its backend
+    (UsageError naming them): they would train other code under the same keys."""
     from .versions import installed
 
-    mine = installed("tensorflow")
-    wrong = [f"{worker}: mnist-lab {found['mnist_lab']}, Keras {found['keras']}"
-             for worker, found in client.run(installed, "tensorflow").items()
-             if (found["mnist_lab"], found["keras"]) != (mine["mnist_lab"], mine["keras"])]
+    backend = backends.use_backend()
+    mine = installed(backend)
+    wrong = [f"{worker}: mnist-lab {found['mnist_lab']}, Keras {found['keras']}, {backend} {found['backend_version']}"
+             for worker, found in client.run(installed, backend).items()
+             if (found["mnist_lab"], found["keras"]) != (mine["mnist_lab"], mine["keras"])
+             or found["backend_version"] == "not installed"]
     if wrong:
         raise UsageError(f"Dask workers with other versions than this client (mnist-lab {mine['mnist_lab']}, "
-                         f"Keras {mine['keras']}): {'; '.join(wrong)}; install the same versions on every worker")
+                         f"Keras {mine['keras']}, {backend} {mine['backend_version']}): {'; '.join(wrong)}; "
+                         f"install the same versions on every worker")

@@ -78,13 +78,19 @@ def verbosity(progress: bool) -> int:
 
 
 def seed_everything(seed: int):
-    """One seed for Python, NumPy and the backend; deterministic kernels on TensorFlow."""
+    """One seed for Python, NumPy and the backend; deterministic kernels where the backend has
+    a switch for them (JAX on the CPU is deterministic as it is)."""
     keras.utils.set_random_seed(seed)
-    if keras.backend.backend() == "tensorflow":
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
         import tensorflow as tf
 
         # Without it, TensorFlow may reorder float reductions between runs.
         tf.config.experimental.enable_op_determinism()
+    elif backend == "torch":
+        import torch
+
+        torch.use_deterministic_algorithms(True)
 
 
 def compiled_model(config) -> keras.Model:

@@ -5,6 +5,8 @@ import pytest
 from mnist_lab.config import ModelConfig
 from mnist_lab.models import HIDDEN_LAYER, OUTPUT_LAYER, build_model, forward, hidden_features, input_shape
 
+pytestmark = pytest.mark.backend  # make test runs this module on the JAX backend too
+
 
 @pytest.mark.parametrize("model_type, parameters", [("logreg", 7_850), ("mlp", 79_510), ("cnn", 155_606)])
 def test_parameter_counts_are_the_labs(model_type, parameters):

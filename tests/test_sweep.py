@@ -78,6 +78,7 @@ seeds: []
     assert result.exit_code == 2 and "Traceback" not in result.output
 
 
+@pytest.mark.backend
 def test_a_shared_trajectory_equals_separate_runs_to_the_last_bit(mnist):
     config = load_config(ROOT / "configs" / "mlp.yaml", [*QUICK, "training.batch_size=100", "training.epochs=3"],
                          environ={})
@@ -100,6 +101,7 @@ def test_a_shared_trajectory_equals_separate_runs_to_the_last_bit(mnist):
                                                             separate.history[-1]["test_accuracy"])
 
 
+@pytest.mark.backend
 def test_cells_match_train_and_reruns_skip(tmp_path, mnist):
     path = tiny_sweep(tmp_path)
     sweep = load_sweep(path, QUICK)
@@ -166,6 +168,7 @@ def test_bad_data_of_one_base_config_fails_the_sweep_up_front(tmp_path, tiny_arr
     assert "2 cells trained, 0 skipped, 0 failed" in retry.output
 
 
+@pytest.mark.backend
 def test_diverging_cell_is_stopped_and_recorded(tmp_path):
     path = tiny_sweep(tmp_path, grid="epochs: [1, 3]\n    learning_rate: [1.0e+38]", seeds="[0]", name="nan",
                       config=ROOT / "configs" / "mlp.yaml")

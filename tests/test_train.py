@@ -16,6 +16,8 @@ from mnist_lab.train import train
 RUN_FILES = {"config.yaml", "model.keras", "history.csv", "metrics.json", "summary.txt",
              "learning_curves.png", "confusion_matrix.png"}
 
+pytestmark = pytest.mark.backend  # make test runs this module on the JAX backend too
+
 
 def weights(run_dir):
     return keras.saving.load_model(run_dir / "model.keras").get_weights()
