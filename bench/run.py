@@ -6,6 +6,7 @@
 3. t-SNE of the 10,000 test images: the chosen method against scikit-learn's recipe;
 4. `mnist-lab --help` start-up time;
 5. content identity: ms per experiment key of a data path, cached against cold;
+6. the logreg + MLP cells of configs/sweep.yaml on Dask: --workers 2 and --workers 1 against serial;
 and the CNN's achieved training FLOP/s against this CPU's FP32 peak.
 
     python bench/run.py
@@ -22,6 +23,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
 import identity_cost  # noqa: E402
+import parallel_speed  # noqa: E402
 import sweep_speed  # noqa: E402
 import train_speed  # noqa: E402
 import tsne_options  # noqa: E402
@@ -73,6 +75,12 @@ def main():
     rows.append(("t-SNE s, 10,000 test images", f"{chosen_s:.1f} (NH {chosen_nh:.3f}, T {chosen_t:.3f})",
                  f"{recipe_s:.1f} (sklearn; NH {recipe_nh:.3f}, T {recipe_t:.3f})", chosen_s / recipe_s))
     rows.append(("mnist-lab --help s", f"{help_seconds():.3f}", "", float("nan")))
+    parallel = parallel_speed.measure()
+    serial = parallel["seconds"]["serial"]
+    for workers in ("workers 2", "workers 1"):
+        rows.append((f"sweep wall s, {parallel['cells']} cells, --{workers}",
+                     f"{parallel['seconds'][workers]:.1f}", f"{serial:.1f} (serial)",
+                     parallel["seconds"][workers] / serial))
     key = identity_cost.measure()
     rows.append(("experiment key ms, full MNIST path", f"{key['cache file']:.3f} (cached)",
                  f"{key['cold']:.1f} (cold: read and digest)", key["cache file"] / key["cold"]))

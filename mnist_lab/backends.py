@@ -18,6 +18,12 @@ DEFAULT_BACKEND = "tensorflow"  # the lab's, and the one installed with mnist-la
 _THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+def selected_backend() -> str:
+    """The backend this process trains on, or will: ``$KERAS_BACKEND`` (which use_backend sets),
+    else TensorFlow; read without importing Keras."""
+    return os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
+
+
 def use_backend(name=None) -> str:
     """Make ``name`` (default ``$KERAS_BACKEND`` or TensorFlow) the Keras backend of this process,
     before Keras is imported; UsageError if Keras already runs on another one, or the backend's
@@ -26,7 +32,7 @@ def use_backend(name=None) -> str:
 
     from .errors import UsageError
 
-    name = name or os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
+    name = name or selected_backend()
     if name not in BACKENDS:
         raise UsageError(f"backend {name!r}: expected one of {', '.join(BACKENDS)}")
     if "keras" in sys.modules:

@@ -7,24 +7,15 @@ The work lives in the other modules, imported inside each command so that
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from pathlib import Path
 
 import click
 
-from . import __version__
+from . import __version__, interrupts
 from .errors import UsageError
 
-_EXIT_USAGE, _EXIT_FAILURE, _EXIT_INTERRUPTED, _EXIT_TERMINATED, _EXIT_BROKEN_PIPE = 2, 1, 130, 143, 141
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the program is so that clean-up runs as for Ctrl-C."""
-
-
-def _terminate(signum, frame):
-    raise Terminated()
+_EXIT_USAGE, _EXIT_FAILURE, _EXIT_BROKEN_PIPE = 2, 1, 141
 
 
 class _Commands(click.Group):
@@ -32,15 +23,15 @@ class _Commands(click.Group):
     130 Ctrl-C, 143 SIGTERM; a closed pipe (``| head``) ends the command quietly."""
 
     def invoke(self, ctx):
-        signal.signal(signal.SIGTERM, _terminate)
+        interrupts.install()
         try:
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except KeyboardInterrupt as interrupt:
-            click.echo(f"{'Terminated' if isinstance(interrupt, Terminated) else 'Interrupted'}; "
-                       "nothing half-written was kept.", err=True)
-            ctx.exit(_EXIT_TERMINATED if isinstance(interrupt, Terminated) else _EXIT_INTERRUPTED)
+            line, code = interrupts.describe(interrupt)
+            click.echo(line, err=True)
+            ctx.exit(code)
         except BrokenPipeError:
             # The reader went away: nothing to report, and no second error at exit.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -127,10 +118,11 @@ def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet)
     else:
         metrics, trained = existing, False
     if not trained:
+        from .backends import selected_backend
         from .versions import differences
 
         click.echo(f"Already trained: {final} (use --force to retrain)")
-        changed = differences(metrics["versions"])
+        changed = differences(metrics["versions"], selected_backend())
         if changed:
             click.echo(f"Note: made with other versions than those installed ({', '.join(changed)}); "
                        "kept, as the experiment is the same; --force retrains with the installed ones.")
@@ -319,3 +311,17 @@ def report(results_dir):
     except FileNotFoundError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"Wrote {path}")
+
+
+def run():
+    """The program: ``main``, and after an interrupt an immediate exit. Everything was cleaned up
+    before the exit code was chosen; TensorFlow's own teardown after a fit cut short can crash
+    the interpreter on its way out (seen: free(): invalid next size, exit -6)."""
+    try:
+        main(prog_name="mnist-lab")
+    except SystemExit as leaving:
+        if leaving.code in (interrupts.EXIT_INTERRUPTED, interrupts.EXIT_TERMINATED):
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(leaving.code)
+        raise

@@ -354,11 +354,12 @@ def _default_run(model_type, dataset, data_config, results_dir, train_missing, l
     """The newest complete run of the lab's config for ``model_type`` on the whole of this data
     (any seed); with ``train_missing``, trained when there is none."""
     from .config import Config, ModelConfig, to_dict
+    from .backends import selected_backend
     from .identity import experiment
     from .store import complete_runs
 
     lab_config = Config(model=ModelConfig(type=model_type), data=data_config)
-    wanted = experiment(to_dict(lab_config), dataset.digest)
+    wanted = experiment(to_dict(lab_config), dataset.digest, selected_backend())
     del wanted["seed"]
     for run, metrics in complete_runs(results_dir, log):
         if {field: value for field, value in metrics["experiment"].items() if field != "seed"} == wanted:

@@ -16,7 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from . import backends, numpy_engine, plots, store, versions
+from . import backends, interrupts, numpy_engine, plots, store, versions
 from .config import to_dict, to_yaml
 from .identity import experiment_hash
 from .models import build_model, forward
@@ -61,9 +61,10 @@ def fit_model(model, config, arrays, *, verbose=0, on_epoch=None) -> Trajectory:
     if config.engine == "numpy":
         numpy_engine.fit(model, config, arrays, epochs.record)
     else:
-        model.fit(arrays.x_train, arrays.y_train, batch_size=config.training.batch_size,
-                  epochs=config.training.epochs, shuffle=True, verbose=verbose,
-                  callbacks=[EpochRecorder(arrays.x_test, epochs), keras.callbacks.TerminateOnNaN()])
+        with interrupts.leave_at_once():  # see interrupts.py: no unwinding through a running fit
+            model.fit(arrays.x_train, arrays.y_train, batch_size=config.training.batch_size,
+                      epochs=config.training.epochs, shuffle=True, verbose=verbose,
+                      callbacks=[EpochRecorder(arrays.x_test, epochs), keras.callbacks.TerminateOnNaN()])
     last = epochs.history[-1]
     if not math.isfinite(last["train_loss"]):
         raise Diverged(f"training diverged: the loss became {last['train_loss']} in epoch {last['epoch']} "
@@ -192,7 +193,7 @@ def result_record(config, dataset, history, parameters) -> dict:
         "seconds_per_epoch": steady_epoch_seconds(seconds),
         "epoch_seconds": seconds,
         "seed": config.seed,
-        "config_hash": experiment_hash(config, dataset.digest),
+        "config_hash": experiment_hash(config, dataset.digest, keras.backend.backend()),
         "data": dataset.record(config.data.train_limit, config.data.test_limit),
         "versions": versions.installed(keras.backend.backend()),
         "compute_threads": backends.compute_threads(),

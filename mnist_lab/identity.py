@@ -14,6 +14,7 @@ import json
 import os
 from pathlib import Path
 
+from .backends import DEFAULT_BACKEND, selected_backend
 from .config import from_dict, to_dict
 from .data import MNIST_DIGEST, SPLITS, content_digest, load_path, source_files
 from .files import atomic_write_text
@@ -25,20 +26,23 @@ DIGEST_CACHE_ENTRIES = 256  # the newest entries kept; the rest is recomputed if
 _memo = {}  # stamp -> array digests, for this process
 
 
-def experiment(config_dict: dict, data_digest: str) -> dict:
+def experiment(config_dict: dict, data_digest: str, backend: str) -> dict:
     """The identity record: every field that defines the experiment; the data by its
-    content digest and the slice used (first N images), not by where it was read."""
+    content digest and the slice used (first N images), not by where it was read; and the
+    Keras backend, whose random streams turn one seed into other initial weights."""
     record = json.loads(json.dumps(config_dict))  # a deep copy
     data = record.pop("data")
     record["data"] = {"digest": data_digest, "train_limit": data["train_limit"], "test_limit": data["test_limit"]}
+    record["backend"] = backend
     return record
 
 
-def experiment_hash(config, content=None) -> str:
+def experiment_hash(config, content=None, backend=None) -> str:
     """Short digest of the experiment ``config`` defines, its data named by ``content`` (the data's
     digest, when it is already loaded, as on a Dask worker that cannot see the data's path)
-    or else by reading its path."""
-    return identity_hash(experiment(to_dict(config), content or data_digest(config.data)))
+    or else by reading its path; on ``backend``, by default the one this process selected."""
+    return identity_hash(experiment(to_dict(config), content or data_digest(config.data),
+                                    backend or selected_backend()))
 
 
 def experiment_key(name: str, config) -> str:
@@ -50,7 +54,8 @@ def record_experiment(record: dict, where: str) -> dict:
     """The identity a stored result deserves, recomputed from what it holds (its resolved
     config and its data digests); ConfigError when its config is not valid."""
     config = from_dict(record["config"], where)
-    return experiment(to_dict(config), content_digest(record["data"]["sha256"]))
+    return experiment(to_dict(config), content_digest(record["data"]["sha256"]),
+                      record["versions"].get("backend", DEFAULT_BACKEND))
 
 
 def data_digest(data_config) -> str:

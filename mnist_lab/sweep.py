@@ -228,11 +228,12 @@ def run_sweep(sweep: Sweep, results_dir="results", *, force=False, progress=True
 def _note_versions(records, log):
     """Say which kept cells were made under other versions than the installed ones (they are kept:
     the experiment is the same; see versions.py)."""
+    from .backends import selected_backend
     from .versions import differences
 
     changed = {}
     for record in records:
-        for difference in differences(record["versions"]):
+        for difference in differences(record["versions"], selected_backend()):
             changed[difference] = changed.get(difference, 0) + 1
     if changed:
         log(f"Note: kept cells made with other versions than those installed: "

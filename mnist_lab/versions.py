@@ -24,9 +24,9 @@ def installed(backend: str) -> dict:
             "numpy": _version("numpy"), "mnist_lab": __version__}
 
 
-def differences(recorded: dict) -> list[str]:
-    """``name recorded → installed`` for each version that differs from the running ones."""
-    running = installed(recorded.get("backend", "tensorflow"))
+def differences(recorded: dict, backend: str) -> list[str]:
+    """``name recorded → installed`` for each version that differs from those running on ``backend``."""
+    running = installed(backend)
     return [f"{name} {recorded.get(name)} → {value}" for name, value in running.items()
             if recorded.get(name) != value]
 

@@ -356,3 +356,31 @@ def test_an_empty_results_option_is_refused(command):
     result = invoke(command, *args, "--results", "")
     assert result.exit_code == 2 and "Invalid value for '--results': expected a folder, got an empty value" \
         in result.output
+
+
+def test_backend_option_selects_the_keras_backend(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "mnist_lab", "--backend", "jax", "train",
+                             str(ROOT / "configs" / "logreg.yaml"), *QUICK, "--results", str(tmp_path), "-q"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    (run,) = (tmp_path / "runs").iterdir()
+    versions = json.loads((run / "metrics.json").read_text())["versions"]
+    assert versions["backend"] == "jax" and versions["backend_version"] != "not installed"
+    # Another backend draws other initial weights from the same seed: another experiment, another run.
+    again = invoke("train", ROOT / "configs" / "logreg.yaml", *QUICK, "--results", tmp_path, "-q")
+    assert again.exit_code == 0 and "Already trained" not in again.output
+    assert len(list((tmp_path / "runs").iterdir())) == 2
+
+
+def test_a_backend_that_is_not_installed_is_named(tmp_path):
+    import importlib.util
+
+    missing = next(name for name in ("torch", "jax") if importlib.util.find_spec(name) is None) \
+        if importlib.util.find_spec("torch") is None else None
+    if missing is None:
+        pytest.skip("torch is installed here: no backend to miss")
+    result = subprocess.run([sys.executable, "-m", "mnist_lab", "--backend", missing, "train",
+                             str(ROOT / "configs" / "logreg.yaml"), "--dry-run"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert f"Error: backend {missing}: the {missing} package is not installed; pip install 'mnist-lab[{missing}]'" \
+        in result.stderr

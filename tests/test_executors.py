@@ -181,3 +181,13 @@ def test_plan_seconds_is_longest_first_on_the_first_free_worker():
     assert plan_seconds([2, 2, 2], 1) == 6
     assert ClusterSpec(workers=4, threads_per_worker=3).threads() == 3
     assert ClusterSpec(scheduler="tcp://x:1").threads() == 1
+
+
+def test_a_serial_sweep_never_imports_dask(tmp_path):
+    path = grid(tmp_path, epochs="[1]", seeds="[0]")
+    code = ("import sys; from click.testing import CliRunner; from mnist_lab import cli; "
+            f"result = CliRunner().invoke(cli.main, ['sweep', {str(path)!r}, '--set', 'data.train_limit=300', "
+            f"'--results', {str(tmp_path)!r}, '-q']); print(result.exit_code, 'distributed' in sys.modules, "
+            "'dask' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.split() == ["0", "False", "False"], result.stdout + result.stderr

@@ -52,10 +52,12 @@ def test_identity_covers_everything_but_the_path(tmp_path):
     assert identity.experiment_hash(with_data(test_limit=100)) != plain
     assert identity.experiment_hash(dataclasses.replace(with_data(), seed=1)) != plain
     assert identity.experiment_hash(dataclasses.replace(with_data(), engine="numpy")) != plain
+    assert identity.experiment_hash(with_data(), backend="jax") != plain
     record = identity.experiment({"model": {"type": "logreg"}, "seed": 0,
                                   "data": {"source": "builtin", "path": "/x", "train_limit": None, "test_limit": 5}},
-                                 MNIST_DIGEST)
+                                 MNIST_DIGEST, "jax")
     assert record["data"] == {"digest": MNIST_DIGEST, "train_limit": None, "test_limit": 5}
+    assert record["backend"] == "jax"
 
 
 def test_digests_are_cached_by_file_stamp(tmp_path, tiny_arrays, monkeypatch):

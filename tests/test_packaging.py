@@ -22,4 +22,4 @@ def test_wheel_ships_the_mnist_data(tmp_path):
         shipped = archive.read("mnist_lab/resources/mnist.npz")
         entry_points = archive.read(next(name for name in archive.namelist() if name.endswith("entry_points.txt")))
     assert shipped == data.shipped_path().read_bytes()
-    assert b"mnist-lab = mnist_lab.cli:main" in entry_points
+    assert b"mnist-lab = mnist_lab.cli:run" in entry_points

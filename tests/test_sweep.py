@@ -168,7 +168,6 @@ def test_bad_data_of_one_base_config_fails_the_sweep_up_front(tmp_path, tiny_arr
     assert "2 cells trained, 0 skipped, 0 failed" in retry.output
 
 
-@pytest.mark.backend
 def test_diverging_cell_is_stopped_and_recorded(tmp_path):
     path = tiny_sweep(tmp_path, grid="epochs: [1, 3]\n    learning_rate: [1.0e+38]", seeds="[0]", name="nan",
                       config=ROOT / "configs" / "mlp.yaml")

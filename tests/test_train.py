@@ -32,6 +32,7 @@ def test_run_directory_is_complete_and_consistent(tmp_path, small_config, mnist)
     assert metrics == result.metrics
     assert metrics["parameters"] == 79_510 and metrics["epochs"] == 2 and metrics["seed"] == 0
     assert set(metrics["versions"]) >= {"python", "keras", "backend", "backend_version"}
+    assert metrics["versions"]["backend"] == keras.backend.backend()  # jax in the JAX run of make test
     assert metrics["data"]["verified_mnist"] and metrics["data"]["train_images"] == 600
     assert (metrics["data"]["train_limit"], metrics["data"]["test_images"]) == (600, 300)
     with open(result.run_dir / "history.csv") as stream:
