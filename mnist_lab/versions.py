@@ -8,6 +8,7 @@ reused, and ``--force`` retrains under the running versions.
 
 from __future__ import annotations
 
+import os
 import platform
 from importlib import metadata
 
@@ -19,16 +20,20 @@ _BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch",
 
 def installed(backend: str) -> dict:
     """Python, Keras, the backend and its version, NumPy and mnist-lab, as installed."""
-    return {"python": platform.python_version(), "keras": _version("keras"), "backend": backend,
-            "backend_version": _version(_BACKEND_PACKAGES.get(backend, backend)),
-            "numpy": _version("numpy"), "mnist_lab": __version__}
+    found = {"python": platform.python_version(), "keras": _version("keras"), "backend": backend,
+             "backend_version": _version(_BACKEND_PACKAGES.get(backend, backend)),
+             "numpy": _version("numpy"), "mnist_lab": __version__}
+    if backend == "tensorflow":  # oneDNN kernels or not: the last digits of a result may differ
+        found["onednn_opts"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default")
+    return found
 
 
 def differences(recorded: dict, backend: str) -> list[str]:
     """``name recorded → installed`` for each version that differs from those running on ``backend``."""
     running = installed(backend)
-    return [f"{name} {recorded.get(name)} → {value}" for name, value in running.items()
-            if recorded.get(name) != value]
+    # A field a result did not record (an older result) is not a difference it can show.
+    return [f"{name} {recorded[name]} → {value}" for name, value in running.items()
+            if name in recorded and recorded[name] != value]
 
 
 def _version(package: str) -> str:
