@@ -83,23 +83,24 @@ class _Run:
     def __init__(self, client, threads, groups, data, bar, publish, fail):
         from distributed import Queue
 
-        self.client, self.bar, self.publish, self.fail = client, bar, publish, fail
+        self.bar, self.publish, self.fail = bar, publish, fail
         self.queue = Queue(f"mnist-lab-{uuid.uuid4().hex}", client=client)
         self.written, self.epochs_seen, self.failures = set(), {}, {}
-        datasets = {}
-        for group in groups:  # each distinct dataset loaded and validated here, sent to every worker once
+        scattered, self.groups = {}, {}
+        for index, group in enumerate(groups):
+            # Each distinct dataset is loaded and validated here, and sent to every worker once.
             dataset = data.dataset(group[0].config.data)
-            if dataset.digest not in datasets:
-                datasets[dataset.digest] = client.scatter(dataset, broadcast=True, hash=False)
-        self.groups = {client.submit(_trajectory_task, index, group, datasets[data.dataset(group[0].config.data).digest],
-                                     self.queue.name, threads, backends.use_backend(), pure=False,
-                                     key=f"trajectory-{index}-{uuid.uuid4().hex}"):
-                       group for index, group in enumerate(groups)}
+            if dataset.digest not in scattered:
+                scattered[dataset.digest] = client.scatter(dataset, broadcast=True, hash=False)
+            future = client.submit(_trajectory_task, index, group, scattered[dataset.digest], self.queue.name,
+                                   threads, backends.use_backend(), pure=False,
+                                   key=f"trajectory-{index}-{uuid.uuid4().hex}")
+            self.groups[future] = group
 
     def wait(self) -> dict:
-        pending = set(self.groups)
         from distributed import wait
 
+        pending = set(self.groups)
         while pending:
             try:  # futures learn they are done from the scheduler's messages: no polling here
                 done = wait(pending, timeout=POLL_SECONDS, return_when="FIRST_COMPLETED").done
