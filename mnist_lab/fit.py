@@ -99,7 +99,8 @@ def compiled_model(config) -> keras.Model:
     model = build_model(config.model, seed=config.seed)
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=config.training.learning_rate),
                   loss="categorical_crossentropy", metrics=["accuracy"],
-                  steps_per_execution=STEPS_PER_EXECUTION)
+                  # Keras's PyTorch trainer runs one step per call (it refuses more).
+                  steps_per_execution=1 if keras.backend.backend() == "torch" else STEPS_PER_EXECUTION)
     return model
 
 
