@@ -212,7 +212,9 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
         parallel = 1 if cluster is None else (cluster.workers or 1)
         click.echo(f"{len(plan.cells)} cells, {len(todo)} to train{spread}; estimated time "
                    f"{_duration(estimate_seconds(todo, cells.records.values(), parallel))} on this machine's "
-                   f"measured speeds" + ("" if cluster is None or cluster.workers else
+                   f"measured speeds" + ("" if cluster is None else
+                                         " (as if each worker trained as fast as one serial process: optimistic "
+                                         "when the cores are shared out)" if cluster.workers else
                                          " (as if on one worker: the cluster's size is not known before it runs)"))
         return
     from .sweep import run_sweep
