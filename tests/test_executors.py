@@ -73,11 +73,14 @@ def test_a_local_cluster_gives_the_serial_table_and_leaves_no_process(serial, tm
     assert {record["compute_threads"] for record in records} == {2}
 
 
-def test_a_killed_worker_does_not_fail_the_sweep(serial, tmp_path):
-    """SIGKILL one worker process mid-trajectory: Dask runs its trajectory again elsewhere."""
-    path, expected = serial
-    slow = grid(tmp_path, epochs="[1, 3]")
-    process = subprocess.Popen(sweep_command(slow, tmp_path / "results", "--workers", "2"),
+def test_a_killed_worker_does_not_fail_the_sweep(tmp_path):
+    """SIGKILL one worker process mid-trajectory: Dask runs its trajectory again elsewhere. The
+    trajectories are long enough (10,000 images, 6 epochs) for the kill to land inside one."""
+    longer = grid(tmp_path, epochs="[1, 6]")
+    bigger = ("--set", "data.train_limit=10000")
+    subprocess.run([*sweep_command(longer, tmp_path / "serial"), *bigger], check=True, capture_output=True)
+    expected = table(tmp_path / "serial")
+    process = subprocess.Popen([*sweep_command(longer, tmp_path / "results", "--workers", "2"), *bigger],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     cells = tmp_path / "results" / "sweeps" / "par" / "cells"
     deadline = time.monotonic() + 120
