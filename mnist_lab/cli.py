@@ -95,6 +95,7 @@ def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet)
       mnist-lab train configs/mlp.yaml --set training.epochs=2 --set seed=1
     """
     from .config import config_name, load_config, to_yaml
+    from .progress import duration
     from .store import check_writable, run_dir
     from .train import estimate_seconds, existing_run
 
@@ -106,7 +107,7 @@ def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet)
     if dry_run:
         click.echo(to_yaml(config).rstrip())
         click.echo(f"Already trained: {final}" if existing else
-                   f"Would train: {final}, estimated {_duration(estimate_seconds(config, config.training.epochs))} "
+                   f"Would train: {final}, estimated {duration(estimate_seconds(config, config.training.epochs))} "
                    f"on this machine's measured speeds")
         return
     if existing is None:
@@ -174,8 +175,8 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
       mnist-lab sweep configs/sweep-full.yaml --workers 2
       mnist-lab sweep --scheduler tcp://10.0.0.5:8786
     """
-    from .store import CELLS_FOLDER, FAILED_FOLDER, check_writable, read_cells, warn_damaged
-    from .sweep import estimate_seconds, load_sweep, pending_cells, sweep_folder
+    from .store import CELLS_FOLDER, FAILED_FOLDER, check_writable
+    from .sweep import load_sweep, sweep_folder
 
     if workers is not None and scheduler is not None:
         raise click.UsageError("--workers and --scheduler exclude each other: a local cluster, or a running one")
@@ -198,24 +199,9 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
         click.echo("\n".join(f"Wrote {path}" for path in written))
         return
     if dry_run:
-        from .progress import describe_cell
+        from .sweep import dry_run as list_cells
 
-        cells = read_cells(folder)
-        warn_damaged(cells.damaged, click.echo)
-        done = {**cells.records, **{key: None for key in cells.stale.values()}}
-        todo = pending_cells(plan, done, force)
-        for cell in plan.cells:
-            click.echo(f"{'todo' if cell in todo else 'done'}  {describe_cell(cell)}")
-        from .sweep import trajectories
-
-        spread = "" if cluster is None else f", {len(trajectories(todo))} trajectories on {cluster.describe()}"
-        parallel = 1 if cluster is None else (cluster.workers or 1)
-        click.echo(f"{len(plan.cells)} cells, {len(todo)} to train{spread}; estimated time "
-                   f"{_duration(estimate_seconds(todo, cells.records.values(), parallel))} on this machine's "
-                   f"measured speeds" + ("" if cluster is None else
-                                         " (as if each worker trained as fast as one serial process: optimistic "
-                                         "when the cores are shared out)" if cluster.workers else
-                                         " (as if on one worker: the cluster's size is not known before it runs)"))
+        list_cells(plan, folder, force, cluster, log=click.echo)
         return
     from .sweep import run_sweep
 
@@ -227,12 +213,6 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
             click.echo(f"Failed: {key}: {message}", err=True)
         click.echo("Failed cells are retried on the next run.", err=True)
         ctx.exit(_EXIT_FAILURE)
-
-
-def _duration(seconds: float) -> str:
-    minutes, seconds = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {seconds:02d} s"
 
 
 def _choices(allowed):

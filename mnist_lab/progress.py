@@ -8,6 +8,13 @@ each finished or failed cell is still logged as one line.
 from __future__ import annotations
 
 
+def duration(seconds: float) -> str:
+    """Seconds as "1 h 05 min" or "3 min 07 s"."""
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {seconds:02d} s"
+
+
 def describe_cell(cell) -> str:
     training, engine = cell.config.training, cell.config.engine
     return (f"{cell.name}{'' if engine == 'keras' else f' ({engine})'} batch {training.batch_size} "

@@ -129,6 +129,26 @@ def pending_cells(sweep: Sweep, done, force=False) -> list[Cell]:
     return [cell for cell in sweep.cells if force or cell.key not in done]
 
 
+def dry_run(sweep: Sweep, folder: Path, force=False, cluster=None, log=print):
+    """List every cell (todo or done) and the estimated wall time, on ``cluster`` if given; train
+    nothing (cells written under an older identity count as done: the sweep re-keys them)."""
+    from .progress import describe_cell, duration
+
+    cells = store.read_cells(folder)
+    store.warn_damaged(cells.damaged, log)
+    todo = pending_cells(sweep, {**cells.records, **{key: None for key in cells.stale.values()}}, force)
+    for cell in sweep.cells:
+        log(f"{'todo' if cell in todo else 'done'}  {describe_cell(cell)}")
+    spread = "" if cluster is None else f", {len(trajectories(todo))} trajectories on {cluster.describe()}"
+    seconds = estimate_seconds(todo, cells.records.values(), 1 if cluster is None else cluster.workers or 1)
+    assumption = ("" if cluster is None else
+                  " (as if each worker trained as fast as one serial process: optimistic when the cores are "
+                  "shared out)" if cluster.workers else
+                  " (as if on one worker: the cluster's size is not known before it runs)")
+    log(f"{len(sweep.cells)} cells, {len(todo)} to train{spread}; estimated time {duration(seconds)} on this "
+        f"machine's measured speeds{assumption}")
+
+
 def estimate_seconds(cells, records, workers=1) -> float:
     """Expected wall time of ``cells`` on ``workers`` workers: each trajectory at the seconds per
     epoch measured in ``records`` of the same model, engine, batch size and number of training
