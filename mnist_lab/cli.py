@@ -97,27 +97,23 @@ def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet)
     from .config import config_name, load_config, to_yaml
     from .progress import duration
     from .store import check_writable, run_dir
-    from .train import estimate_seconds, existing_run
+    from .train import estimate_seconds, existing_run, train as train_run
 
     config = load_config(config_path, overrides, data_path=data_path)
     name = config_name(config_path)
     final = run_dir(results_dir, name, config)
     check_writable(final.parent, "--results")
-    existing = None if force else existing_run(config, name, results_dir, log=click.echo)
     if dry_run:
+        existing = None if force else existing_run(config, name, results_dir, log=click.echo)
         click.echo(to_yaml(config).rstrip())
         click.echo(f"Already trained: {final}" if existing else
                    f"Would train: {final}, estimated {duration(estimate_seconds(config, config.training.epochs))} "
                    f"on this machine's measured speeds")
         return
-    if existing is None:
-        from .train import train as train_run
-
-        result = train_run(config, name, results_dir, force=force, progress=not quiet,
-                           log=(lambda *_: None) if quiet else click.echo)
-        metrics, trained = result.metrics, result.trained
-    else:
-        metrics, trained = existing, False
+    # Answers a done experiment from its run without importing Keras; warnings show even with -q.
+    result = train_run(config, name, results_dir, force=force, progress=not quiet,
+                       log=(lambda *_: None) if quiet else click.echo, warn=click.echo)
+    metrics, trained = result.metrics, result.trained
     if not trained:
         from .backends import selected_backend
         from .versions import differences

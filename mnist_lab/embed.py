@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import tables
 from .data import NUM_CLASSES, idx_sha256
 from .errors import UsageError
 from .files import atomic_path, atomic_write_text
@@ -240,7 +241,7 @@ def visualize(*, sources=SOURCES, methods=METHODS, results_dir="results", limit=
               runs_by_type=None, train_missing=False, settings=TsneSettings(), data_config=None,
               progress=True, log=print) -> list:
     """The lab's Part 3: embeddings, their figures and the separability table; returns written paths."""
-    from . import plots, tables
+    from . import plots
     from .config import DataConfig
     from .train import load_checked
 
@@ -323,8 +324,9 @@ def _representation(source, images, dataset, data_config, results_dir, run, trai
 
             return hidden_features(keras.saving.load_model(model_file), inputs)
         except Exception as error:  # a damaged model file: name it
-            raise UsageError(f"{model_file}: cannot load the model ({str(error).splitlines()[0] if str(error) else type(error).__name__}); "
-                             f"retrain it with mnist-lab train --force") from None
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise UsageError(f"{model_file}: cannot load the model ({reason}); retrain it with mnist-lab train "
+                             f"--force") from None
 
     return Representation(source, features,
                           _digest({"source": source, "images": images_digest, "model": model_digest}),
@@ -408,8 +410,7 @@ def _parameters(method, settings, seed) -> dict:
     return {"method": method, "seed": seed, **(dataclasses.asdict(settings) if method == "tsne" else {})}
 
 
-_MEASURES = ("neighborhood_hit", *(f"neighborhood_hit_{label}" for label in range(10)), "knn_accuracy",
-             "silhouette", "trustworthiness", "hull_overlap", "seconds")
+_MEASURES = tables.SEPARABILITY_FIELDS[3:]  # after source, method, points: what a cache entry's measures hold
 
 
 def _read_cache_entry(points_file, measures_file, count):

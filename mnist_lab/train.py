@@ -42,10 +42,11 @@ def existing_run(config, name: str, results_dir, log=print):
 
 
 def train(config, name: str, results_dir="results", *, force=False, progress=True,
-          log=print, dataset=None) -> TrainResult:
-    """Train ``config`` unless a complete run of its experiment exists; return its run folder."""
+          log=print, warn=None, dataset=None) -> TrainResult:
+    """Train ``config`` unless a complete run of its experiment exists; return its run folder.
+    ``warn`` (default ``log``) names a damaged run that is trained again."""
     final = store.run_dir(results_dir, name, config)
-    existing = None if force else existing_run(config, name, results_dir, log)
+    existing = None if force else existing_run(config, name, results_dir, warn or log)
     if existing is not None:
         return TrainResult(final, existing, trained=False)
     from . import fit  # Keras: only when there is training to do
