@@ -2,7 +2,7 @@
 
 import os
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Quiet the info-level C++ logging of TensorFlow versions that honour it (2.21 prints
 # a few start-up lines regardless). Set before anything imports Keras.

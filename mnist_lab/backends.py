@@ -4,12 +4,16 @@ or the backend is imported, and recorded with every result.
 The backend is `--backend`, else ``$KERAS_BACKEND``, else TensorFlow. N Dask
 workers on C cores each get C/N threads, so they do not oversubscribe the
 CPU; the count a result was trained with is written in its record, as a
-different count may change the order of float sums.
+different count may change the order of float sums. On a machine with GPUs,
+local workers are placed on them in turn (several small trainings share one
+GPU, which one alone would leave idle between tiny kernels).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -17,6 +21,9 @@ ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 DEFAULT_BACKEND = "tensorflow"  # the lab's, and the one installed with mnist-lab
 # The variables the backends and BLAS libraries read when they start.
 _THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# A GPU shared by several worker processes: each backend takes the memory it needs, not (JAX's
+# default) 75 % of the GPU at start-up, or (TensorFlow's) all of it.
+SHARED_GPU_ENVIRONMENT = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
 
 
 def selected_backend() -> str:
@@ -51,6 +58,12 @@ def use_backend(name=None) -> str:
         # to 4 digits). Where they are on already (this AVX-512 machine) nothing changes. An
         # explicit setting by the user wins; the value is recorded with every result.
         os.environ.setdefault(ONEDNN_VARIABLE, "1")
+    # Deterministic GPU kernels (nothing changes on a CPU): XLA's for JAX; for PyTorch, cuBLAS
+    # needs a fixed workspace, or torch.use_deterministic_algorithms refuses its matrix products.
+    if name == "jax" and "xla_gpu_deterministic_ops" not in os.environ.get("XLA_FLAGS", ""):
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_gpu_deterministic_ops=true".strip()
+    if name == "torch":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     return name
 
 
@@ -88,3 +101,38 @@ def limit_threads(threads: int) -> bool:
 def compute_threads() -> int:
     """The intra-op threads training uses here: the set count, else the backend's default (all cores)."""
     return int(os.environ.get("TF_NUM_INTRAOP_THREADS") or available_cores())
+
+
+def visible_gpus() -> list[str]:
+    """The NVIDIA GPUs this process may use, by CUDA id: ``$CUDA_VISIBLE_DEVICES`` when set, else
+    those ``nvidia-smi`` lists, else none (read without importing a backend)."""
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        return [gpu.strip() for gpu in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if gpu.strip()
+                and gpu.strip() != "-1"]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        listed = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
+                                text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in listed.stdout.splitlines() if line.strip().isdigit()] if not listed.returncode else []
+
+
+def gpu_of_worker(worker: int, gpus: list[str]) -> str | None:
+    """The GPU local worker number ``worker`` trains on: the GPUs in turn, or None without GPUs."""
+    return gpus[worker % len(gpus)] if gpus else None
+
+
+def gpu_environment(gpu: str, shared: bool) -> dict:
+    """Environment variables that put a new process on ``gpu`` alone (shared with other workers
+    or not)."""
+    return {"CUDA_VISIBLE_DEVICES": gpu, **(SHARED_GPU_ENVIRONMENT if shared else {})}
+
+
+def use_gpu(gpu: str, shared: bool) -> bool:
+    """Put this process on ``gpu`` if its backend has not started yet; False when it has."""
+    if any(name in sys.modules for name in BACKENDS):
+        return os.environ.get("CUDA_VISIBLE_DEVICES") == gpu
+    os.environ.update(gpu_environment(gpu, shared))
+    return True

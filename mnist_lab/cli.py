@@ -180,7 +180,7 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
         raise click.UsageError("--threads-per-worker needs --workers or --scheduler")
     from .executors import ClusterSpec
 
-    cluster = None if workers is None and scheduler is None else ClusterSpec(workers, scheduler, threads_per_worker)
+    cluster = None if workers is None and scheduler is None else ClusterSpec.create(workers, scheduler, threads_per_worker)
     plan = load_sweep(sweep_path, overrides, data_path=data_path, only=only.split(",") if only else None)
     keys = {cell.key for cell in plan.cells}  # reads (and so validates) the data of every cell, up front
     folder = sweep_folder(results_dir, plan.name)

@@ -213,6 +213,13 @@ def one_hot(labels: np.ndarray) -> np.ndarray:
     return np.eye(NUM_CLASSES, dtype=np.float32)[labels]
 
 
+def epoch_order(seed: int, epoch: int, size: int) -> np.ndarray:
+    """The order of the ``size`` training images in epoch ``epoch`` (counted from 0), drawn from
+    (seed, epoch) alone: a training resumed at any epoch sees the orders of one never stopped,
+    and both engines see the same ones."""
+    return np.random.default_rng([seed, epoch]).permutation(size)
+
+
 def _read_path(path: Path):
     files = source_files(path)
     return _read_idx_folder(path) if path.is_dir() else _read_npz(files[0])

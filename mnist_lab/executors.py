@@ -8,9 +8,9 @@ The unit of work is a trajectory, trained by the same function as in-process
 (trajectory.train_trajectory). The client loads and validates the data once and
 sends it to every worker (no shared filesystem needed); workers stream each
 epoch and each cell back through a Dask queue, and the client alone writes the
-cell files, as each result arrives. A worker killed mid-trajectory costs that
-trajectory only: Dask runs it again on another worker, and its cells come out
-identical. A trajectory that fails by itself (an exception, a NaN loss) is
+cell files and checkpoints, as each arrives. A worker killed mid-trajectory
+costs that trajectory at most one epoch: Dask runs it again on another worker,
+from its latest checkpoint, and its cells come out identical. A trajectory that fails by itself (an exception, a NaN loss) is
 reported once, not retried.
 """
 
@@ -38,11 +38,20 @@ _worker_data = None  # each worker's DataCache: the arrays it prepared, kept bet
 
 @dataclass(frozen=True)
 class ClusterSpec:
-    """What the user asked for: a local cluster of ``workers`` processes, or a ``scheduler`` address."""
+    """What the user asked for: a local cluster of ``workers`` processes (on this machine's
+    ``gpus`` in turn, when it has some), or a ``scheduler`` address."""
 
     workers: int = None
     scheduler: str = None
     threads_per_worker: int = None
+    gpus: tuple = ()
+
+    @classmethod
+    def create(cls, workers=None, scheduler=None, threads_per_worker=None) -> "ClusterSpec":
+        """The spec for these options; a local cluster's workers go on the GPUs this machine has
+        (a --scheduler cluster's workers are placed by whoever started them, e.g. dask-cuda)."""
+        gpus = tuple(backends.visible_gpus()) if scheduler is None else ()
+        return cls(workers, scheduler, threads_per_worker, gpus)
 
     def threads(self) -> int:
         """Compute threads per worker: the override, else this machine's cores shared out (local),
@@ -53,7 +62,33 @@ class ClusterSpec:
 
     def describe(self) -> str:
         where = f"the Dask scheduler {self.scheduler}" if self.scheduler else f"{self.workers} local worker processes"
-        return f"{where}, {self.threads()} compute thread(s) each"
+        placed = ""
+        if self.gpus:
+            per_gpu = -(-self.workers // len(self.gpus))
+            placed = (f", on GPU{'s' if len(self.gpus) > 1 else ''} {', '.join(self.gpus)}"
+                      f" (up to {per_gpu} worker{'s' if per_gpu > 1 else ''} per GPU)")
+        return f"{where}, {self.threads()} compute thread(s) each{placed}"
+
+    def setup(self) -> "WorkerSetup":
+        return WorkerSetup(backends.use_backend(), self.threads(), self.gpus,
+                           shared_gpus=bool(self.gpus) and self.workers > len(self.gpus))
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What a worker sets before its backend starts: the backend, its compute threads and, on a
+    local cluster with GPUs, its GPU (local workers are numbered 0..N-1 by LocalCluster)."""
+
+    backend: str
+    threads: int
+    gpus: tuple = ()
+    shared_gpus: bool = False
+
+    def apply(self, worker_name):
+        backends.use_backend(self.backend)
+        backends.limit_threads(self.threads)
+        if self.gpus and isinstance(worker_name, int):
+            backends.use_gpu(backends.gpu_of_worker(worker_name, list(self.gpus)), self.shared_gpus)
 
 
 def plan_seconds(trajectory_seconds: list, workers: int) -> float:
@@ -65,37 +100,44 @@ def plan_seconds(trajectory_seconds: list, workers: int) -> float:
     return max(finish)
 
 
-def run_on_dask(spec: ClusterSpec, groups, data, bar, publish, fail, log=print) -> dict:
+def run_on_dask(spec: ClusterSpec, groups, data, listener, saved, log=print) -> dict:
     """Train ``groups`` (lists of cells, one trajectory each) on the cluster; return failures.
 
-    ``publish(cell, record)`` and ``fail(cells, message, traceback)`` are the sweep's own
-    writers, called in this process only.
+    ``listener`` (sweep.SweepListener) handles every event in this process: the workers' cells,
+    checkpoints, epochs and notes, and failures. ``saved`` (sweep.SweepCheckpoints) gives each
+    trajectory's checkpoint to resume from, and forgets it when the trajectory ends.
     """
     if not groups:
         return {}
     with _client(spec, log) as client:
-        return _Run(client, spec.threads(), groups, data, bar, publish, fail).wait()
+        return _Run(client, spec.setup(), groups, data, listener, saved).wait()
 
 
 class _Run:
-    """One sweep's trajectories on a client: submitted at once, followed until all are done."""
+    """One sweep's trajectories on a client: submitted at once, followed until all are done.
 
-    def __init__(self, client, threads, groups, data, bar, publish, fail):
-        from distributed import Queue
+    Each trajectory's latest checkpoint also lives in a Dask Variable: when Dask runs a
+    trajectory again after its worker died, the new attempt resumes from there."""
 
-        self.bar, self.publish, self.fail = bar, publish, fail
-        self.queue = Queue(f"mnist-lab-{uuid.uuid4().hex}", client=client)
-        self.written, self.epochs_seen, self.failures = set(), {}, {}
-        scattered, self.groups = {}, {}
+    def __init__(self, client, setup, groups, data, listener, saved):
+        from distributed import Queue, Variable
+
+        self.listener, self.saved = listener, saved
+        run = f"mnist-lab-{uuid.uuid4().hex}"
+        self.queue = Queue(run, client=client)
+        self.epochs_seen, self.failures = {}, {}
+        scattered, self.groups, self.latest = {}, {}, {}
         for index, group in enumerate(groups):
             # Each distinct dataset is loaded and validated here, and sent to every worker once.
             dataset = data.dataset(group[0].config.data)
             if dataset.digest not in scattered:
                 scattered[dataset.digest] = client.scatter(dataset, broadcast=True, hash=False)
+            self.latest[index] = Variable(f"{run}-checkpoint-{index}", client=client)
+            self.latest[index].set(saved.resume(group))
             future = client.submit(_trajectory_task, index, group, scattered[dataset.digest], self.queue.name,
-                                   threads, backends.use_backend(), pure=False,
+                                   self.latest[index].name, setup, pure=False,
                                    key=f"trajectory-{index}-{uuid.uuid4().hex}")
-            self.groups[future] = group
+            self.groups[future] = (index, group)
 
     def wait(self) -> dict:
         from distributed import wait
@@ -113,56 +155,69 @@ class _Run:
         return self.failures
 
     def _drain(self):
-        """Handle the events workers sent: finished epochs (the bar) and finished cells (written now)."""
+        """Handle the events workers sent, in this process (see trajectory.py)."""
         for kind, index, payload in self.queue.get(batch=True):
             if kind == "epoch":
                 # A trajectory run again after its worker died repeats epochs: count each once.
                 if payload["epoch"] > self.epochs_seen.get(index, 0):
                     self.epochs_seen[index] = payload["epoch"]
-                    self.bar.epoch_done(payload)
+                    self.listener.epoch(payload)
+            elif kind == "checkpoint":
+                self.listener.checkpoint(*payload)
+                self.latest[index].set(payload[1])
             else:
-                self._publish(*payload)
-
-    def _publish(self, cell, record):
-        if cell.key not in self.written:
-            self.publish(cell, record)
-            self.written.add(cell.key)
+                getattr(self.listener, kind)(*payload)
 
     def _finished(self, future):
-        group = self.groups[future]
+        index, group = self.groups[future]
         try:
             outcome = future.result()
         except Exception as error:  # the trajectory's workers kept dying (Dask's allowed failures)
             outcome = {"cells": [], "error": f"lost on the Dask cluster: {type(error).__name__}: {error}",
                        "traceback": traceback.format_exception(error)}
         for cell, record in outcome["cells"]:  # in case an event was lost: the result holds them all
-            self._publish(cell, record)
+            self.listener.cell(cell, record)
         if "error" in outcome:
-            unwritten = [cell for cell in group if cell.key not in self.written]
-            self.failures.update(self.fail(unwritten, outcome["error"], outcome["traceback"]))
+            self.failures.update(self.listener.failed(group, outcome["error"], outcome["traceback"]))
+        self.saved.finished(group)
+        self.latest[index].delete()
 
 
-def _trajectory_task(index, group, dataset, queue_name, threads, backend):
-    """On a worker: train one trajectory, streaming epochs and cells to the client's queue."""
+class _QueueListener:
+    """A trajectory's events on a worker, sent to the client's queue (see trajectory.py)."""
+
+    def __init__(self, queue, index):
+        self.queue, self.index, self.cells = queue, index, []
+
+    def epoch(self, row):
+        self.queue.put(("epoch", self.index, row))
+
+    def cell(self, cell, record):
+        self.cells.append((cell, record))
+        self.queue.put(("cell", self.index, (cell, record)))
+
+    def checkpoint(self, key, data):
+        self.queue.put(("checkpoint", self.index, (key, data)))
+
+    def note(self, text):
+        self.queue.put(("note", self.index, (text,)))
+
+
+def _trajectory_task(index, group, dataset, queue_name, checkpoint_name, setup: WorkerSetup):
+    """On a worker: train one trajectory from its latest checkpoint, streaming events to the client."""
     global _worker_data
-    from distributed import Queue
+    from distributed import Queue, Variable, get_worker
 
-    backends.use_backend(backend)
-    backends.limit_threads(threads)
+    setup.apply(get_worker().name)
     _worker_data = _worker_data or DataCache()
-    queue = Queue(queue_name)
-    cells = []
-
-    def on_cell(cell, record):
-        cells.append((cell, record))
-        queue.put(("cell", index, (cell, record)))
-
+    listener = _QueueListener(Queue(queue_name), index)
     try:
         arrays = _worker_data.arrays(dataset, group[0].config)
-        train_trajectory(group, dataset, arrays, lambda row: queue.put(("epoch", index, row)), on_cell)
+        train_trajectory(group, dataset, arrays, listener, Variable(checkpoint_name).get())
     except Exception as error:  # reported once, not retried: the same inputs would fail again
-        return {"cells": cells, "error": failure_message(error), "traceback": traceback.format_exception(error)}
-    return {"cells": cells}
+        return {"cells": listener.cells, "error": failure_message(error),
+                "traceback": traceback.format_exception(error)}
+    return {"cells": listener.cells}
 
 
 class _client:

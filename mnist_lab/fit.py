@@ -17,11 +17,12 @@ import keras
 import numpy as np
 
 from . import backends, interrupts, numpy_engine, plots, store, versions
+from .checkpoints import Checkpoint
 from .config import to_dict, to_yaml
-from .identity import experiment_hash
+from .identity import DATA_ORDER, experiment_hash
 from .models import build_model, forward
 from .numpy_engine import NumpyModel
-from .data import NUM_CLASSES
+from .data import NUM_CLASSES, epoch_order
 
 # Batches run per call into the compiled graph: the same SGD steps in the same
 # order (a test proves the weights are identical), with far less Python
@@ -50,27 +51,102 @@ def new_model(config):
     return compiled_model(config)
 
 
-def fit_model(model, config, arrays, *, verbose=0, on_epoch=None) -> Trajectory:
+def fit_model(model, config, arrays, *, verbose=0, on_epoch=None, resume=None) -> Trajectory:
     """Train ``model`` for ``config.training.epochs``, evaluating the test set after each epoch.
 
-    ``on_epoch(history)`` runs after each finite epoch, before the next one
-    starts. The one training path of mnist-lab: train and sweep, both engines.
+    ``resume``: a checkpoint of this training; its weights and optimizer state are restored and
+    training goes on after its last epoch, with the numbers of a training never stopped.
+    ``on_epoch(history)`` runs after each finite epoch, before the next one starts (where a
+    checkpoint is taken: see checkpoint()). The one training path of mnist-lab: train and
+    sweep, both engines.
     """
+    history = []
+    if resume is not None:
+        if resume.epoch > config.training.epochs:
+            raise ValueError(f"a checkpoint after epoch {resume.epoch} cannot resume a training of "
+                             f"{config.training.epochs} epochs")
+        restore(model, resume)
+        history = list(resume.history)
     epochs = EpochLog(arrays.y_test, on_epoch, print_each=verbose > 0 and config.engine == "numpy",
-                      total=config.training.epochs)
+                      total=config.training.epochs, history=history)
     if config.engine == "numpy":
-        numpy_engine.fit(model, config, arrays, epochs.record)
+        numpy_engine.fit(model, config, arrays, epochs.record, first_epoch=len(history))
     else:
         with interrupts.leave_at_once():  # see interrupts.py: no unwinding through a running fit
-            model.fit(arrays.x_train, arrays.y_train, batch_size=config.training.batch_size,
-                      epochs=config.training.epochs, shuffle=True, verbose=verbose,
-                      callbacks=[EpochRecorder(arrays.x_test, epochs), keras.callbacks.TerminateOnNaN()])
+            _fit_keras(model, config, arrays, epochs, verbose)
     last = epochs.history[-1]
     if not math.isfinite(last["train_loss"]):
         raise Diverged(f"training diverged: the loss became {last['train_loss']} in epoch {last['epoch']} "
                        f"(learning rate {config.training.learning_rate}); a smaller "
                        f"training.learning_rate usually helps")
+    if epochs.test_probabilities is None:  # resumed after its last epoch: nothing was left to train
+        epochs.test_probabilities = predict(model, arrays.x_test)
     return Trajectory(model, epochs.history, epochs.test_probabilities)
+
+
+def _fit_keras(model, config, arrays, epochs: EpochLog, verbose):
+    """One fit() per epoch on the training set in that epoch's (seed, epoch) order: not Keras's
+    own shuffle, whose order follows from a generator's hidden state and could not be resumed.
+    The arrays become backend tensors once, and each epoch's order is one gather of them
+    (bench/epoch_order.py measures what this costs against Keras's shuffle)."""
+    x_train, y_train = keras.ops.convert_to_tensor(arrays.x_train), keras.ops.convert_to_tensor(arrays.y_train)
+    callbacks = [EpochRecorder(arrays.x_test, epochs), keras.callbacks.TerminateOnNaN()]
+    if verbose:
+        callbacks.append(EpochOfTotal(config.training.epochs))
+    for epoch in range(len(epochs.history), config.training.epochs):
+        order = keras.ops.convert_to_tensor(epoch_order(config.seed, epoch, len(arrays.x_train)))
+        model.fit(keras.ops.take(x_train, order, axis=0), keras.ops.take(y_train, order, axis=0),
+                  batch_size=config.training.batch_size, epochs=epoch + 1, initial_epoch=epoch, shuffle=False,
+                  verbose=verbose, callbacks=callbacks)
+        if not math.isfinite(epochs.history[-1]["train_loss"]):
+            return
+
+
+class EpochOfTotal(keras.callbacks.ProgbarLogger):
+    """Keras's progress bar, counting "Epoch 3/10" over the whole training although each
+    fit() call runs one epoch."""
+
+    def __init__(self, total: int):
+        super().__init__()
+        self.total = total
+
+    def set_params(self, params):
+        super().set_params({**params, "epochs": self.total})
+
+
+def checkpoint(model, key: str, history: list) -> Checkpoint:
+    """The training's state after ``len(history)`` epochs (see checkpoints.py)."""
+    optimizer = [] if isinstance(model, NumpyModel) else [
+        keras.ops.convert_to_numpy(variable) for variable in model.optimizer.variables]
+    return Checkpoint(key, list(history), model.get_weights(), optimizer,
+                      versions.installed(keras.backend.backend()), backends.compute_threads())
+
+
+def usable_checkpoint(checkpoint, log=print):
+    """``checkpoint`` when this process can continue it exactly, else None (and a note why)."""
+    if checkpoint is None:
+        return None
+    reason = checkpoint.mismatch(versions.installed(keras.backend.backend()), backends.compute_threads())
+    if reason is not None:
+        log(f"Note: starting over, not resuming after epoch {checkpoint.epoch}: its checkpoint was made "
+            f"with {reason}")
+        return None
+    return checkpoint
+
+
+def restore(model, checkpoint: Checkpoint):
+    """Put the checkpoint's weights and optimizer state into ``model``, a fresh model of its config."""
+    model.set_weights(checkpoint.weights)
+    if isinstance(model, NumpyModel):
+        return
+    optimizer = model.optimizer
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    if len(optimizer.variables) != len(checkpoint.optimizer):
+        raise ValueError(f"the checkpoint holds {len(checkpoint.optimizer)} optimizer variables, "
+                         f"the model's optimizer has {len(optimizer.variables)}")
+    for variable, value in zip(optimizer.variables, checkpoint.optimizer):
+        variable.assign(value)
 
 
 def verbosity(progress: bool) -> int:
@@ -116,9 +192,9 @@ class EpochLog:
     """The history of a training: per epoch, the training loss, accuracy and seconds
     (evaluation excluded), then the test loss and accuracy; both engines report here."""
 
-    def __init__(self, y_test, on_epoch=None, print_each=False, total=None):
+    def __init__(self, y_test, on_epoch=None, print_each=False, total=None, history=()):
         self.y_test, self.on_epoch, self.print_each, self.total = y_test, on_epoch, print_each, total
-        self.history, self.test_probabilities = [], None
+        self.history, self.test_probabilities = list(history), None
 
     def record(self, loss, accuracy, seconds, predict_test) -> bool:
         """Add one epoch; False when the loss is not finite (training must stop)."""
@@ -151,9 +227,14 @@ class EpochRecorder(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self._start
-        if self.epochs.record(logs["loss"], logs["accuracy"], seconds, lambda: forward(self.model, self.x_test)):
+        if self.epochs.record(logs["loss"], logs["accuracy"], seconds, lambda: predict(self.model, self.x_test)):
             row = self.epochs.history[-1]
             logs.update(test_loss=row["test_loss"], test_accuracy=row["test_accuracy"])
+
+
+def predict(model, x_test) -> np.ndarray:
+    """Class probabilities of either engine's model."""
+    return model.probabilities(x_test) if isinstance(model, NumpyModel) else forward(model, x_test)
 
 
 def loss_and_accuracy(probabilities: np.ndarray, one_hot_labels: np.ndarray) -> tuple[float, float]:
@@ -175,29 +256,35 @@ def steady_epoch_seconds(seconds: list) -> float:
 
 
 def run_metrics(config, dataset, trajectory, confusion, wall_seconds) -> dict:
-    return {**result_record(config, dataset, trajectory.history, trajectory.model.count_params()),
+    return {**result_record(config, dataset, trajectory.history, trajectory.model),
             "confusion_matrix": confusion.tolist(), "wall_seconds": wall_seconds}
 
 
-def result_record(config, dataset, history, parameters) -> dict:
-    """The numbers every result carries, train runs and sweep cells alike."""
+def result_record(config, dataset, history, model) -> dict:
+    """The numbers every result carries, train runs and sweep cells alike, with how they were
+    computed (versions, compute threads, device, XLA compilation: none of them is part of the
+    experiment, and each may move the last digits)."""
     last = history[-1]
     seconds = [row["train_seconds"] for row in history]
+    numpy_model = isinstance(model, NumpyModel)
     return {
         "model": config.model.type,
         "test_loss": last["test_loss"],
         "test_accuracy": last["test_accuracy"],
         "train_loss": last["train_loss"],
         "train_accuracy": last["train_accuracy"],
-        "parameters": parameters,
+        "parameters": model.count_params(),
         "epochs": len(history),
         "seconds_per_epoch": steady_epoch_seconds(seconds),
         "epoch_seconds": seconds,
         "seed": config.seed,
         "config_hash": experiment_hash(config, dataset.digest, keras.backend.backend()),
+        "data_order": DATA_ORDER,
         "data": dataset.record(config.data.train_limit, config.data.test_limit),
         "versions": versions.installed(keras.backend.backend()),
         "compute_threads": backends.compute_threads(),
+        "device": "cpu:0" if numpy_model else keras.distribution.list_devices()[0],
+        "jit_compile": False if numpy_model else bool(model.jit_compile),
         "created": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
         "config": to_dict(config),
     }

@@ -24,16 +24,24 @@ CACHE_ENV_VAR = "MNIST_LAB_CACHE"
 DIGEST_CACHE_FILE = "data-digests.json"
 DIGEST_CACHE_ENTRIES = 256  # the newest entries kept; the rest is recomputed if needed
 _memo = {}  # stamp -> array digests, for this process
+# How each epoch orders the training images: drawn from (seed, epoch) alone (data.epoch_order).
+# Results made before (each engine's own shuffling generator) record no order; their identity
+# stays as it was, so they keep their keys, and they never share a key, a table row or a cache
+# entry with today's experiments, whose seed draws other orders.
+DATA_ORDER = "seed-epoch"
 
 
-def experiment(config_dict: dict, data_digest: str, backend: str) -> dict:
+def experiment(config_dict: dict, data_digest: str, backend: str, data_order=DATA_ORDER) -> dict:
     """The identity record: every field that defines the experiment; the data by its
-    content digest and the slice used (first N images), not by where it was read; and the
-    Keras backend, whose random streams turn one seed into other initial weights."""
+    content digest and the slice used (first N images), not by where it was read; the
+    Keras backend, whose random streams turn one seed into other initial weights; and how
+    each epoch orders the training images (None: a result made before that was recorded)."""
     record = json.loads(json.dumps(config_dict))  # a deep copy
     data = record.pop("data")
     record["data"] = {"digest": data_digest, "train_limit": data["train_limit"], "test_limit": data["test_limit"]}
     record["backend"] = backend
+    if data_order is not None:
+        record["data_order"] = data_order
     return record
 
 
@@ -50,12 +58,21 @@ def experiment_key(name: str, config) -> str:
     return f"{name}-{experiment_hash(config)}"
 
 
+def trajectory_key(name: str, config, content=None) -> str:
+    """The key of a training's path through its epochs: its experiment without the epoch count,
+    so that a checkpoint after epoch k serves every epoch count from k on (the cells of one
+    sweep trajectory, a sweep whose grid grew longer)."""
+    identity = experiment(to_dict(config), content or data_digest(config.data), selected_backend())
+    del identity["training"]["epochs"]
+    return f"{name}-{identity_hash(identity)}"
+
+
 def record_experiment(record: dict, where: str) -> dict:
     """The identity a stored result deserves, recomputed from what it holds (its resolved
     config and its data digests); ConfigError when its config is not valid."""
     config = from_dict(record["config"], where)
     return experiment(to_dict(config), content_digest(record["data"]["sha256"]),
-                      record["versions"].get("backend", DEFAULT_BACKEND))
+                      record["versions"].get("backend", DEFAULT_BACKEND), record.get("data_order"))
 
 
 def data_digest(data_config) -> str:

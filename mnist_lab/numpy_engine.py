@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from .data import NUM_CLASSES
+from .data import NUM_CLASSES, epoch_order
 
 PIXELS = 784
 
@@ -64,6 +64,17 @@ class NumpyModel:
 
     def save(self, path):
         np.savez(path, type=np.array(self.type), **self.params)
+
+    def get_weights(self) -> list:
+        """The parameters in order, as Keras's Model.get_weights gives its own."""
+        return [array.copy() for array in self.params.values()]
+
+    def set_weights(self, weights: list):
+        shapes = [array.shape for array in self.params.values()]
+        if [np.shape(array) for array in weights] != shapes:
+            raise ValueError(f"expected weights of shapes {shapes}, got {[np.shape(array) for array in weights]}")
+        for name, array in zip(self.params, weights):
+            self.params[name] = np.array(array, dtype=self.params[name].dtype)
 
     def count_params(self) -> int:
         return sum(array.size for array in self.params.values())
@@ -121,30 +132,28 @@ class NumpyModel:
         return logits
 
 
-def fit(model: NumpyModel, config, arrays, record_epoch):
-    """Mini-batch SGD for ``config.training``; a fresh permutation of the training set each
-    epoch, drawn from a generator seeded by ``config.seed``. ``record_epoch(loss, accuracy,
-    seconds, predict_test)`` is called after each epoch, as the Keras engine's recorder is."""
-    training = config.training
-    rng = np.random.default_rng(config.seed)
-    x, y = arrays.x_train, arrays.y_train
+def fit(model: NumpyModel, config, arrays, record_epoch, first_epoch=0):
+    """Mini-batch SGD for ``config.training`` from epoch ``first_epoch`` (counted from 0) on,
+    each epoch in its order drawn from (seed, epoch). ``record_epoch(loss, accuracy, seconds,
+    predict_test)`` is called after each epoch, as the Keras engine's recorder is."""
     # A diverging step overflows to inf/NaN: that shows in the epoch's loss, which stops
     # training with one clear message, so NumPy's own warnings would only be noise.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        _epochs(model, training, rng, x, y, arrays, record_epoch)
+        for epoch in range(first_epoch, config.training.epochs):
+            if not _epoch(model, config, epoch, arrays, record_epoch):
+                return
 
 
-def _epochs(model, training, rng, x, y, arrays, record_epoch):
-    for _ in range(training.epochs):
-        started = time.perf_counter()
-        order = rng.permutation(len(x))
-        loss_sum = correct = 0.0
-        for start in range(0, len(x), training.batch_size):
-            batch = order[start:start + training.batch_size]
-            logits = model.sgd_step(x[batch], y[batch], training.learning_rate)
-            # The batch's loss and accuracy before its step, as Keras reports them.
-            loss_sum += float(-(y[batch] * log_softmax(logits)).sum())
-            correct += float((logits.argmax(axis=1) == y[batch].argmax(axis=1)).sum())
-        if not record_epoch(loss_sum / len(x), correct / len(x), time.perf_counter() - started,
-                            lambda: model.probabilities(arrays.x_test)):
-            return
+def _epoch(model, config, epoch, arrays, record_epoch) -> bool:
+    started = time.perf_counter()
+    x, y, batch_size = arrays.x_train, arrays.y_train, config.training.batch_size
+    order = epoch_order(config.seed, epoch, len(x))
+    loss_sum = correct = 0.0
+    for start in range(0, len(x), batch_size):
+        batch = order[start:start + batch_size]
+        logits = model.sgd_step(x[batch], y[batch], config.training.learning_rate)
+        # The batch's loss and accuracy before its step, as Keras reports them.
+        loss_sum += float(-(y[batch] * log_softmax(logits)).sum())
+        correct += float((logits.argmax(axis=1) == y[batch].argmax(axis=1)).sum())
+    return record_epoch(loss_sum / len(x), correct / len(x), time.perf_counter() - started,
+                        lambda: model.probabilities(arrays.x_test))

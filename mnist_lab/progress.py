@@ -41,11 +41,13 @@ class SweepProgress:
             if bar is not None:
                 bar.close()
 
-    def start_trajectory(self, longest_cell):
+    def start_trajectory(self, longest_cell, done_epochs=0):
+        """A bar for the trajectory training to ``longest_cell``; ``done_epochs`` were resumed."""
         if self.enabled:
             if self._trajectory is not None:
                 self._trajectory.close()
-            self._trajectory = self._tqdm(total=longest_cell.epochs, unit="epoch", leave=False, position=1,
+            self._trajectory = self._tqdm(total=longest_cell.epochs, initial=min(done_epochs, longest_cell.epochs),
+                                          unit="epoch", leave=False, position=1,
                                           desc=describe_cell(longest_cell).rsplit(" epochs", 1)[0],
                                           dynamic_ncols=True)
 
@@ -65,6 +67,9 @@ class SweepProgress:
 
     def cell_failed(self, cell, message: str):
         self._line(f"FAILED {describe_cell(cell)}: {message}")
+
+    def note(self, text: str):
+        self._line(text)
 
     def _cells_label(self) -> str:
         return f"sweep {self.done_cells}/{self.total_cells} cells"

@@ -22,7 +22,8 @@ from pathlib import Path
 from . import store
 from .config import FOLDER_NAME, Config, config_name, consistency_problems, load_config, load_sweep_config, to_dict
 from .errors import ConfigError
-from .identity import experiment_key
+from .checkpoints import CheckpointFolder
+from .identity import experiment_key, trajectory_key
 from .trajectory import DataCache, failure_message, train_trajectory
 from .train import FULL_TRAIN_IMAGES, estimate_seconds as trajectory_seconds
 
@@ -223,24 +224,23 @@ def run_sweep(sweep: Sweep, results_dir="results", *, force=False, progress=True
             log(f"{skipped} of {len(sweep.cells)} cells already done, skipped (--force reruns them)")
             _note_versions([cells.records[cell.key] for cell in sweep.cells if cell not in todo], log)
         groups = trajectories(todo)
-        total_epochs = sum(max(cell.epochs for cell in group) for group in groups)
+        saved = SweepCheckpoints(folder, sweep, groups, force, log)
+        resumed = [saved.done_epochs(group) for group in groups if saved.done_epochs(group)]
+        if resumed:
+            log(f"Resuming {len(resumed)} {'trajectory' if len(resumed) == 1 else 'trajectories'} from "
+                f"checkpoints ({sum(resumed)} epochs already done)")
+        total_epochs = sum(max(cell.epochs for cell in group) - saved.done_epochs(group) for group in groups)
         with SweepProgress(len(sweep.cells), skipped, total_epochs, enabled=progress, log=log) as bar:
-            def publish(cell, record):
-                store.write_cell(folder, cell.key, record)
-                bar.cell_done(cell, record)
-
-            def fail(cells_failed, message, trace):
-                return _record_failures(cells_failed, folder, message, trace, bar)
-
+            listener = SweepListener(folder, bar, saved)
             if cluster is None:
                 data = DataCache()
                 failures = {}
                 for group in groups:
-                    failures.update(_run_trajectory(group, data, bar, publish, fail))
+                    failures.update(_run_trajectory(group, data, listener, saved))
             else:
                 from .executors import run_on_dask
 
-                failures = run_on_dask(cluster, groups, DataCache(), bar, publish, fail, log)
+                failures = run_on_dask(cluster, groups, DataCache(), listener, saved, log)
         tables.write_sweep_report(folder, {cell.key for cell in sweep.cells}, log=lambda *_: None)
     return SweepOutcome(folder, skipped, len(todo) - len(failures), failures)
 
@@ -261,27 +261,82 @@ def _note_versions(records, log):
             f"--force reruns them with the installed ones")
 
 
-def _run_trajectory(group, data, bar, publish, fail) -> dict:
+class SweepCheckpoints:
+    """The checkpoints of a sweep's pending trajectories (``.checkpoints/`` in its folder): read
+    once before training (the progress bar counts what is left), removed as each trajectory
+    ends. With ``force`` none is used: every trajectory starts over."""
+
+    def __init__(self, folder: Path, sweep: Sweep, groups, force: bool, log):
+        self.files = CheckpointFolder(folder)
+        self.keys = {id(group[0]): trajectory_key(group[0].name, group[0].config) for group in groups}
+        self._saved = {} if force else {key: self.files.load(key, log) for key in self.keys.values()}
+        # A trajectory with nothing left to do keeps no checkpoint (killed before its removal).
+        done = {trajectory_key(cell.name, cell.config) for cell in sweep.cells} - set(self.keys.values())
+        for key in done:
+            self.files.remove(key)
+
+    def key(self, group) -> str:
+        return self.keys[id(group[0])]
+
+    def done_epochs(self, group) -> int:
+        saved = self._saved.get(self.key(group))
+        return 0 if saved is None else min(saved.epoch, max(cell.epochs for cell in group))
+
+    def resume(self, group) -> bytes | None:
+        """The group's checkpoint as bytes (what a trajectory resumes from), or None."""
+        saved = self._saved.get(self.key(group))
+        return None if saved is None else saved.to_bytes()
+
+    def save(self, key: str, data: bytes):
+        self.files.save(key, data)
+
+    def finished(self, group):
+        self._saved.pop(self.key(group), None)
+        self.files.remove(self.key(group))
+
+
+class SweepListener:
+    """Where a trajectory's events go, in this process (also for events a Dask worker sent): cells
+    and checkpoints to the sweep's files, epochs and notes to the progress bar."""
+
+    def __init__(self, folder: Path, bar, saved: SweepCheckpoints):
+        self.folder, self.bar, self.saved = folder, bar, saved
+        self.written = set()  # cell keys written by this sweep
+
+    def epoch(self, row):
+        self.bar.epoch_done(row)
+
+    def cell(self, cell, record):
+        """Write a cell's record once (a trajectory run again after its worker died repeats it)."""
+        if cell.key not in self.written:
+            store.write_cell(self.folder, cell.key, record)
+            self.written.add(cell.key)
+            self.bar.cell_done(cell, record)
+
+    def checkpoint(self, key, data):
+        self.saved.save(key, data)
+
+    def note(self, text):
+        self.bar.note(text)
+
+    def failed(self, group, message, trace) -> dict:
+        """Record the failure of the cells of ``group`` not written yet; return them."""
+        cells = [cell for cell in group if cell.key not in self.written]
+        for cell in cells:
+            store.write_failure(self.folder, cell.key, {"key": cell.key, "config": to_dict(cell.config),
+                                                        "error": message, "traceback": trace})
+            self.bar.cell_failed(cell, message)
+        return {cell.key: message for cell in cells}
+
+
+def _run_trajectory(group, data, listener: SweepListener, saved: SweepCheckpoints) -> dict:
     """Train one trajectory in this process, publishing each cell as it passes; return failures."""
-    written = set()
-    bar.start_trajectory(max(group, key=lambda cell: cell.epochs))
-
-    def on_cell(cell, record):
-        publish(cell, record)
-        written.add(cell.key)
-
+    listener.bar.start_trajectory(max(group, key=lambda cell: cell.epochs), saved.done_epochs(group))
     try:
         dataset, arrays = data.get(group[0].config)
-        train_trajectory(group, dataset, arrays, bar.epoch_done, on_cell)
+        train_trajectory(group, dataset, arrays, listener, saved.resume(group))
     except Exception as error:  # one failed cell must not stop the sweep
-        return fail([cell for cell in group if cell.key not in written], failure_message(error),
-                    traceback.format_exception(error))
+        saved.finished(group)
+        return listener.failed(group, failure_message(error), traceback.format_exception(error))
+    saved.finished(group)
     return {}
-
-
-def _record_failures(cells, folder, message, trace, bar) -> dict:
-    for cell in cells:
-        store.write_failure(folder, cell.key, {"key": cell.key, "config": to_dict(cell.config), "error": message,
-                                               "traceback": trace})
-        bar.cell_failed(cell, message)
-    return {cell.key: message for cell in cells}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import store
+from .checkpoints import CheckpointFolder
 from .data import load_dataset, prepare
 from .errors import DataError
 from .identity import data_digest
@@ -44,10 +45,13 @@ def existing_run(config, name: str, results_dir, log=print):
 def train(config, name: str, results_dir="results", *, force=False, progress=True,
           log=print, warn=None, dataset=None) -> TrainResult:
     """Train ``config`` unless a complete run of its experiment exists; return its run folder.
-    ``warn`` (default ``log``) names a damaged run that is trained again."""
+    ``warn`` (default ``log``) names a damaged run that is trained again, and a training resumed
+    from its checkpoint (after its last finished epoch, unless ``force``)."""
     final = store.run_dir(results_dir, name, config)
+    saved = CheckpointFolder(final.parent)
     existing = None if force else existing_run(config, name, results_dir, warn or log)
     if existing is not None:
+        saved.remove(final.name)  # left by a kill between publishing the run and removing it
         return TrainResult(final, existing, trained=False)
     from . import fit  # Keras: only when there is training to do
 
@@ -60,7 +64,21 @@ def train(config, name: str, results_dir="results", *, force=False, progress=Tru
     model = fit.new_model(config)
     summary = fit.model_summary(model)
     log(summary)
-    trajectory = fit.fit_model(model, config, arrays, verbose=fit.verbosity(progress))
+    notice = warn or log  # what the user must know even with --quiet
+    resume = None if force else fit.usable_checkpoint(saved.load(final.name, notice), notice)
+    if resume is not None:
+        notice(f"Resuming after epoch {resume.epoch} of {config.training.epochs} "
+               f"(checkpoint {saved.path(final.name)})")
+
+    def save_checkpoint(history):
+        saved.save(final.name, fit.checkpoint(model, final.name, history).to_bytes())
+
+    try:
+        trajectory = fit.fit_model(model, config, arrays, verbose=fit.verbosity(progress), resume=resume,
+                                   on_epoch=save_checkpoint)
+    except fit.Diverged:
+        saved.remove(final.name)  # it would only diverge again
+        raise
     predictions = trajectory.test_probabilities.argmax(axis=1)
     metrics = fit.run_metrics(config, dataset, trajectory, fit.confusion_counts(arrays.test_labels, predictions),
                               wall_seconds=time.perf_counter() - started)
@@ -69,6 +87,7 @@ def train(config, name: str, results_dir="results", *, force=False, progress=Tru
         # A damaged run at ``final`` is replaced too; a good one published meanwhile by a
         # concurrent train of the same experiment is kept.
         trained = store.publish(staged, final, replace=force or _damaged(final))
+    saved.remove(final.name)
     return TrainResult(final, metrics if trained else store.read_run(final), trained)
 
 

@@ -1,40 +1,56 @@
 """One trajectory: the cells of a sweep that differ only in epochs, trained as one run.
 
 The same code trains a trajectory in the sweep's own process and on a Dask
-worker (executors.py); each cell's record is made here as training passes its
-epoch count, and the caller decides where it goes.
+worker (executors.py); it reports what happens to a listener, and the listener
+decides where it goes (the sweep's files here, the client's queue on a worker):
+
+  epoch(row)               an epoch ended (the progress bar)
+  cell(cell, record)       the training passed a cell's epoch count: its result record
+  checkpoint(key, data)    the trajectory's checkpoint after that epoch, as bytes
+  note(text)               something the user should read
 """
 
 from __future__ import annotations
 
 from .data import prepare
+from .identity import trajectory_key
 from .train import load_checked
 
 
-def train_trajectory(group, dataset, arrays, on_epoch, on_cell):
-    """Train one trajectory to its longest epoch count; ``on_epoch(row)`` after every epoch and
-    ``on_cell(cell, record)`` as each cell's epoch count passes. The same path in this
-    process and on a Dask worker."""
-    from .fit import fit_model, new_model
+def train_trajectory(group, dataset, arrays, listener, resume=None):
+    """Train one trajectory to its longest epoch count, from ``resume`` (its checkpoint) when given:
+    cells it already passed get their records from the checkpoint's history, the others as
+    training passes them."""
+    from .checkpoints import Checkpoint
+    from .fit import checkpoint, fit_model, new_model, usable_checkpoint
 
     by_epochs = {cell.epochs: cell for cell in group}
     longest = by_epochs[max(by_epochs)]
+    key = trajectory_key(longest.name, longest.config, dataset.digest)
     model = new_model(longest.config)
+    resume = usable_checkpoint(None if resume is None else Checkpoint.from_bytes(resume, key), listener.note)
+    done = 0 if resume is None else resume.epoch
+    for cell in group:
+        if cell.epochs <= done:
+            listener.cell(cell, cell_record(cell, dataset, resume.history[:cell.epochs], model))
+    if longest.epochs <= done:
+        return
 
     def epoch_done(history):
-        on_epoch(history[-1])
+        listener.epoch(history[-1])
         cell = by_epochs.get(len(history))
         if cell is not None:
-            on_cell(cell, cell_record(cell, dataset, history, model.count_params()))
+            listener.cell(cell, cell_record(cell, dataset, history, model))
+        listener.checkpoint(key, checkpoint(model, key, history).to_bytes())
 
-    fit_model(model, longest.config, arrays, on_epoch=epoch_done)
+    fit_model(model, longest.config, arrays, on_epoch=epoch_done, resume=resume)
 
 
-def cell_record(cell, dataset, history, parameters) -> dict:
+def cell_record(cell, dataset, history, model) -> dict:
     """A cell's result file: the shared result numbers, its resolved config and history."""
     from .fit import result_record
 
-    return {"key": cell.key, "name": cell.name, **result_record(cell.config, dataset, history, parameters),
+    return {"key": cell.key, "name": cell.name, **result_record(cell.config, dataset, history, model),
             "history": history}
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from mnist_lab.config import Config, ModelConfig, load_config, to_dict
 from mnist_lab.data import IDX_FILES, load_builtin
+from mnist_lab.identity import DATA_ORDER
 
 ROOT = Path(__file__).resolve().parents[1]
 # The data-digest cache of the tests (and of the CLI processes they start) stays out of ~/.cache.
@@ -89,6 +90,7 @@ def cell_record(dataset, model, batch_size, epochs, learning_rate, seed, accurac
             "seconds_per_epoch": 0.5, "epoch_seconds": [0.5] * epochs, "seed": seed, "config_hash": cell.key[-12:],
             "data": dataset.record(data.get("train_limit"), data.get("test_limit")),
             "versions": {"python": "3", "keras": "3", "backend": "tensorflow"}, "created": "2026-01-01T00:00:00",
+            "data_order": DATA_ORDER,
             "config": to_dict(config), "history": history}
 
 

@@ -97,6 +97,31 @@ def test_a_killed_worker_does_not_fail_the_sweep(tmp_path):
     assert table(tmp_path / "results") == expected
 
 
+def test_a_trajectory_killed_in_a_serial_sweep_resumes_on_a_worker(tmp_path):
+    """The client sends a trajectory's checkpoint to the worker that goes on with it: killed after
+    a few epochs in one process, resumed on a LocalCluster worker with as many compute threads,
+    the cells equal those of a sweep never stopped."""
+    longer = write_config(tmp_path, f"name: par\nseeds: [0]\nmodels:\n  - config: {ROOT / 'configs' / 'mlp.yaml'}\n"
+                                    f"    batch_size: [20]\n    epochs: [2, 8]\n", name="par.yaml")
+    bigger = ("--set", "data.train_limit=10000")
+    subprocess.run([*sweep_command(longer, tmp_path / "serial"), *bigger], check=True, capture_output=True)
+    process = subprocess.Popen([*sweep_command(longer, tmp_path / "results"), *bigger], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    cells = tmp_path / "results" / "sweeps" / "par" / "cells"
+    deadline = time.monotonic() + 120
+    while not list(cells.glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    threads = str(len(os.sched_getaffinity(0)))  # what the serial sweep used
+    resumed = subprocess.run([*sweep_command(longer, tmp_path / "results", "--workers", "1",
+                                             "--threads-per-worker", threads), *bigger], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Resuming 1 trajectory from checkpoints" in resumed.stdout and "starting over" not in resumed.stdout
+    assert table(tmp_path / "results") == table(tmp_path / "serial")
+    assert not (tmp_path / "results" / "sweeps" / "par" / ".checkpoints").exists()
+
+
 def test_ctrl_c_stops_the_cluster_and_a_rerun_resumes(serial, tmp_path):
     path, expected = serial
     process = subprocess.Popen(sweep_command(path, tmp_path, "--workers", "2"), stdout=subprocess.PIPE,
@@ -182,7 +207,13 @@ def test_plan_seconds_is_longest_first_on_the_first_free_worker():
     assert plan_seconds([3, 5, 3, 4, 3], 2) == 10  # 5 | 4, then 3 -> 7, 3 -> 8, 3 -> 10
     assert plan_seconds([10, 1, 1], 3) == 10
     assert plan_seconds([2, 2, 2], 1) == 6
+
+
+def test_cluster_spec_threads_and_gpu_placement():
     assert ClusterSpec(workers=4, threads_per_worker=3).threads() == 3
+    on_gpus = ClusterSpec(workers=3, threads_per_worker=1, gpus=("0", "1"))
+    assert on_gpus.describe() == "3 local worker processes, 1 compute thread(s) each, on GPUs 0, 1 (up to 2 workers per GPU)"
+    assert on_gpus.setup().shared_gpus and not ClusterSpec(workers=1, gpus=("0",)).setup().shared_gpus
     assert ClusterSpec(scheduler="tcp://x:1").threads() == 1
 
 

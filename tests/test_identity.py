@@ -88,3 +88,16 @@ def test_cache_folder_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert identity.cache_folder() == tmp_path / "mnist-lab"
     assert DataConfig().path is None
+
+
+def test_results_made_before_the_seeded_data_order_keep_their_keys_as_other_experiments(mnist):
+    """A record without ``data_order`` (mnist-lab 0.1) hashes as it always did: the key below is
+    the one such a cell was committed under (logreg, batch 400, 20 epochs, lr 0.5, seed 2);
+    today's experiment of that setting, whose seed draws other orders, has another key."""
+    from conftest import cell_record
+
+    record = cell_record(mnist, "logreg", 400, 20, 0.5, 2, 0.92, 0.27)
+    legacy = {field: value for field, value in record.items() if field != "data_order"}
+    assert identity.identity_hash(identity.record_experiment(legacy, "old")) == "039d23c450dd"
+    assert record["key"] == f"logreg-{identity.identity_hash(identity.record_experiment(record, 'new'))}"
+    assert record["key"] != "logreg-039d23c450dd"

@@ -142,9 +142,13 @@ def test_sigkill_mid_sweep_then_resume_gives_the_same_table(tmp_path):
     assert process.wait() == -signal.SIGKILL
     finished = len(list(cells.glob("*.json")))
     assert 1 <= finished < 6, "the kill should land mid-sweep"
+    saved = sweep_folder(killed_results, "kill") / ".checkpoints"
+    mid_trajectory = bool(list(saved.glob("*.checkpoint.npz")))
     resumed = subprocess.run([*command, "--results", str(killed_results)], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert f"{finished} of 6 cells already done, skipped" in resumed.stdout
+    assert ("Resuming 1 trajectory from checkpoints" in resumed.stdout) == mid_trajectory
+    assert not saved.exists()
     clean_results = tmp_path / "clean"
     subprocess.run([*command, "--results", str(clean_results)], check=True, capture_output=True)
     assert _table(sweep_folder(killed_results, "kill")) == _table(sweep_folder(clean_results, "kill"))

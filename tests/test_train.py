@@ -1,5 +1,9 @@
 import csv
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import keras
 import numpy as np
@@ -7,11 +11,14 @@ import pytest
 import sklearn.metrics
 
 from mnist_lab import fit, plots
+from mnist_lab.checkpoints import Checkpoint
 from mnist_lab.config import load_config
 from mnist_lab.fit import confusion_counts
 from mnist_lab.identity import experiment_key
 from mnist_lab.data import prepare
 from mnist_lab.train import train
+
+from conftest import ROOT
 
 RUN_FILES = {"config.yaml", "model.keras", "history.csv", "metrics.json", "summary.txt",
              "learning_curves.png", "confusion_matrix.png"}
@@ -33,6 +40,8 @@ def test_run_directory_is_complete_and_consistent(tmp_path, small_config, mnist)
     assert metrics["parameters"] == 79_510 and metrics["epochs"] == 2 and metrics["seed"] == 0
     assert set(metrics["versions"]) >= {"python", "keras", "backend", "backend_version"}
     assert metrics["versions"]["backend"] == keras.backend.backend()  # jax in the JAX run of make test
+    # How it was computed: on this CPU; XLA by Keras's "auto" (JAX yes, TensorFlow with op determinism no).
+    assert metrics["device"] == "cpu:0" and metrics["jit_compile"] == (keras.backend.backend() == "jax")
     assert metrics["data"]["verified_mnist"] and metrics["data"]["train_images"] == 600
     assert (metrics["data"]["train_limit"], metrics["data"]["test_images"]) == (600, 300)
     with open(result.run_dir / "history.csv") as stream:
@@ -103,4 +112,65 @@ def test_interrupted_run_leaves_nothing_that_looks_complete(tmp_path, small_conf
     monkeypatch.setattr(plots, "confusion_matrix", interrupt)
     with pytest.raises(KeyboardInterrupt):
         train(small_config("logreg"), "logreg", tmp_path, progress=False, log=lambda *_: None, dataset=mnist)
-    assert list((tmp_path / "runs").iterdir()) == []
+    # Only the training's last checkpoint, hidden, to resume from.
+    assert [path.name for path in (tmp_path / "runs").iterdir()] == [".checkpoints"]
+    monkeypatch.undo()
+    lines = []
+    train(small_config("logreg"), "logreg", tmp_path, progress=False, log=lines.append, dataset=mnist)
+    assert any(line.startswith("Resuming after epoch 2 of 2") for line in lines)
+    assert [path.name for path in (tmp_path / "runs").iterdir()] == [experiment_key("logreg", small_config("logreg"))]
+
+
+@pytest.mark.parametrize("model_type, engine", [("mlp", "keras"), ("cnn", "keras"), ("mlp", "numpy")])
+def test_resuming_from_a_checkpoint_gives_the_uninterrupted_bits(small_config, mnist, model_type, engine):
+    config = small_config(model_type, "training.epochs=3", f"engine={engine}")
+    arrays = prepare(mnist, model_type, 600, 300)
+    model, saved = fit.new_model(config), []
+    whole = fit.fit_model(model, config, arrays, on_epoch=lambda history: saved.append(
+        fit.checkpoint(model, "key", history).to_bytes()))
+    resumed = fit.fit_model(fit.new_model(config), config, arrays, resume=Checkpoint.from_bytes(saved[0], "first"))
+    for left, right in zip(whole.model.get_weights(), resumed.model.get_weights()):
+        np.testing.assert_array_equal(left, right)
+    assert resumed.history == whole.history[:1] + [
+        {**row, "train_seconds": resumed.history[index]["train_seconds"]} for index, row in
+        enumerate(whole.history[1:], start=1)]
+    np.testing.assert_array_equal(resumed.test_probabilities, whole.test_probabilities)
+    # Resumed after the last epoch: nothing is trained, the model's predictions are computed.
+    done = fit.fit_model(fit.new_model(config), config, arrays, resume=Checkpoint.from_bytes(saved[-1], "last"))
+    np.testing.assert_array_equal(done.test_probabilities, whole.test_probabilities)
+
+
+def test_a_training_killed_mid_epoch_resumes_to_the_same_bits(tmp_path):
+    """SIGKILL during epoch 2 or later; the rerun resumes after the last finished epoch and
+    ends with the weights and numbers of a run never stopped."""
+    command = [sys.executable, "-m", "mnist_lab", "train", str(ROOT / "configs" / "mlp.yaml"), "--quiet",
+               "--set", "data.train_limit=20000", "--set", "data.test_limit=500", "--set", "training.batch_size=20",
+               "--set", "training.epochs=5"]
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([*command, "--results", str(killed)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    saved = killed / "runs" / ".checkpoints"
+    deadline = time.monotonic() + 120
+    while not list(saved.glob("*.checkpoint.npz")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    assert not list((killed / "runs").glob("mlp-*")), "the kill should land mid-training"
+    resumed = subprocess.run([*command, "--results", str(killed)], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Resuming after epoch " in resumed.stdout and " of 5 (checkpoint " in resumed.stdout
+    assert not saved.exists()  # removed once the run is published
+    clean = tmp_path / "clean"
+    subprocess.run([*command, "--results", str(clean)], check=True, capture_output=True)
+    [killed_run], [clean_run] = (list((folder / "runs").glob("mlp-*")) for folder in (killed, clean))
+    assert killed_run.name == clean_run.name
+    for left, right in zip(weights(killed_run), weights(clean_run)):
+        np.testing.assert_array_equal(left, right)
+    first, second = (json.loads((run / "metrics.json").read_text()) for run in (killed_run, clean_run))
+    numbers = ("test_loss", "test_accuracy", "train_loss", "train_accuracy", "confusion_matrix")
+    assert {key: first[key] for key in numbers} == {key: second[key] for key in numbers}
+    histories = []
+    for run in (killed_run, clean_run):
+        with open(run / "history.csv") as stream:
+            histories.append([{**row, "train_seconds": None} for row in csv.DictReader(stream)])
+    assert histories[0] == histories[1] and len(histories[0]) == 5
