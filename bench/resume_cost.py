@@ -5,7 +5,10 @@ per repeat, it is killed with SIGKILL at a uniformly random moment of that
 span (after k seconds) and the same command is run again (R seconds), which
 resumes from the last epoch's checkpoint. Lost = k + R − W: the epoch cut
 short plus the second process's start-up (imports, data, graph tracing).
-Without checkpoints the rerun would start over: it would lose all k seconds.
+The work redone is the time from the last checkpoint's write (its mtime) to
+the kill: checkpoints bound it by one epoch and its evaluation; the rest is
+the second start-up. Without checkpoints the rerun would start over: it
+would lose all k seconds.
 
     python bench/resume_cost.py                 # 20,000 training images, 5 epochs, 3 kills
     python bench/resume_cost.py --repeats 5 --train-images 60000
@@ -36,16 +39,19 @@ def timed(arguments) -> float:
     return time.perf_counter() - started
 
 
-def killed_after(arguments, seconds) -> bool:
-    """Run ``arguments`` and SIGKILL it after ``seconds``; False when it finished before."""
+def killed_after(arguments, seconds, checkpoints: Path):
+    """Run ``arguments``, SIGKILL it after ``seconds``: (killed, seconds of work since its last
+    checkpoint, None before the first one); (False, None) when it finished before."""
     process = subprocess.Popen(arguments, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         process.wait(timeout=seconds)
-        return False
+        return False, None
     except subprocess.TimeoutExpired:
         process.send_signal(signal.SIGKILL)
+        killed = time.time()
         process.wait()
-        return True
+    saved = list(checkpoints.glob("*.checkpoint.npz"))
+    return True, (killed - saved[0].stat().st_mtime if saved else None)
 
 
 def measure(train_images=20000, epochs=5, repeats=3, seed=0) -> dict:
@@ -55,16 +61,19 @@ def measure(train_images=20000, epochs=5, repeats=3, seed=0) -> dict:
         whole = timed(command(clean, train_images, epochs))
         run = next((clean / "runs").glob("cnn-*"))
         epoch = statistics.median(json.loads((run / "metrics.json").read_text())["epoch_seconds"])
-        lost, restart = [], []
+        lost, restart, redone = [], [], []
         for repeat in range(repeats):
             results = Path(folder) / f"killed-{repeat}"
             kill_at = draw.uniform(0, whole)
-            if not killed_after(command(results, train_images, epochs), kill_at):
+            killed, since_checkpoint = killed_after(command(results, train_images, epochs), kill_at,
+                                                    results / "runs" / ".checkpoints")
+            if not killed:
                 continue
             rerun = timed(command(results, train_images, epochs))
             lost.append(kill_at + rerun - whole)
             restart.append(kill_at)
-    return {"whole": whole, "epoch": epoch, "lost": lost, "restart": restart}
+            redone.append(since_checkpoint)
+    return {"whole": whole, "epoch": epoch, "lost": lost, "restart": restart, "redone": redone}
 
 
 def main():
@@ -75,12 +84,17 @@ def main():
     options = parser.parse_args()
     found = measure(options.train_images, options.epochs, options.repeats)
     print(f"uninterrupted: {found['whole']:.1f} s, one epoch {found['epoch']:.2f} s")
-    for lost, restart in zip(found["lost"], found["restart"]):
-        print(f"killed after {restart:5.1f} s: lost {lost:5.1f} s with checkpoints ({lost / found['epoch']:.2f} "
-              f"epochs); starting over would lose {restart:5.1f} s")
-    if found["lost"]:
-        median = statistics.median(found["lost"])
-        print(f"median lost {median:.1f} s = {median / found['epoch']:.2f} x one epoch")
+    for lost, restart, redone in zip(found["lost"], found["restart"], found["redone"]):
+        where = ("before the first checkpoint (start-up or epoch 1: nothing to resume)" if redone is None else
+                 f"work since the last checkpoint {redone:4.1f} s ({redone / found['epoch']:.2f} epochs), "
+                 f"the restart {lost - redone:4.1f} s")
+        print(f"killed after {restart:5.1f} s: lost {lost:5.1f} s, {where}; starting over would lose {restart:5.1f} s")
+    after_checkpoint = [(lost, redone) for lost, redone in zip(found["lost"], found["redone"]) if redone is not None]
+    if after_checkpoint:
+        median = statistics.median(lost for lost, _ in after_checkpoint)
+        print(f"killed after a checkpoint: median lost {median:.1f} s = {median / found['epoch']:.2f} x one epoch; "
+              f"work since the last checkpoint at most {max(r for _, r in after_checkpoint) / found['epoch']:.2f} "
+              f"epochs (an epoch and its test evaluation)")
 
 
 if __name__ == "__main__":

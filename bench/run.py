@@ -7,6 +7,8 @@
 4. `mnist-lab --help` start-up time;
 5. content identity: ms per experiment key of a data path, cached against cold;
 6. the logreg + MLP cells of configs/sweep.yaml on Dask: --workers 2 and --workers 1 against serial;
+7. resuming: seconds lost when a CNN training is killed at a random moment and run again,
+   against the seconds of one epoch;
 and the CNN's achieved training FLOP/s against this CPU's FP32 peak.
 
     python bench/run.py
@@ -24,6 +26,7 @@ sys.path.insert(0, str(BENCH.parent))
 
 import identity_cost  # noqa: E402
 import parallel_speed  # noqa: E402
+import resume_cost  # noqa: E402
 import sweep_speed  # noqa: E402
 import train_speed  # noqa: E402
 import tsne_options  # noqa: E402
@@ -81,6 +84,11 @@ def main():
         rows.append((f"sweep wall s, {parallel['cells']} cells, --{workers}",
                      f"{parallel['seconds'][workers]:.1f}", f"{serial:.1f} (serial)",
                      parallel["seconds"][workers] / serial))
+    resumed = resume_cost.measure(repeats=5)
+    after_checkpoint = [lost for lost, redone in zip(resumed["lost"], resumed["redone"]) if redone is not None]
+    lost = statistics.median(after_checkpoint) if after_checkpoint else float("nan")
+    rows.append(("resume s lost, CNN killed at random", f"{lost:.1f} (work redone + restart)",
+                 f"{resumed['epoch']:.2f} (one epoch, 20,000 images)", lost / resumed["epoch"]))
     key = identity_cost.measure()
     rows.append(("experiment key ms, full MNIST path", f"{key['cache file']:.3f} (cached)",
                  f"{key['cold']:.1f} (cold: read and digest)", key["cache file"] / key["cold"]))

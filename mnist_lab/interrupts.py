@@ -18,7 +18,7 @@ import threading
 from contextlib import contextmanager
 
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
-MESSAGE = "nothing half-written was kept."
+MESSAGE = "nothing half-written was kept; the same command resumes."
 
 
 class Terminated(KeyboardInterrupt):

@@ -130,3 +130,21 @@ def test_lab_numbers_only_for_the_labs_exact_setup():
     assert lab("logreg", "data.train_limit=100") is None and lab("logreg", "data.test_limit=100") is None
     assert lab("mlp", "model.hidden_units=50") is None
     assert lab("mlp", "training.learning_rate=0.3") == (0.2221, 0.9370)
+
+
+def test_results_made_before_the_data_order_was_recorded_are_rows_of_their_own(mnist, tmp_path):
+    from mnist_lab import store
+    from mnist_lab.identity import identity_hash, record_experiment
+
+    current = [cell_record(mnist, "logreg", 300, 10, 0.5, seed, 0.92, 0.27) for seed in (0, 1)]
+    legacy = []
+    for seed in (0, 1):
+        record = {field: value for field, value in cell_record(mnist, "logreg", 300, 10, 0.5, seed, 0.91, 0.28).items()
+                  if field != "data_order"}
+        legacy.append({**record, "key": f"logreg-{identity_hash(record_experiment(record, 'old'))}"})
+    write_cells(tmp_path, current + legacy)
+    rows = tables.cell_rows(store.read_cells(tmp_path).records.values())
+    assert sorted((str(row["data_order"]), row["test_accuracy"]) for row in rows if row["seed"] == 0) == [
+        ("None", 0.91), ("seed-epoch", 0.92)]
+    summary = tables.summarize(rows)
+    assert sorted((group["test_accuracy_mean"], group["seeds"]) for group in summary) == [(0.91, 2), (0.92, 2)]
