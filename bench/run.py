@@ -9,7 +9,8 @@
 6. the logreg + MLP cells of configs/sweep.yaml on Dask: --workers 2 and --workers 1 against serial;
 7. resuming: seconds lost when a CNN training is killed at a random moment and run again,
    against the seconds of one epoch;
-and the CNN's achieved training FLOP/s against this CPU's FP32 peak.
+and the CNN's achieved training FLOP/s against this CPU's FP32 peak, with AVX-512 and with
+oneDNN limited to AVX2.
 
     python bench/run.py
 """
@@ -17,6 +18,7 @@ and the CNN's achieved training FLOP/s against this CPU's FP32 peak.
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,7 +34,10 @@ import train_speed  # noqa: E402
 import tsne_options  # noqa: E402
 
 CHOSEN_TSNE = "openTSNE FFT 250 iterations"
-FP32_FLOP_PER_CYCLE = 32  # two 8-wide FMA units, 2 FLOP per FMA (AVX2; Zen 4 double-pumps AVX-512)
+# FP32 FLOP per cycle and core: two FMA units, 2 FLOP per FMA, 8 lanes with AVX2, 16 with AVX-512
+# where the units are 512 bits wide (Zen 5, as on the development machine; Zen 4 double-pumps
+# 256-bit units, so 32 there).
+FP32_FLOP_PER_CYCLE = {"AVX2": 32, "AVX-512": 64}
 
 
 def help_seconds(repeats=7) -> float:
@@ -60,10 +65,21 @@ def cnn_forward_multiply_adds() -> int:
     return total
 
 
-def cpu_peak_flops() -> tuple:
+def cpu_peak_flops(isa: str) -> tuple:
     megahertz = next(float(line.split(":")[1]) for line in open("/proc/cpuinfo") if line.startswith("cpu MHz"))
     cores = len([line for line in open("/proc/cpuinfo") if line.startswith("processor")])
-    return cores, megahertz, cores * megahertz * 1e6 * FP32_FLOP_PER_CYCLE
+    return cores, megahertz, cores * megahertz * 1e6 * FP32_FLOP_PER_CYCLE[isa]
+
+
+def cnn_share(seconds_per_epoch: float, isa: str, images: int) -> str:
+    """The CNN's achieved training FLOP/s against this CPU's FP32 peak on ``isa``."""
+    training_flop = 3 * 2 * cnn_forward_multiply_adds()  # forward + backward ≈ 3 forward passes
+    achieved = training_flop * images / seconds_per_epoch
+    cores, megahertz, peak = cpu_peak_flops(isa)
+    return (f"CNN training, {isa}: {training_flop / 1e6:.1f} MFLOP per image x {images / seconds_per_epoch:,.0f} "
+            f"images/s = {achieved / 1e9:.1f} GFLOP/s; FP32 peak {cores} cores x {megahertz / 1000:.2f} GHz x "
+            f"{FP32_FLOP_PER_CYCLE[isa]} FLOP/cycle = {peak / 1e9:.1f} GFLOP/s; {achieved / peak:.0%} of peak "
+            f"(at the nominal clock; turbo would lower the share)")
 
 
 def main():
@@ -96,13 +112,12 @@ def main():
     for name, ours, baseline, ratio in rows:
         print(f"{name:34} {ours:>34} {baseline:>40} {ratio:7.3f}")
     cnn_seconds = next(tool for model, tool, _ in speeds if model == "cnn")
-    training_flop = 3 * 2 * cnn_forward_multiply_adds()  # forward + backward ≈ 3 forward passes
-    achieved = training_flop * 60000 / cnn_seconds
-    cores, megahertz, peak = cpu_peak_flops()
-    print(f"\nCNN training: {training_flop / 1e6:.1f} MFLOP per image x {60000 / cnn_seconds:,.0f} images/s = "
-          f"{achieved / 1e9:.1f} GFLOP/s; FP32 peak {cores} cores x {megahertz / 1000:.2f} GHz x "
-          f"{FP32_FLOP_PER_CYCLE} FLOP/cycle = {peak / 1e9:.1f} GFLOP/s; {achieved / peak:.0%} of peak "
-          f"(at the nominal clock; turbo would lower the share)")
+    print()
+    print(cnn_share(cnn_seconds, "AVX-512", 60000))
+    with tempfile.TemporaryDirectory() as results:  # oneDNN limited to AVX2: what most laptops run
+        avx2 = statistics.median(train_speed.tool_seconds("cnn", 3, results, "data.train_limit=20000",
+                                                          environment={"ONEDNN_MAX_CPU_ISA": "AVX2"})[1:])
+    print(cnn_share(avx2, "AVX2", 20000) + " (ONEDNN_MAX_CPU_ISA=AVX2, 20,000 images)")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from the tool's figure (its EpochRecorder stops the clock before evaluating).
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -27,10 +28,12 @@ def plain_seconds(model_type, epochs):
     return json.loads(output.strip().splitlines()[-1])["epoch_seconds"]
 
 
-def tool_seconds(model_type, epochs, results):
+def tool_seconds(model_type, epochs, results, *overrides, environment=None):
+    """Epoch seconds of `mnist-lab train` (``environment``: extra variables, e.g. an ISA limit)."""
     subprocess.run([sys.executable, "-m", "mnist_lab", "train", f"configs/{model_type}.yaml",
-                    "--set", f"training.epochs={epochs}", "--results", results, "--force", "--quiet"],
-                   cwd=ROOT, check=True, capture_output=True, text=True)
+                    "--set", f"training.epochs={epochs}", *(item for override in overrides for item in ("--set", override)),
+                    "--results", results, "--force", "--quiet"],
+                   cwd=ROOT, check=True, capture_output=True, text=True, env={**os.environ, **(environment or {})})
     run = next((Path(results) / "runs").glob(f"{model_type}-*"))
     return json.loads((run / "metrics.json").read_text())["epoch_seconds"]
 
