@@ -26,28 +26,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mnist_lab.config import ModelConfig  # noqa: E402
+from mnist_lab.config import DataConfig, ModelConfig  # noqa: E402
 from mnist_lab.data import load_dataset, prepare  # noqa: E402
-from mnist_lab.config import DataConfig  # noqa: E402
 from mnist_lab.models import build_model  # noqa: E402
+from plain_keras import Clock  # noqa: E402  (the same epoch clock as the speed baseline)
 
 TRAIN_IMAGES = {"logreg": None, "mlp": None, "cnn": 20000}
-
-
-class Clock(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self.start)
 
 
 def compiled(model_type):
