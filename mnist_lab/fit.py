@@ -67,13 +67,16 @@ def fit_model(model, config, arrays, *, verbose=0, on_epoch=None, resume=None) -
                              f"{config.training.epochs} epochs")
         restore(model, resume)
         history = list(resume.history)
-    epochs = EpochLog(arrays.y_test, on_epoch, print_each=verbose > 0 and config.engine == "numpy",
+    epochs = EpochLog(arrays.y_test, print_each=verbose > 0 and config.engine == "numpy",
                       total=config.training.epochs, history=history)
-    if config.engine == "numpy":
-        numpy_engine.fit(model, config, arrays, epochs.record, first_epoch=len(history))
-    else:
-        with interrupts.leave_at_once():  # see interrupts.py: no unwinding through a running fit
-            _fit_keras(model, config, arrays, epochs, verbose)
+    run_epoch = (_numpy_epochs if config.engine == "numpy" else _keras_epochs)(model, config, arrays, epochs, verbose)
+    for epoch in range(len(history), config.training.epochs):
+        if not run_epoch(epoch):
+            break
+        if on_epoch is not None:
+            # Outside the backend's fit: a Ctrl-C while cells or checkpoints are written unwinds
+            # through the atomic writes, which leave nothing behind.
+            on_epoch(list(epochs.history))
     last = epochs.history[-1]
     if not math.isfinite(last["train_loss"]):
         raise Diverged(f"training diverged: the loss became {last['train_loss']} in epoch {last['epoch']} "
@@ -84,22 +87,32 @@ def fit_model(model, config, arrays, *, verbose=0, on_epoch=None, resume=None) -
     return Trajectory(model, epochs.history, epochs.test_probabilities)
 
 
-def _fit_keras(model, config, arrays, epochs: EpochLog, verbose):
-    """One fit() per epoch on the training set in that epoch's (seed, epoch) order: not Keras's
-    own shuffle, whose order follows from a generator's hidden state and could not be resumed.
-    The arrays become backend tensors once, and each epoch's order is one gather of them
-    (bench/epoch_order.py measures what this costs against Keras's shuffle)."""
+def _numpy_epochs(model, config, arrays, epochs: EpochLog, verbose):
+    """The NumPy engine's epoch: run(epoch) trains it, records it, and says whether its loss is finite."""
+    def run(epoch) -> bool:
+        loss, accuracy, seconds = numpy_engine.train_epoch(model, config, epoch, arrays)
+        return epochs.record(loss, accuracy, seconds, lambda: model.probabilities(arrays.x_test))
+    return run
+
+
+def _keras_epochs(model, config, arrays, epochs: EpochLog, verbose):
+    """The Keras engine's epoch: one fit() on the training set in that epoch's (seed, epoch) order,
+    not Keras's own shuffle, whose order follows from a generator's hidden state and could not
+    be resumed. The arrays become backend tensors once, and each epoch's order is one gather of
+    them (bench/epoch_order.py measures what this costs against Keras's shuffle)."""
     x_train, y_train = keras.ops.convert_to_tensor(arrays.x_train), keras.ops.convert_to_tensor(arrays.y_train)
     callbacks = [EpochRecorder(arrays.x_test, epochs), keras.callbacks.TerminateOnNaN()]
     if verbose:
         callbacks.append(EpochOfTotal(config.training.epochs))
-    for epoch in range(len(epochs.history), config.training.epochs):
+
+    def run(epoch) -> bool:
         order = keras.ops.convert_to_tensor(epoch_order(config.seed, epoch, len(arrays.x_train)))
-        model.fit(keras.ops.take(x_train, order, axis=0), keras.ops.take(y_train, order, axis=0),
-                  batch_size=config.training.batch_size, epochs=epoch + 1, initial_epoch=epoch, shuffle=False,
-                  verbose=verbose, callbacks=callbacks)
-        if not math.isfinite(epochs.history[-1]["train_loss"]):
-            return
+        with interrupts.leave_at_once():  # see interrupts.py: no unwinding through a running fit
+            model.fit(keras.ops.take(x_train, order, axis=0), keras.ops.take(y_train, order, axis=0),
+                      batch_size=config.training.batch_size, epochs=epoch + 1, initial_epoch=epoch, shuffle=False,
+                      verbose=verbose, callbacks=callbacks)
+        return math.isfinite(epochs.history[-1]["train_loss"])
+    return run
 
 
 class EpochOfTotal(keras.callbacks.ProgbarLogger):
@@ -192,8 +205,8 @@ class EpochLog:
     """The history of a training: per epoch, the training loss, accuracy and seconds
     (evaluation excluded), then the test loss and accuracy; both engines report here."""
 
-    def __init__(self, y_test, on_epoch=None, print_each=False, total=None, history=()):
-        self.y_test, self.on_epoch, self.print_each, self.total = y_test, on_epoch, print_each, total
+    def __init__(self, y_test, print_each=False, total=None, history=()):
+        self.y_test, self.print_each, self.total = y_test, print_each, total
         self.history, self.test_probabilities = list(history), None
 
     def record(self, loss, accuracy, seconds, predict_test) -> bool:
@@ -209,8 +222,6 @@ class EpochLog:
             print(f"Epoch {row['epoch']}/{self.total} - {seconds:.2f}s - loss: {row['train_loss']:.4f} - "
                   f"accuracy: {row['train_accuracy']:.4f} - test_loss: {row['test_loss']:.4f} - "
                   f"test_accuracy: {row['test_accuracy']:.4f}", flush=True)
-        if self.on_epoch is not None:
-            self.on_epoch(list(self.history))
         return True
 
 

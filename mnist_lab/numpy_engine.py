@@ -132,28 +132,20 @@ class NumpyModel:
         return logits
 
 
-def fit(model: NumpyModel, config, arrays, record_epoch, first_epoch=0):
-    """Mini-batch SGD for ``config.training`` from epoch ``first_epoch`` (counted from 0) on,
-    each epoch in its order drawn from (seed, epoch). ``record_epoch(loss, accuracy, seconds,
-    predict_test)`` is called after each epoch, as the Keras engine's recorder is."""
-    # A diverging step overflows to inf/NaN: that shows in the epoch's loss, which stops
-    # training with one clear message, so NumPy's own warnings would only be noise.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for epoch in range(first_epoch, config.training.epochs):
-            if not _epoch(model, config, epoch, arrays, record_epoch):
-                return
-
-
-def _epoch(model, config, epoch, arrays, record_epoch) -> bool:
+def train_epoch(model: NumpyModel, config, epoch: int, arrays) -> tuple[float, float, float]:
+    """One epoch (counted from 0) of mini-batch SGD for ``config.training``, in the epoch's order
+    drawn from (seed, epoch): the mean loss and accuracy of the batches before their steps (as
+    Keras reports them), and the seconds it took."""
     started = time.perf_counter()
     x, y, batch_size = arrays.x_train, arrays.y_train, config.training.batch_size
     order = epoch_order(config.seed, epoch, len(x))
     loss_sum = correct = 0.0
-    for start in range(0, len(x), batch_size):
-        batch = order[start:start + batch_size]
-        logits = model.sgd_step(x[batch], y[batch], config.training.learning_rate)
-        # The batch's loss and accuracy before its step, as Keras reports them.
-        loss_sum += float(-(y[batch] * log_softmax(logits)).sum())
-        correct += float((logits.argmax(axis=1) == y[batch].argmax(axis=1)).sum())
-    return record_epoch(loss_sum / len(x), correct / len(x), time.perf_counter() - started,
-                        lambda: model.probabilities(arrays.x_test))
+    # A diverging step overflows to inf/NaN: that shows in the epoch's loss, which stops
+    # training with one clear message, so NumPy's own warnings would only be noise.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for start in range(0, len(x), batch_size):
+            batch = order[start:start + batch_size]
+            logits = model.sgd_step(x[batch], y[batch], config.training.learning_rate)
+            loss_sum += float(-(y[batch] * log_softmax(logits)).sum())
+            correct += float((logits.argmax(axis=1) == y[batch].argmax(axis=1)).sum())
+    return loss_sum / len(x), correct / len(x), time.perf_counter() - started
