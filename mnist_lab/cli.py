@@ -107,7 +107,7 @@ def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet)
         existing = None if force else existing_run(config, name, results_dir, log=click.echo)
         click.echo(to_yaml(config).rstrip())
         click.echo(f"Already trained: {final}" if existing else
-                   f"Would train: {final}, estimated {duration(estimate_seconds(config, config.training.epochs))} "
+                   f"Would train: {final}, estimated {duration(estimate_seconds(config, config.total_epochs))} "
                    f"on this machine's measured speeds")
         return
     # Answers a done experiment from its run without importing Keras; warnings show even with -q.

@@ -87,6 +87,26 @@ class Config:
                         why="one fixed seed makes runs repeatable (NumPy takes 0..2**32-1)")
     engine: str = setting("keras", choices=ENGINES,
                           why="the lab's Part 2 (Keras); numpy is Part 1, back-propagation by hand")
+    continues: tuple[TrainingConfig, ...] = setting(
+        (), why="a fresh model; else the stages trained on the same model before `training`, in order "
+                "(as a notebook re-running fit without rebuilding the model)")
+
+    @property
+    def stages(self) -> tuple:
+        """Every stage of SGD this config's model goes through, ``training`` last."""
+        return (*self.continues, self.training)
+
+    @property
+    def total_epochs(self) -> int:
+        """Epochs of all stages: the earlier ones and ``training``'s."""
+        return sum(stage.epochs for stage in self.stages)
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    batch_size: typing.Optional[int] = setting(None, minimum=1, why="the base config's value")
+    epochs: typing.Optional[int] = setting(None, minimum=1, why="the base config's value")
+    learning_rate: typing.Optional[float] = setting(None, above=0, why="the base config's value")
 
 
 @dataclass(frozen=True)
@@ -98,6 +118,9 @@ class GridConfig:
     seeds: typing.Optional[tuple[int, ...]] = setting(None, minimum=0, maximum=2**32 - 1,
                                                       why="the sweep's seeds")
     engine: typing.Optional[tuple[str, ...]] = setting(None, choices=ENGINES, why="the base config's value")
+    chain: typing.Optional[tuple[StageConfig, ...]] = setting(
+        None, why="no chain: every cell a fresh model; else stages trained one after another on one model, "
+                  "a cell after each (instead of the batch_size, epochs and learning_rate axes)")
 
 
 @dataclass(frozen=True)
@@ -165,6 +188,14 @@ def _set_at(origins, field_path):
     parts = field_path.split(".")
     return next((origins[".".join(parts[:depth])] for depth in range(len(parts), 0, -1)
                  if ".".join(parts[:depth]) in origins), None)
+
+
+def describe_stages(stages) -> str:
+    """The stages a continued model went through, e.g. 'after 300x10 lr 0.5, 300x15 lr 0.5' ('' if none)."""
+    stages = list(stages)
+    if not stages:
+        return ""
+    return "after " + ", ".join(f"{stage.batch_size}x{stage.epochs} lr {stage.learning_rate:g}" for stage in stages)
 
 
 def config_name(path) -> str:
@@ -350,10 +381,14 @@ def _build(cls, raw, prefix, problems):
         if dataclasses.is_dataclass(hint):
             values[spec.name] = _build(hint, raw[spec.name], field_path, problems)
             continue
-        item_type = typing.get_args(hint)[0] if typing.get_origin(hint) is tuple else None
+        optional = typing.get_origin(hint) is typing.Union
+        listed = next(arg for arg in typing.get_args(hint) if arg is not type(None)) if optional else hint
+        item_type = typing.get_args(listed)[0] if typing.get_origin(listed) is tuple else None
         if dataclasses.is_dataclass(item_type):  # a list of sections, e.g. a sweep's models
             items = raw[spec.name]
-            if isinstance(items, list) and items:
+            if (items == [] and spec.default == ()) or (items is None and optional):
+                values[spec.name] = spec.default  # an optional list: empty, or null
+            elif isinstance(items, list) and items:
                 values[spec.name] = tuple(_build(item_type, item, f"{field_path}[{index}]", problems)
                                           for index, item in enumerate(items))
             else:

@@ -52,7 +52,8 @@ def new_model(config):
 
 
 def fit_model(model, config, arrays, *, verbose=0, on_epoch=None, resume=None) -> Trajectory:
-    """Train ``model`` for ``config.training.epochs``, evaluating the test set after each epoch.
+    """Train ``model`` through ``config.stages`` (``config.training`` alone for a fresh model),
+    evaluating the test set after each epoch; the history counts the epochs of every stage.
 
     ``resume``: a checkpoint of this training; its weights and optimizer state are restored and
     training goes on after its last epoch, with the numbers of a training never stopped.
@@ -60,18 +61,17 @@ def fit_model(model, config, arrays, *, verbose=0, on_epoch=None, resume=None) -
     checkpoint is taken: see checkpoint()). The one training path of mnist-lab: train and
     sweep, both engines.
     """
-    history = []
+    history, total = [], config.total_epochs
     if resume is not None:
-        if resume.epoch > config.training.epochs:
-            raise ValueError(f"a checkpoint after epoch {resume.epoch} cannot resume a training of "
-                             f"{config.training.epochs} epochs")
+        if resume.epoch > total:
+            raise ValueError(f"a checkpoint after epoch {resume.epoch} cannot resume a training of {total} epochs")
         restore(model, resume)
         history = list(resume.history)
-    epochs = EpochLog(arrays.y_test, print_each=verbose > 0 and config.engine == "numpy",
-                      total=config.training.epochs, history=history)
+    epochs = EpochLog(arrays.y_test, print_each=verbose > 0 and config.engine == "numpy", total=total,
+                      history=history)
     run_epoch = (_numpy_epochs if config.engine == "numpy" else _keras_epochs)(model, config, arrays, epochs, verbose)
-    for epoch in range(len(history), config.training.epochs):
-        if not run_epoch(epoch):
+    for epoch in range(len(history), total):
+        if not run_epoch(epoch, stage_of(config, epoch)):
             break
         if on_epoch is not None:
             # Outside the backend's fit: a Ctrl-C while cells or checkpoints are written unwinds
@@ -80,17 +80,27 @@ def fit_model(model, config, arrays, *, verbose=0, on_epoch=None, resume=None) -
     last = epochs.history[-1]
     if not math.isfinite(last["train_loss"]):
         raise Diverged(f"training diverged: the loss became {last['train_loss']} in epoch {last['epoch']} "
-                       f"(learning rate {config.training.learning_rate}); a smaller "
+                       f"(learning rate {stage_of(config, last['epoch'] - 1).learning_rate}); a smaller "
                        f"training.learning_rate usually helps")
     if epochs.test_probabilities is None:  # resumed after its last epoch: nothing was left to train
         epochs.test_probabilities = predict(model, arrays.x_test)
     return Trajectory(model, epochs.history, epochs.test_probabilities)
 
 
+def stage_of(config, epoch: int):
+    """The stage (a TrainingConfig) that epoch ``epoch`` (counted from 0) of ``config`` trains in."""
+    for stage in config.stages:
+        if epoch < stage.epochs:
+            return stage
+        epoch -= stage.epochs
+    raise ValueError(f"epoch {epoch} is past the {config.total_epochs} epochs of this training")
+
+
 def _numpy_epochs(model, config, arrays, epochs: EpochLog, verbose):
-    """The NumPy engine's epoch: run(epoch) trains it, records it, and says whether its loss is finite."""
-    def run(epoch) -> bool:
-        loss, accuracy, seconds = numpy_engine.train_epoch(model, config, epoch, arrays)
+    """The NumPy engine's epoch: run(epoch, stage) trains it, records it, and says whether its
+    loss is finite."""
+    def run(epoch, stage) -> bool:
+        loss, accuracy, seconds = numpy_engine.train_epoch(model, stage, config.seed, epoch, arrays)
         return epochs.record(loss, accuracy, seconds, lambda: model.probabilities(arrays.x_test))
     return run
 
@@ -103,13 +113,14 @@ def _keras_epochs(model, config, arrays, epochs: EpochLog, verbose):
     x_train, y_train = keras.ops.convert_to_tensor(arrays.x_train), keras.ops.convert_to_tensor(arrays.y_train)
     callbacks = [EpochRecorder(arrays.x_test, epochs), keras.callbacks.TerminateOnNaN()]
     if verbose:
-        callbacks.append(EpochOfTotal(config.training.epochs))
+        callbacks.append(EpochOfTotal(config.total_epochs))
 
-    def run(epoch) -> bool:
+    def run(epoch, stage) -> bool:
         order = keras.ops.convert_to_tensor(epoch_order(config.seed, epoch, len(arrays.x_train)))
+        model.optimizer.learning_rate.assign(stage.learning_rate)  # the stage's step (a variable of the graph)
         with interrupts.leave_at_once():  # see interrupts.py: no unwinding through a running fit
             model.fit(keras.ops.take(x_train, order, axis=0), keras.ops.take(y_train, order, axis=0),
-                      batch_size=config.training.batch_size, epochs=epoch + 1, initial_epoch=epoch, shuffle=False,
+                      batch_size=stage.batch_size, epochs=epoch + 1, initial_epoch=epoch, shuffle=False,
                       verbose=verbose, callbacks=callbacks)
         return math.isfinite(epochs.history[-1]["train_loss"])
     return run
@@ -186,7 +197,7 @@ def seed_everything(seed: int):
 def compiled_model(config) -> keras.Model:
     """The config's model, compiled for the lab: plain SGD on categorical cross-entropy."""
     model = build_model(config.model, seed=config.seed)
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=config.training.learning_rate),
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=config.stages[0].learning_rate),
                   loss="categorical_crossentropy", metrics=["accuracy"],
                   # Keras's PyTorch trainer runs one step per call (it refuses more).
                   steps_per_execution=1 if keras.backend.backend() == "torch" else STEPS_PER_EXECUTION)
@@ -271,10 +282,17 @@ def run_metrics(config, dataset, trajectory, confusion, wall_seconds) -> dict:
             "confusion_matrix": confusion.tolist(), "wall_seconds": wall_seconds}
 
 
+def last_stage(config, history: list) -> list:
+    """The rows of ``history`` (a training's, up to this config's end) of its last stage, ``training``."""
+    return history[len(history) - config.training.epochs:]
+
+
 def result_record(config, dataset, history, model) -> dict:
     """The numbers every result carries, train runs and sweep cells alike, with how they were
     computed (versions, compute threads, device, XLA compilation: none of them is part of the
-    experiment, and each may move the last digits)."""
+    experiment, and each may move the last digits). A continued model's record holds the epochs
+    of its last stage, ``training``."""
+    history = last_stage(config, history)
     last = history[-1]
     seconds = [row["train_seconds"] for row in history]
     numpy_model = isinstance(model, NumpyModel)

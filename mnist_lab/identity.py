@@ -32,11 +32,15 @@ DATA_ORDER = "seed-epoch"
 
 
 def experiment(config_dict: dict, data_digest: str, backend: str, data_order=DATA_ORDER) -> dict:
-    """The identity record: every field that defines the experiment; the data by its
-    content digest and the slice used (first N images), not by where it was read; the
-    Keras backend, whose random streams turn one seed into other initial weights; and how
-    each epoch orders the training images (None: a result made before that was recorded)."""
+    """The identity record: every field that defines the experiment, with the stages a continued
+    model was trained through before (``continues``); the data by its content digest and the
+    slice used (first N images), not by where it was read; the Keras backend, whose random
+    streams turn one seed into other initial weights; and how each epoch orders the training
+    images (None: a result made before that was recorded)."""
     record = json.loads(json.dumps(config_dict))  # a deep copy
+    if not record.get("continues"):
+        # A fresh model: the same identity as before continued trainings existed (the keys stay).
+        record.pop("continues", None)
     data = record.pop("data")
     record["data"] = {"digest": data_digest, "train_limit": data["train_limit"], "test_limit": data["test_limit"]}
     record["backend"] = backend

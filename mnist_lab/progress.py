@@ -7,6 +7,8 @@ each finished or failed cell is still logged as one line.
 
 from __future__ import annotations
 
+from .config import describe_stages
+
 
 def duration(seconds: float) -> str:
     """Seconds as "1 h 05 min" or "3 min 07 s"."""
@@ -17,8 +19,10 @@ def duration(seconds: float) -> str:
 
 def describe_cell(cell) -> str:
     training, engine = cell.config.training, cell.config.engine
-    return (f"{cell.name}{'' if engine == 'keras' else f' ({engine})'} batch {training.batch_size} "
-            f"epochs {training.epochs} lr {training.learning_rate:g} seed {cell.config.seed}")
+    after = describe_stages(cell.config.continues)
+    return (f"{cell.name}{'' if engine == 'keras' else f' ({engine})'}{f' {after}' if after else ''} "
+            f"batch {training.batch_size} epochs {training.epochs} lr {training.learning_rate:g} "
+            f"seed {cell.config.seed}")
 
 
 class SweepProgress:
@@ -46,7 +50,8 @@ class SweepProgress:
         if self.enabled:
             if self._trajectory is not None:
                 self._trajectory.close()
-            self._trajectory = self._tqdm(total=longest_cell.epochs, initial=min(done_epochs, longest_cell.epochs),
+            total = longest_cell.config.total_epochs
+            self._trajectory = self._tqdm(total=total, initial=min(done_epochs, total),
                                           unit="epoch", leave=False, position=1,
                                           desc=describe_cell(longest_cell).rsplit(" epochs", 1)[0],
                                           dynamic_ncols=True)

@@ -31,8 +31,10 @@ def write_report(results_dir="results", log=print) -> Path:
     results = Path(results_dir)
     # Only the lab's setup on the whole of MNIST is compared with the lab: cells of slices or
     # other architectures in the same folder stay out of every number here.
+    # Fresh models only: a continued model (a chain's later stage) is another protocol.
     lab_records = [record for record in _records(results / "sweeps" / LAB_SWEEP, log)
-                   if is_lab_setup(record["config"], record["data"]["verified_mnist"])]
+                   if is_lab_setup(record["config"], record["data"]["verified_mnist"])
+                   and not record["config"].get("continues")]
     if not lab_records:
         raise FileNotFoundError(f"{results / 'sweeps' / LAB_SWEEP} has no cells of the lab's setup on the whole "
                                 f"of MNIST: run `mnist-lab sweep` first")

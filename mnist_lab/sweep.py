@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import store
-from .config import FOLDER_NAME, Config, config_name, consistency_problems, load_config, load_sweep_config, to_dict
+from .config import (FOLDER_NAME, Config, TrainingConfig, config_name, consistency_problems, load_config,
+                     load_sweep_config, to_dict)
 from .errors import ConfigError
 from .checkpoints import CheckpointFolder
 from .identity import experiment_key, trajectory_key
@@ -86,6 +87,10 @@ def load_sweep(path, overrides=(), data_path=None, only=None) -> Sweep:
         except ConfigError as error:
             problems += [f"{path}: models[{index}].config: {problem}" for problem in error.problems]
             continue
+        if grid.chain and (grid.batch_size or grid.epochs or grid.learning_rate):
+            problems.append(f"{path}: models[{index}].chain: expected no batch_size, epochs or learning_rate "
+                            f"axis beside a chain (each stage sets them)")
+            continue
         expanded = expand_grid(config_name(base_path), base, grid, spec.seeds)
         # A combination can be invalid where each value alone is not (numpy engine, cnn base).
         problems += list(dict.fromkeys(f"{path}: models[{index}]: {field_path}: {message}" for cell in expanded
@@ -101,7 +106,10 @@ def load_sweep(path, overrides=(), data_path=None, only=None) -> Sweep:
 
 
 def expand_grid(name, base: Config, grid, seeds) -> list[Cell]:
-    """Every combination of the grid's axes; an axis left out keeps the base config's value."""
+    """Every combination of the grid's axes; an axis left out keeps the base config's value. A
+    grid with a ``chain`` has a cell after each of its stages, all trained on one model."""
+    if grid.chain:
+        return _chain_cells(name, base, grid, seeds)
     training = base.training
     axes = [grid.engine or (base.engine,), grid.seeds or seeds, grid.batch_size or (training.batch_size,),
             grid.learning_rate or (training.learning_rate,), grid.epochs or (training.epochs,)]
@@ -112,13 +120,52 @@ def expand_grid(name, base: Config, grid, seeds) -> list[Cell]:
             in itertools.product(*(dict.fromkeys(axis) for axis in axes))]
 
 
+def _chain_cells(name, base: Config, grid, seeds) -> list[Cell]:
+    """Per engine and seed, one cell after each stage of the chain: a stage's fields left out
+    keep the base config's values; the model of stage k has been through stages 1..k-1."""
+    stages = [dataclasses.replace(base.training, **{field: value for field, value in vars(stage).items()
+                                                    if value is not None}) for stage in grid.chain]
+    return [Cell(name, dataclasses.replace(base, engine=engine, seed=seed, training=stage,
+                                           continues=(*base.continues, *stages[:index])))
+            for engine, seed in itertools.product(dict.fromkeys(grid.engine or (base.engine,)),
+                                                  dict.fromkeys(grid.seeds or seeds))
+            for index, stage in enumerate(stages)]
+
+
 def trajectories(cells) -> list[list[Cell]]:
-    """Cells grouped by everything but the epoch count, in sweep order."""
+    """Cells grouped into trainings, in sweep order: cells that differ only in ``epochs`` share one,
+    and so does a continued model's chain, whose earlier cells lie on the way to its last one."""
     groups = {}
     for cell in cells:
         shared = dataclasses.replace(cell.config, training=dataclasses.replace(cell.config.training, epochs=1))
         groups.setdefault((cell.name, shared), []).append(cell)
-    return list(groups.values())
+    hosts = []  # the groups trained, the longest first; a group on the way of one is trained by it
+    for group in sorted(groups.values(), key=lambda group: -longest(group).config.total_epochs):
+        host = next((host for host in hosts if _on_the_way(longest(group), longest(host))), None)
+        if host is None:
+            hosts.append(group)
+        else:
+            host.extend(group)
+    order = {id(cell): index for index, cell in enumerate(cells)}
+    return sorted(hosts, key=lambda group: min(order[id(cell)] for cell in group))
+
+
+def _on_the_way(cell: Cell, longer: Cell) -> bool:
+    """Whether training ``longer`` passes through ``cell``'s model: the same everything but the
+    stages, and ``cell``'s stages a start of ``longer``'s (its last one possibly shorter)."""
+    fresh = {"training": TrainingConfig(), "continues": ()}
+    if (cell.name, dataclasses.replace(cell.config, **fresh)) != (longer.name, dataclasses.replace(longer.config, **fresh)):
+        return False
+    mine, theirs = cell.config.stages, longer.config.stages
+    if len(mine) > len(theirs) or mine[:-1] != theirs[:len(mine) - 1]:
+        return False
+    last, passed = mine[-1], theirs[len(mine) - 1]
+    return dataclasses.replace(last, epochs=1) == dataclasses.replace(passed, epochs=1) and last.epochs <= passed.epochs
+
+
+def longest(group) -> Cell:
+    """The cell a trajectory trains to: the most epochs, its earlier stages counted."""
+    return max(group, key=lambda cell: cell.config.total_epochs)
 
 
 def sweep_folder(results_dir, name) -> Path:
@@ -170,7 +217,7 @@ def trajectory_estimates(cells, records) -> list[float]:
         config = group[0].config
         train_images = min(config.data.train_limit or FULL_TRAIN_IMAGES, FULL_TRAIN_IMAGES)
         seconds = measured.get(_speed_class(to_dict(config), train_images))
-        estimates.append(trajectory_seconds(config, max(cell.epochs for cell in group),
+        estimates.append(trajectory_seconds(config, max(cell.config.total_epochs for cell in group),
                                             statistics.median(seconds) if seconds else None))
     return estimates
 
@@ -229,7 +276,7 @@ def run_sweep(sweep: Sweep, results_dir="results", *, force=False, progress=True
         if resumed:
             log(f"Resuming {len(resumed)} {'trajectory' if len(resumed) == 1 else 'trajectories'} from "
                 f"checkpoints ({sum(resumed)} epochs already done)")
-        total_epochs = sum(max(cell.epochs for cell in group) - saved.done_epochs(group) for group in groups)
+        total_epochs = sum(longest(group).config.total_epochs - saved.done_epochs(group) for group in groups)
         with SweepProgress(len(sweep.cells), skipped, total_epochs, enabled=progress, log=log) as bar:
             listener = SweepListener(folder, bar, saved)
             if cluster is None:
@@ -280,7 +327,7 @@ class SweepCheckpoints:
 
     def done_epochs(self, group) -> int:
         saved = self._saved.get(self.key(group))
-        return 0 if saved is None else min(saved.epoch, max(cell.epochs for cell in group))
+        return 0 if saved is None else min(saved.epoch, longest(group).config.total_epochs)
 
     def resume(self, group) -> bytes | None:
         """The group's checkpoint as bytes (what a trajectory resumes from), or None."""
@@ -331,7 +378,7 @@ class SweepListener:
 
 def _run_trajectory(group, data, listener: SweepListener, saved: SweepCheckpoints) -> dict:
     """Train one trajectory in this process, publishing each cell as it passes; return failures."""
-    listener.bar.start_trajectory(max(group, key=lambda cell: cell.epochs), saved.done_epochs(group))
+    listener.bar.start_trajectory(longest(group), saved.done_epochs(group))
     try:
         dataset, arrays = data.get(group[0].config)
         train_trajectory(group, dataset, arrays, listener, saved.resume(group))

@@ -14,6 +14,7 @@ import statistics
 from pathlib import Path
 
 from . import store
+from .config import TrainingConfig, describe_stages
 from .files import atomic_write_text
 from .lab import lab_numbers
 
@@ -49,9 +50,16 @@ def cell_rows(records) -> list[dict]:
     extras = varying_fields(rows)
     for row in rows:
         # A field some records lack (data_order, in results made before it was recorded) is None.
-        row.update({field: row["experiment"].get(field) for field in extras})
+        row.update({field: _readable(field, row["experiment"].get(field)) for field in extras})
     return sorted(rows, key=lambda row: (_model_order(row["model"]), *(_sortable(row[field]) for field in
                                                                        (*SETTING, *extras, "seed"))))
+
+
+def _readable(field, value):
+    """An identity field's value as a column shows it: a continued model's stages in words."""
+    if field != "continues":
+        return value
+    return describe_stages(TrainingConfig(**stage) for stage in value or ()) or "fresh model"
 
 
 def varying_fields(rows) -> list[str]:
@@ -188,7 +196,8 @@ def _groups(summary):
         entries = [entry for entry in summary if group(entry) == (name, engine, extras_text)]
         model, extras = entries[0]["model"], json.loads(extras_text)
         heading = name + ("" if name == model else f" ({model})") + ("" if engine == "keras" else f", {engine} engine")
-        heading += "".join(f", {field} {_short(value)}" for field, value in extras.items())
+        heading += "".join(f", {_short(value)}" if field == "continues" else f", {field} {_short(value)}"
+                           for field, value in extras.items())
         # Default values (None: all images) add nothing, so the usual figures keep their names.
         prefix = (name + ("" if engine == "keras" else f"-{engine}")
                   + "".join(f"-{field.rsplit('.', 1)[-1]}{_short(value)}" for field, value in extras.items()

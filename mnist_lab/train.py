@@ -67,7 +67,7 @@ def train(config, name: str, results_dir="results", *, force=False, progress=Tru
     notice = warn or log  # what the user must know even with --quiet
     resume = None if force else fit.usable_checkpoint(saved.load(final.name, notice), notice)
     if resume is not None:
-        notice(f"Resuming after epoch {resume.epoch} of {config.training.epochs} "
+        notice(f"Resuming after epoch {resume.epoch} of {config.total_epochs} "
                f"(checkpoint {saved.path(final.name)})")
 
     def save_checkpoint(history):

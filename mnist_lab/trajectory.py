@@ -20,20 +20,21 @@ from .train import load_checked
 def train_trajectory(group, dataset, arrays, listener, resume=None):
     """Train one trajectory to its longest epoch count, from ``resume`` (its checkpoint) when given:
     cells it already passed get their records from the checkpoint's history, the others as
-    training passes them."""
+    training passes them. (The cells of a continued model share its earlier stages: a cell is
+    passed after those stages' epochs and its own.)"""
     from .checkpoints import Checkpoint
     from .fit import checkpoint, fit_model, new_model, usable_checkpoint
 
-    by_epochs = {cell.epochs: cell for cell in group}
+    by_epochs = {cell.config.total_epochs: cell for cell in group}
     longest = by_epochs[max(by_epochs)]
     key = trajectory_key(longest.name, longest.config, dataset.digest)
     model = new_model(longest.config)
     resume = usable_checkpoint(None if resume is None else Checkpoint.from_bytes(resume, key), listener.note)
     done = 0 if resume is None else resume.epoch
-    for cell in group:
-        if cell.epochs <= done:
-            listener.cell(cell, cell_record(cell, dataset, resume.history[:cell.epochs], model))
-    if longest.epochs <= done:
+    for total, cell in by_epochs.items():
+        if total <= done:
+            listener.cell(cell, cell_record(cell, dataset, resume.history[:total], model))
+    if longest.config.total_epochs <= done:
         return
 
     def epoch_done(history):
@@ -48,10 +49,10 @@ def train_trajectory(group, dataset, arrays, listener, resume=None):
 
 def cell_record(cell, dataset, history, model) -> dict:
     """A cell's result file: the shared result numbers, its resolved config and history."""
-    from .fit import result_record
+    from .fit import last_stage, result_record
 
     return {"key": cell.key, "name": cell.name, **result_record(cell.config, dataset, history, model),
-            "history": history}
+            "history": last_stage(cell.config, history)}
 
 
 def failure_message(error) -> str:

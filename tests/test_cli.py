@@ -153,7 +153,7 @@ ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     ("model: " + "[" * 5000 + "]" * 5000 + "\n", [], "{config}: invalid YAML: nested deeper than"),
     ("model: " + "[" * 40 + "]" * 40 + "\n", [], "{config}: line 1, column 40: invalid YAML: nested deeper than 32"),
     (b"model: {type: \xff\xfe}\n", [], "{config}: cannot read config: not UTF-8 text (byte 0xff at position 14)"),
-    ("", [], "{config}: expected a mapping with the sections model, training, data, seed, engine, got an empty file"),
+    ("", [], "{config}: expected a mapping with the sections model, training, data, seed, engine, continues, got an empty file"),
     ("# only a comment\n", [], "got an empty file"),
     ("just some prose of a README, not a config at all " * 20, [], "got a str"),
     (b"PK\x03\x04\x14\x00\x00\x00\x08\x00binary", [], "{config}: not a text file (character #x0003 at position 2)"),

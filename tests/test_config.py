@@ -62,7 +62,7 @@ def test_missing_sections_and_wrong_shapes(tmp_path):
         f"{tmp_path / 'exp.yaml'}: model: expected a mapping with type, hidden_units, activation, "
         "conv_filters, kernel_size, pool_size, got 'cnn' (str)"]
     assert problems(write_config(tmp_path, "- model\n")) == [
-        f"{tmp_path / 'exp.yaml'}: expected a mapping with the sections model, training, data, seed, engine, "
+        f"{tmp_path / 'exp.yaml'}: expected a mapping with the sections model, training, data, seed, engine, continues, "
         "got a list"]
 
 
@@ -142,3 +142,23 @@ def test_readme_documents_every_field():
         names = [f"{section}.{name}" for name in values] if isinstance(values, dict) else [section]
         for name in names:
             assert f"`{name}`" in readme, f"README does not document {name}"
+
+
+def test_a_continued_model_lists_its_earlier_stages(tmp_path):
+    path = write_config(tmp_path, "model: {type: logreg}\ntraining: {batch_size: 400, epochs: 10}\n"
+                                  "continues:\n  - {batch_size: 300, epochs: 10}\n  - {epochs: 15, learning_rate: 0.2}\n")
+    config = load_config(path, environ={})
+    assert [(stage.batch_size, stage.epochs, stage.learning_rate) for stage in config.stages] == [
+        (300, 10, 0.5), (300, 15, 0.2), (400, 10, 0.5)]  # fields left out: the defaults, the lab's
+    assert config.total_epochs == 35
+    again = load_config(write_config(tmp_path, to_yaml(config), "again.yaml"), environ={})
+    assert again == config
+    fresh = load_config(ROOT / "configs" / "logreg.yaml", environ={})
+    assert fresh.continues == () and load_config(write_config(tmp_path, to_yaml(fresh), "fresh.yaml"),
+                                                 environ={}) == fresh  # written out as continues: []
+    bad = write_config(tmp_path, "model: {type: logreg}\ncontinues:\n  - {batch_size: 0}\n  - 3\n", "bad.yaml")
+    with pytest.raises(ConfigError) as caught:
+        load_config(bad, environ={})
+    assert caught.value.problems == [
+        f"{bad}: continues[0].batch_size: expected an integer >= 1, got 0 (int)",
+        f"{bad}: continues[1]: expected a mapping with batch_size, epochs, learning_rate, got 3 (int)"]

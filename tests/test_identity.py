@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mnist_lab import identity
-from mnist_lab.config import Config, DataConfig, ModelConfig
+from mnist_lab.config import Config, DataConfig, ModelConfig, to_dict
 from mnist_lab.data import MNIST_DIGEST, SPLITS, shipped_path
 
 
@@ -101,3 +101,17 @@ def test_results_made_before_the_seeded_data_order_keep_their_keys_as_other_expe
     assert identity.identity_hash(identity.record_experiment(legacy, "old")) == "039d23c450dd"
     assert record["key"] == f"logreg-{identity.identity_hash(identity.record_experiment(record, 'new'))}"
     assert record["key"] != "logreg-039d23c450dd"
+    # Pinned as computed before continued models existed: a fresh model's key did not change.
+    assert record["key"] == "logreg-f4ab4ce8fdd9"
+
+
+def test_a_continued_model_is_another_experiment_named_by_what_it_continued_from():
+    fresh = Config(model=ModelConfig(type="logreg"))
+    stage = dataclasses.replace(fresh.training, batch_size=300, epochs=10)
+    continued = dataclasses.replace(fresh, continues=(stage,))
+    other_start = dataclasses.replace(fresh, continues=(dataclasses.replace(stage, learning_rate=0.2),))
+    keys = {identity.experiment_hash(config) for config in (fresh, continued, other_start)}
+    assert len(keys) == 3
+    assert identity.experiment(to_dict(continued), MNIST_DIGEST, "tensorflow")["continues"] == [
+        {"batch_size": 300, "epochs": 10, "learning_rate": 0.5}]
+    assert "continues" not in identity.experiment(to_dict(fresh), MNIST_DIGEST, "tensorflow")

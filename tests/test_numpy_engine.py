@@ -155,3 +155,32 @@ def test_a_diverging_numpy_run_is_one_error_line_without_numpy_warnings(tmp_path
     assert result.returncode == 1
     assert "Error: training diverged: the loss became" in result.stderr
     assert "RuntimeWarning" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_continued_model_goes_through_its_stages_as_a_hand_written_loop_would(mnist):
+    """The oracle: SGD written out here, stage by stage on one model, each epoch in its (seed, epoch)
+    order counted over the whole training; fit_model's numbers must be the same bits."""
+    import dataclasses
+
+    from mnist_lab.config import Config, ModelConfig
+    from mnist_lab.data import epoch_order, prepare
+    from mnist_lab.fit import fit_model, new_model
+    from mnist_lab.numpy_engine import NumpyModel
+
+    base = Config(model=ModelConfig(type="logreg"), engine="numpy", seed=3)
+    stages = [dataclasses.replace(base.training, batch_size=batch, epochs=epochs, learning_rate=rate)
+              for batch, epochs, rate in ((100, 2, 0.5), (250, 1, 0.2), (60, 2, 0.1))]
+    config = dataclasses.replace(base, continues=tuple(stages[:-1]), training=stages[-1])
+    arrays = prepare(mnist, "logreg", 1000, 200)
+    trained = fit_model(new_model(config), config, arrays)
+    model, epoch = NumpyModel.initialised(config.model, config.seed), 0
+    for stage in stages:
+        for _ in range(stage.epochs):
+            order = epoch_order(config.seed, epoch, 1000)
+            for start in range(0, 1000, stage.batch_size):
+                batch = order[start:start + stage.batch_size]
+                model.sgd_step(arrays.x_train[batch], arrays.y_train[batch], stage.learning_rate)
+            epoch += 1
+    assert len(trained.history) == 5 and [row["epoch"] for row in trained.history] == [1, 2, 3, 4, 5]
+    for name, value in model.params.items():
+        np.testing.assert_array_equal(trained.model.params[name], value)

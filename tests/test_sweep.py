@@ -16,6 +16,7 @@ from mnist_lab.data import prepare
 from mnist_lab.errors import ConfigError
 from mnist_lab.sweep import (SweepLocked, exclusive_lock, load_sweep, run_sweep, sweep_folder, trajectories)
 from mnist_lab.fit import fit_model, new_model
+from mnist_lab.progress import describe_cell
 from mnist_lab.train import train
 
 from conftest import ROOT, default_sigint, write_config
@@ -66,7 +67,7 @@ seeds: []
     with pytest.raises(ConfigError) as caught:
         load_sweep(path)
     assert caught.value.problems == [
-        f"{path}: models[0].epoch: unknown field, expected one of config, batch_size, epochs, learning_rate, seeds, engine",
+        f"{path}: models[0].epoch: unknown field, expected one of config, batch_size, epochs, learning_rate, seeds, engine, chain",
         f"{path}: models[0].batch_size: expected a non-empty list of integers >= 1 or null, got [0, 300] (list)",
         f"{path}: seeds: expected a non-empty list of integers >= 0 and <= 4294967295, got [] (list)"]
     path.write_text("models:\n  - config: missing.yaml\n")
@@ -294,3 +295,47 @@ def test_a_file_where_the_sweep_needs_a_folder_is_bad_input(tmp_path):
     result = CliRunner().invoke(cli.main, ["sweep", str(path), *QUICK_OPTIONS, "--results", str(tmp_path / "r")])
     assert result.exit_code == 2
     assert f"{tmp_path / 'r' / 'sweeps' / 'tiny' / 'cells'} is a file, expected a folder" in result.output
+
+
+@pytest.mark.backend
+def test_a_chain_is_one_training_whose_cells_equal_separate_continued_runs(tmp_path, mnist):
+    path = write_config(tmp_path, f"name: chain\nseeds: [0]\nmodels:\n  - config: {ROOT / 'configs' / 'logreg.yaml'}\n"
+                                  "    chain:\n      - {batch_size: 100, epochs: 2}\n"
+                                  "      - {batch_size: 250, epochs: 1, learning_rate: 0.2}\n", name="chain.yaml")
+    sweep = load_sweep(path, QUICK)
+    first, second = sweep.cells
+    assert (first.config.continues, second.config.continues) == ((), (first.config.training,))
+    assert (second.config.training.batch_size, second.epochs, second.config.training.learning_rate) == (250, 1, 0.2)
+    assert [len(group) for group in trajectories(sweep.cells)] == [2]  # the first cell is on the way
+    assert run_sweep(sweep, tmp_path / "results", **QUIET).trained == 2
+    folder = sweep_folder(tmp_path / "results", "chain")
+    for cell in sweep.cells:
+        record = json.loads((folder / "cells" / f"{cell.key}.json").read_text())
+        alone = train(cell.config, cell.name, tmp_path / "runs", dataset=mnist, **QUIET).metrics
+        assert (record["test_loss"], record["test_accuracy"]) == (alone["test_loss"], alone["test_accuracy"])
+        assert record["epochs"] == len(record["history"]) == cell.epochs
+    again = train(second.config, second.name, tmp_path / "again", dataset=mnist, **QUIET).metrics
+    assert (again["test_loss"], again["test_accuracy"]) == (alone["test_loss"], alone["test_accuracy"])
+    assert first.key != second.key and "after 100x2 lr 0.5" in describe_cell(second)
+    headings = [line for line in (folder / "table.md").read_text().splitlines() if line.startswith("## ")]
+    assert headings == ["## logreg, fresh model", "## logreg, after 100x2 lr 0.5"]
+
+
+def test_chains_share_trainings_only_along_the_same_stages(tmp_path):
+    notebook = load_sweep(ROOT / "configs" / "sweep-notebook.yaml")
+    assert len(notebook.cells) == 25 and [len(group) for group in trajectories(notebook.cells)] == [5] * 5
+    lab = load_sweep(ROOT / "configs" / "sweep.yaml", ["training.epochs=10"])
+    fresh = next(cell for cell in lab.cells if cell.config.training.batch_size == 300 and cell.epochs == 10
+                 and cell.name == "logreg" and cell.config.seed == 0)
+    assert fresh.key == notebook.cells[0].key  # the chain's first stage is the fresh model
+    forked = write_config(tmp_path, f"seeds: [0]\nmodels:\n  - config: {ROOT / 'configs' / 'logreg.yaml'}\n"
+                                    "    chain: [{epochs: 2}, {batch_size: 400}]\n"
+                                    f"  - config: {ROOT / 'configs' / 'logreg.yaml'}\n"
+                                    "    chain: [{epochs: 2}, {batch_size: 500}]\n", name="forked.yaml")
+    cells = load_sweep(forked).cells
+    assert len(cells) == 3  # the shared first stage is one cell
+    assert sorted(len(group) for group in trajectories(cells)) == [1, 2]  # the fork trains twice
+    both = write_config(tmp_path, f"models:\n  - config: {ROOT / 'configs' / 'logreg.yaml'}\n"
+                                  "    epochs: [1, 2]\n    chain: [{epochs: 2}]\n", name="both.yaml")
+    with pytest.raises(ConfigError, match=r"models\[0\]\.chain: expected no batch_size, epochs or learning_rate"):
+        load_sweep(both)
