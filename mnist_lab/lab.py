@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from .config import ModelConfig
 
 # Keyed by (model, batch size, epochs, learning rate): (test cross-entropy, test accuracy).
@@ -36,3 +38,22 @@ def lab_numbers(config_dict: dict, verified_mnist: bool):
     training = config_dict["training"]
     return LAB_RESULTS.get((config_dict["model"]["type"], training["batch_size"], training["epochs"],
                             training["learning_rate"]))
+
+
+def within_spread(mean: float, std: float, lab: float):
+    """Whether the lab's single-run value lies within our mean ± 2 sample standard deviations over
+    seeds; None with one seed (no spread to compare with)."""
+    if math.isnan(std):
+        return None
+    return abs(lab - mean) <= 2 * std
+
+
+def reproduced(entry: dict):
+    """The one definition of "reproduced", used by every table and by REPORT.md: the lab's test
+    accuracy and its test loss both lie within our mean ± 2 std (``entry``: a summary entry of
+    tables.summarize). None where the lab gives no number for the setting, or with one seed."""
+    if math.isnan(entry["lab_test_accuracy"]):
+        return None
+    verdicts = [within_spread(entry[f"test_{metric}_mean"], entry[f"test_{metric}_std"], entry[f"lab_test_{metric}"])
+                for metric in ("accuracy", "loss")]
+    return None if None in verdicts else all(verdicts)

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import store
 from .config import TrainingConfig, describe_stages
 from .files import atomic_write_text
-from .lab import lab_numbers
+from .lab import lab_numbers, reproduced, within_spread
 
 SETTING = ("name", "model", "engine", "batch_size", "epochs", "learning_rate")
 METRICS = ("seed", "test_accuracy", "test_loss", "train_accuracy", "train_loss", "parameters", "train_seconds",
@@ -121,9 +121,13 @@ def lab_verdict(mean, std, lab, scale=1.0, unit="") -> str:
     if math.isnan(lab):
         return ""
     delta = f"{(lab - mean) * scale:+.2f}{unit}" if unit else f"{lab - mean:+.4f}"
-    if math.isnan(std):
-        return f"n/a, one seed ({delta})"
-    return f"{'yes' if abs(lab - mean) <= 2 * std else 'no'} ({delta})"
+    inside = within_spread(mean, std, lab)
+    return f"n/a, one seed ({delta})" if inside is None else f"{'yes' if inside else 'no'} ({delta})"
+
+
+def yes_no(verdict) -> str:
+    """A verdict in a table cell: yes, **no**, or blank (nothing to compare)."""
+    return "" if verdict is None else "yes" if verdict else "**no**"
 
 
 def markdown_table(summary, title: str) -> str:
@@ -135,7 +139,8 @@ def markdown_table(summary, title: str) -> str:
     lines = [f"# {title}", "",
              f"Mean ± sample standard deviation over seeds, {images}. "
              "\"Lab inside ±2σ\" says whether the lab report's single-run number lies within "
-             "our mean ± 2 std, and how far it is from our mean (lab − ours); the lab's numbers stand only "
+             "our mean ± 2 std, and how far it is from our mean (lab − ours); \"reproduced\": both the lab's "
+             "accuracy and its loss lie inside (the definition REPORT.md uses too); the lab's numbers stand only "
              "beside the lab's architecture trained and tested on the whole of MNIST. Loss is the mean "
              "categorical cross-entropy; the lab's loss figures are on the same scale. s/epoch: "
              "training seconds per epoch (median after the first epoch, mean over seeds).", ""]
@@ -144,8 +149,9 @@ def markdown_table(summary, title: str) -> str:
             heading += f": {entries[0]['train_images']:,} training / {entries[0]['test_images']:,} test images"
         lines += [f"## {heading}", "",
                   "| batch size | epochs | learning rate | seeds | test accuracy (%) | test loss "
-                  "| lab accuracy (%) | lab loss | lab accuracy inside ±2σ | lab loss inside ±2σ | s/epoch |",
-                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |"]
+                  "| lab accuracy (%) | lab loss | lab accuracy inside ±2σ | lab loss inside ±2σ | reproduced "
+                  "| s/epoch |",
+                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | ---: |"]
         for entry in entries:
             accuracy, accuracy_std = entry["test_accuracy_mean"], entry["test_accuracy_std"]
             loss, loss_std = entry["test_loss_mean"], entry["test_loss_std"]
@@ -156,7 +162,8 @@ def markdown_table(summary, title: str) -> str:
                 f"| {'' if math.isnan(lab_accuracy) else f'{lab_accuracy * 100:.2f}'} "
                 f"| {'' if math.isnan(lab_loss) else f'{lab_loss:.4f}'} "
                 f"| {lab_verdict(accuracy, accuracy_std, lab_accuracy, 100, ' pp')} "
-                f"| {lab_verdict(loss, loss_std, lab_loss)} | {entry['seconds_per_epoch_mean']:.2f} |")
+                f"| {lab_verdict(loss, loss_std, lab_loss)} | {yes_no(reproduced(entry))} "
+                f"| {entry['seconds_per_epoch_mean']:.2f} |")
         lines.append("")
     return "\n".join(lines)
 

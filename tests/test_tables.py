@@ -50,7 +50,7 @@ def test_report_is_a_view_of_the_cells(tmp_path, records):
     markdown = (tmp_path / "table.md").read_text()
     assert "trained on 60,000 images and tested on 10,000" in markdown
     assert "| 300 | 10 | 0.5 | 3 | 92.20 ± 0.10 | 0.2700 ± 0.0000 | 92.26 | 0.2737 | yes (+0.06 pp) | no (+0.0037) " \
-        "| 0.50 |" in markdown
+        "| **no** | 0.50 |" in markdown  # reproduced: the accuracy and the loss both inside
     for path in written:
         path.unlink()
     assert {path.name: path.read_bytes() for path in tables.write_sweep_report(tmp_path)} == first
