@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import store
-from .config import ModelConfig
+from .config import ModelConfig, TrainingConfig
 from .files import atomic_write_text
 from .lab import LAB_RESULTS, is_lab_setup, reproduced
 from .tables import cell_rows, read_separability, summarize, yes_no
@@ -189,7 +189,8 @@ def _questions_section(summary, embeddings: Path, log) -> str:
     from .data import load_builtin, prepare
 
     convexity = convexity_checks()
-    bound = smoothness_bound(prepare(load_builtin(), "logreg").x_train)
+    arrays = prepare(load_builtin(), "logreg")
+    landscape = loss_landscape(arrays.x_train, arrays.y_train.argmax(axis=1))
     lines = ["## The lab's questions", "",
              "**Is the logistic regression's loss convex in (W, b)?** Yes. It is a log-sum-exp of affine "
              "functions of (W, b) minus an affine function, and the numbers agree: along "
@@ -201,15 +202,7 @@ def _questions_section(summary, embeddings: Path, log) -> str:
              "chord at the midpoint: the MLP's loss is not convex. (The lab's submitted report said the "
              "logistic regression's loss was not convex; that was wrong.)",
              "",
-             "**Does a well-chosen step guarantee convergence to the global minimum?** For full-batch gradient "
-             "descent, yes: the loss is convex and its gradient is L-Lipschitz with "
-             f"L ≤ ½ λmax(X̃ᵀX̃ / n) = {bound:.1f} on the 60,000 training images (X̃ = pixels plus a "
-             f"constant 1), so any step below 2/L = {2 / bound:.3f} decreases the loss to its minimum "
-             "value (a minimiser exists since the classes are not linearly separable — training accuracy "
-             "stays near 93 % — unique only up to adding one vector to every class's weights). "
-             f"The lab's step 0.5 is above that worst-case bound, yet training converges in practice; with "
-             "mini-batches (SGD) a constant step only reaches a neighbourhood of the minimum, and a decreasing "
-             "step is needed for exact convergence."]
+             minimiser_answer(landscape, TrainingConfig().learning_rate)]
     best = {model: max((entry for entry in summary if entry["model"] == model), key=lambda e: e["test_accuracy_mean"])
             for model in ("logreg", "mlp", "cnn") if any(entry["model"] == model for entry in summary)}
     lines += ["", "**How do the models compare?** Best mean test accuracy in the sweep: "
@@ -292,5 +285,68 @@ def convexity_checks(images=500, segments=100, points_per_segment=9) -> dict:
 def smoothness_bound(x: np.ndarray) -> float:
     """Upper bound on the Lipschitz constant of the logistic regression's mean-loss gradient
     on inputs ``x``: ½ λmax(X̃ᵀX̃/n), as the softmax's Jacobian has eigenvalues at most ½."""
-    augmented = np.hstack([x.astype(np.float64), np.ones((len(x), 1))])
-    return float(0.5 * np.linalg.eigvalsh(augmented.T @ augmented / len(x))[-1])
+    return 0.5 * _gram_largest_eigenvalue(x)
+
+
+def _augmented(x: np.ndarray) -> np.ndarray:
+    """X̃: the pixels and a constant 1 (the bias's input)."""
+    return np.hstack([x.astype(np.float64), np.ones((len(x), 1))])
+
+
+def _gram_largest_eigenvalue(x: np.ndarray) -> float:
+    augmented = _augmented(x)
+    return float(np.linalg.eigvalsh(augmented.T @ augmented / len(x))[-1])
+
+
+def loss_landscape(x: np.ndarray, labels: np.ndarray, image_width=28) -> dict:
+    """The logistic regression's loss on images ``x`` (one row each) with ``labels``: the pixels
+    that leave it without a minimiser (non-zero only in images of one class), the pixels zero
+    in every image, the rank of X̃, and its curvature: the global bound L ≤ ½ λmax(X̃ᵀX̃/n), and
+    the Hessian's largest eigenvalue at zero weights (uniform softmax p = 1/10), λmax(X̃ᵀX̃/n)
+    times the largest eigenvalue of diag(p) − ppᵀ, which is 1/10."""
+    lit = x != 0
+    classes = np.unique(labels)
+    lit_by_class = np.stack([lit[labels == label].any(axis=0) for label in classes])
+    one_class = lit_by_class.sum(axis=0) == 1
+    images_lit = lit.sum(axis=0)
+    example = int(np.argmax(np.where(one_class, images_lit, -1)))
+    largest = _gram_largest_eigenvalue(x)
+    return {"pixels": x.shape[1], "images": len(x), "never_lit": int((~lit.any(axis=0)).sum()),
+            "one_class": int(one_class.sum()),
+            "example": ({"row": example // image_width, "column": example % image_width,
+                         "label": int(classes[lit_by_class[:, example].argmax()]), "images": int(images_lit[example])}
+                        if one_class.any() else None),
+            "rank": int(np.linalg.matrix_rank(_augmented(x))), "smoothness_bound": 0.5 * largest,
+            "start_curvature": largest / len(classes)}
+
+
+def minimiser_answer(facts: dict, step: float) -> str:
+    """The answer to "does a well-chosen step guarantee convergence to the global minimum?",
+    worded by ``facts`` (loss_landscape) and the lab's ``step``."""
+    bound, start = facts["smoothness_bound"], facts["start_curvature"]
+    columns = facts["pixels"] + 1
+    if facts["one_class"]:
+        example = facts["example"]
+        existence = (f"Not to a minimum: on these {facts['images']:,} training images the loss has none. "
+                     f"{facts['one_class']} pixels are non-zero only in images of a single class (e.g. row "
+                     f"{example['row']}, column {example['column']}: lit in {example['images']} images, all of "
+                     f"class {example['label']}); raising that pixel's weight for that class raises only those "
+                     "images' scores for their own class, so the loss decreases without end along that direction: "
+                     "its infimum is not attained, and the weights grow without bound.")
+    else:
+        existence = ("No pixel is non-zero in the images of one class only, so this argument for an unattained "
+                     "infimum does not apply here.")
+    flat = (f" {facts['never_lit']} pixels are zero in every training image, and the augmented data matrix X̃ "
+            f"({facts['images']:,} × {columns}: pixels and a constant 1) has rank {facts['rank']}, not {columns}: "
+            f"the loss is flat along {columns - facts['rank']} directions." if facts["rank"] < columns else "")
+    relation = "exceeds" if step > 2 / bound else "lies below"
+    local = "below" if step < 2 / start else "above"
+    return (f"**Does a well-chosen step guarantee convergence to the global minimum?** {existence}{flat} "
+            f"What gradient descent does guarantee: the loss is convex and its gradient L-Lipschitz with "
+            f"L ≤ ½ λmax(X̃ᵀX̃ / n) = {bound:.2f}, so with any constant step below 2/L = {2 / bound:.3f} "
+            "full-batch gradient descent's loss converges to the infimum, at rate O(1/k) after k steps. "
+            f"The lab's step {step:g} {relation} that worst-case bound. At the start (zero weights, uniform "
+            f"softmax) the Hessian's largest eigenvalue is λmax(X̃ᵀX̃ / n)/10 = {start:.2f}, {bound / start:.1f} "
+            f"times below the bound L, which gives a local step limit 2/{start:.2f} = {2 / start:.3f}: the lab's "
+            f"step lies {local} it. With mini-batches (SGD) a constant step only reaches a neighbourhood of the "
+            "infimum; a decreasing step is needed to approach it.")

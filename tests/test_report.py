@@ -60,3 +60,30 @@ def test_a_damaged_separability_table_is_named_not_a_crash(tmp_path, mnist):
     report.write_report(tmp_path, log=lines.append)
     assert lines and lines[0].startswith(f"Warning: damaged result, treated as not done: "
                                          f"{tmp_path / 'embeddings' / 'separability.csv'}: expected the columns")
+
+
+def test_the_no_minimiser_counts_on_a_small_fixture():
+    # Four 2x2 images: pixel 0 lit only in class 0, pixel 1 never, pixels 2 and 3 in both classes.
+    x = np.array([[1, 0, 1, 0], [0.5, 0, 0, 1], [0, 0, 1, 1], [0, 0, 0.5, 1]])
+    facts = report.loss_landscape(x, np.array([0, 0, 1, 1]), image_width=2)
+    assert (facts["never_lit"], facts["one_class"]) == (1, 1)
+    assert facts["example"] == {"row": 0, "column": 0, "label": 0, "images": 2}
+    assert facts["rank"] == np.linalg.matrix_rank(np.hstack([x, np.ones((4, 1))])) == 4  # the zero column costs one
+    gram = np.hstack([x, np.ones((4, 1))]).T @ np.hstack([x, np.ones((4, 1))]) / 4
+    # Two classes: the Hessian at zero weights is X̃ᵀX̃/n ⊗ (diag(p) − ppᵀ), p = 1/2, top eigenvalue 1/2.
+    assert facts["start_curvature"] == pytest.approx(np.linalg.eigvalsh(gram)[-1] / 2)
+    assert facts["smoothness_bound"] == pytest.approx(np.linalg.eigvalsh(gram)[-1] / 2)
+
+
+def test_the_minimiser_answer_is_worded_by_its_numbers():
+    facts = {"pixels": 784, "images": 60000, "never_lit": 67, "one_class": 33, "rank": 713,
+             "example": {"row": 1, "column": 19, "label": 6, "images": 30},
+             "smoothness_bound": 19.5, "start_curvature": 3.9}
+    text = report.minimiser_answer(facts, 0.5)
+    assert "Not to a minimum" in text and "lit in 30 images, all of class 6" in text
+    assert "has rank 713, not 785: the loss is flat along 72 directions" in text
+    assert "The lab's step 0.5 exceeds that worst-case bound" in text and "the lab's step lies below it" in text
+    other = report.minimiser_answer({**facts, "one_class": 0, "example": None, "rank": 785, "never_lit": 0,
+                                     "start_curvature": 10.0}, 0.05)
+    assert "does not apply here" in other and "Not to a minimum" not in other and "flat along" not in other
+    assert "The lab's step 0.05 lies below that worst-case bound" in other
