@@ -203,24 +203,7 @@ def _questions_section(summary, embeddings: Path, log) -> str:
              "logistic regression's loss was not convex; that was wrong.)",
              "",
              minimiser_answer(landscape, TrainingConfig().learning_rate)]
-    best = {model: max((entry for entry in summary if entry["model"] == model), key=lambda e: e["test_accuracy_mean"])
-            for model in ("logreg", "mlp", "cnn") if any(entry["model"] == model for entry in summary)}
-    lines += ["", "**How do the models compare?** Best mean test accuracy in the sweep: "
-              + ", ".join(f"{model} {entry['test_accuracy_mean']:.2%} (batch {entry['batch_size']}, "
-                          f"{entry['epochs']} epochs, lr {entry['learning_rate']:g})" for model, entry in best.items())
-              + ". The hidden layer and, above all, the convolutions help."]
-    rates = sorted((entry for entry in summary if entry["model"] == "mlp" and entry["engine"] == "keras"),
-                   key=lambda e: e["learning_rate"])
-    if len(rates) > 1:
-        lines += ["", "**Learning rate (MLP, 10 epochs, batch 300):** "
-                  + ", ".join(f"{entry['learning_rate']:g} → {entry['test_accuracy_mean']:.2%}" for entry in rates)
-                  + ": in 10 epochs, the larger step gets further."]
-    epochs = sorted((entry for entry in summary if entry["model"] == "logreg" and entry["batch_size"] == 300),
-                    key=lambda e: e["epochs"])
-    if len(epochs) > 1:
-        lines += ["", "**Epochs and batch size (logistic regression):** "
-                  + ", ".join(f"{entry['epochs']} epochs → {entry['test_accuracy_mean']:.2%}" for entry in epochs)
-                  + " at batch 300; the gains are within a few tenths of a point, near the linear model's limit."]
+    lines += _comparisons(summary)
     rows = {(row["source"], row["method"]): row for row in read_separability(embeddings, log)}
     if rows:
         def value(source, method, key):
@@ -242,6 +225,44 @@ def _questions_section(summary, embeddings: Path, log) -> str:
                   f"{value('raw', 'tsne', 'trustworthiness'):.3f} against "
                   f"{value('raw', 'pca', 'trustworthiness'):.3f}: two dimensions of PCA cannot hold ten classes."]
     return "\n".join(lines)
+
+
+def _comparisons(summary) -> list[str]:
+    """The models, the MLP's learning rates and the logistic regression's epochs and batch sizes
+    compared, each sentence worded by whether the numbers rise."""
+    keras_entries = [entry for entry in summary if entry["engine"] == "keras"]
+    lines = []
+    best = [max(entries, key=lambda entry: entry["test_accuracy_mean"])
+            for model in ("logreg", "mlp", "cnn")
+            if (entries := [entry for entry in keras_entries if entry["model"] == model])]
+    if len(best) > 1:
+        lines += ["", "**How do the models compare?** Best mean test accuracy in the sweep: "
+                  + ", ".join(f"{entry['model']} {entry['test_accuracy_mean']:.2%} (batch {entry['batch_size']}, "
+                              f"{entry['epochs']} epochs, lr {entry['learning_rate']:g})" for entry in best)
+                  + ". " + _rising([(entry["model"], entry["test_accuracy_mean"]) for entry in best],
+                                   "each model beats the one before")]
+    series = [("MLP, learning rate (10 epochs, batch 300)", "mlp", {"epochs": 10, "batch_size": 300}, "learning_rate"),
+              ("logistic regression, epochs (batch 300)", "logreg", {"batch_size": 300}, "epochs"),
+              ("logistic regression, batch size (10 epochs)", "logreg", {"epochs": 10}, "batch_size")]
+    for title, model, fixed, varied in series:
+        entries = sorted((entry for entry in keras_entries if entry["model"] == model
+                          and all(entry[field] == value for field, value in fixed.items())), key=lambda e: e[varied])
+        if len(entries) > 1:
+            points = [(f"{entry[varied]:g}", entry["test_accuracy_mean"]) for entry in entries]
+            lines += ["", f"**{title[0].upper()}{title[1:]}:** " + ", ".join(f"{label} → {accuracy:.2%}"
+                                                                         for label, accuracy in points)
+                      + ". " + _rising(points, f"accuracy rises with the {varied.replace('_', ' ')}")]
+    return lines
+
+
+def _rising(points, rising_text) -> str:
+    """``rising_text`` and the gain from first to last, when the accuracies rise throughout;
+    otherwise a sentence saying they do not."""
+    values = [value for _, value in points]
+    gain = (values[-1] - values[0]) * 100
+    if all(later > earlier for earlier, later in zip(values, values[1:])):
+        return f"{rising_text[0].upper()}{rising_text[1:]}: {gain:+.2f} points from {points[0][0]} to {points[-1][0]}."
+    return f"The accuracy does not rise throughout ({gain:+.2f} points from {points[0][0]} to {points[-1][0]})."
 
 
 def convexity_checks(images=500, segments=100, points_per_segment=9) -> dict:

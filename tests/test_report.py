@@ -87,3 +87,10 @@ def test_the_minimiser_answer_is_worded_by_its_numbers():
                                      "start_curvature": 10.0}, 0.05)
     assert "does not apply here" in other and "Not to a minimum" not in other and "flat along" not in other
     assert "The lab's step 0.05 lies below that worst-case bound" in other
+
+
+def test_comparisons_are_worded_by_whether_the_numbers_rise():
+    assert report._rising([("0.2", 0.9288), ("0.5", 0.9489)], "accuracy rises with the learning rate") == (
+        "Accuracy rises with the learning rate: +2.01 points from 0.2 to 0.5.")
+    assert report._rising([("300", 0.9228), ("400", 0.9220), ("500", 0.9230)], "accuracy rises") == (
+        "The accuracy does not rise throughout (+0.02 points from 300 to 500).")
