@@ -1,7 +1,7 @@
-"""t-SNE of the 10,000 raw MNIST test images: the lab's recipe against faster options.
+"""t-SNE of the 10,000 raw MNIST test images: the course's recipe against faster options.
 
 Prints, for each option, seconds, Neighborhood Hit (k = 6) and trustworthiness
-(k = 5, against the 784-pixel space), and the differences from the lab's recipe
+(k = 5, against the 784-pixel space), and the differences from the course's recipe
 (scikit-learn TSNE, init='pca', perplexity 30). An option qualifies when both
 stay within 0.01 of the recipe's.
 
@@ -53,7 +53,7 @@ OPTIONS = {
 
 
 def measure(names, limit=10000, seed=0) -> list:
-    """(option, seconds, NH, trustworthiness) for the lab's recipe and each named option."""
+    """(option, seconds, NH, trustworthiness) for the course's recipe and each named option."""
     mnist = load_builtin()
     pixels, labels = model_inputs(mnist.x_test[:limit], "mlp"), mnist.y_test[:limit]
     rows = []

@@ -239,7 +239,7 @@ def _choices(allowed):
 @click.option("--perplexity", type=click.FloatRange(min=1, min_open=False), default=30.0, show_default=True,
               help="t-SNE perplexity (the lab's 30).")
 @click.option("--tsne-engine", type=click.Choice(["opentsne", "sklearn"]), default="opentsne", show_default=True,
-              help="openTSNE's FFT method (fast), or scikit-learn's TSNE (the lab's exact recipe, slower).")
+              help="openTSNE's FFT method (fast), or scikit-learn's TSNE (the course's exact recipe, slower).")
 @click.option("--data", "data_path", metavar="PATH", help="An .npz file or IDX folder instead of the shipped MNIST.")
 @click.option("--results", "results_dir", default="results", show_default=True, metavar="DIR", callback=_folder,
               help="Where runs are found and figures written (DIR/embeddings, DIR/figures).")

@@ -52,20 +52,20 @@ class ModelConfig:
     type: str = setting(why="required: which of the lab's three models",
                         choices=MODEL_TYPES)
     hidden_units: int = setting(100, minimum=1,
-                                why="the lab's 100-unit hidden layer (mlp, cnn)")
+                                why="the course's 100-unit hidden layer (mlp, cnn; the lab report gives no size)")
     activation: str = setting("sigmoid", choices=ACTIVATIONS,
-                              why="the lab's hidden activation (mlp, cnn)")
+                              why="sigmoid: the lab report's for the CNN, the course's for the MLP")
     conv_filters: tuple[int, ...] = setting((32, 64), minimum=1,
-                                            why="the lab's two convolutions, 32 then 64 filters (cnn)")
-    kernel_size: int = setting(5, minimum=1, why="the lab's 5x5 kernels, valid padding (cnn)")
-    pool_size: int = setting(2, minimum=1, why="the lab's 2x2 max-pooling after each convolution (cnn)")
+                                            why="the course's two convolutions, 32 then 64 filters (cnn; the report: 32 filters, count not given)")
+    kernel_size: int = setting(5, minimum=1, why="the lab report's 5x5 kernels, valid padding (cnn)")
+    pool_size: int = setting(2, minimum=1, why="the lab report's 2x2 max-pooling after each convolution (cnn)")
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    batch_size: int = setting(300, minimum=1, why="the lab's batch size")
-    epochs: int = setting(10, minimum=1, why="the lab's epoch count")
-    learning_rate: float = setting(0.5, above=0, why="the lab's SGD step (plain SGD, no momentum)")
+    batch_size: int = setting(300, minimum=1, why="the lab report's batch size (the course's for the CNN)")
+    epochs: int = setting(10, minimum=1, why="the lab report's epoch count (the course's for the CNN)")
+    learning_rate: float = setting(0.5, above=0, why="the course's SGD step, the lab report's for the MLP (plain SGD, no momentum)")
 
 
 @dataclass(frozen=True)

@@ -145,7 +145,7 @@ class TsneSettings:
 
     perplexity: float = 30.0
     init: str = "pca"
-    engine: str = "opentsne"  # FFT-accelerated; "sklearn" is the lab's exact recipe, about 2x slower
+    engine: str = "opentsne"  # FFT-accelerated; "sklearn" is the course's exact recipe, about 2x slower
     iterations: int = 250  # openTSNE's, after its 250 early-exaggeration ones (sklearn: its default 1000)
 
 
