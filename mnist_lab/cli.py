@@ -237,15 +237,17 @@ def _choices(allowed):
               help="CNN run to read (default: the newest under DIR/runs).")
 @click.option("--train-missing", is_flag=True, help="Train the lab's MLP or CNN when no run exists.")
 @click.option("--perplexity", type=click.FloatRange(min=1, min_open=False), default=30.0, show_default=True,
-              help="t-SNE perplexity (the lab's 30).")
+              help="t-SNE perplexity (the course's 30).")
 @click.option("--tsne-engine", type=click.Choice(["opentsne", "sklearn"]), default="opentsne", show_default=True,
               help="openTSNE's FFT method (fast), or scikit-learn's TSNE (the course's exact recipe, slower).")
+@click.option("--ellipse-stds", type=float, default=2 ** 0.5, show_default="√2, the course's",
+              help="Ellipse half-axes in standard deviations (√2 holds 63 % of a Gaussian's mass, 2 holds 86 %).")
 @click.option("--data", "data_path", metavar="PATH", help="An .npz file or IDX folder instead of the shipped MNIST.")
 @click.option("--results", "results_dir", default="results", show_default=True, metavar="DIR", callback=_folder,
               help="Where runs are found and figures written (DIR/embeddings, DIR/figures).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def visualize(sources, methods, limit, seed, mlp_run, cnn_run, train_missing, perplexity, tsne_engine,
-              data_path, results_dir, quiet):
+              ellipse_stds, data_path, results_dir, quiet):
     """The lab's Part 3: t-SNE and PCA maps of raw pixels and hidden layers, with separability measures.
 
     Embeddings are cached in DIR/embeddings/cache, so a second run only redraws.
@@ -266,7 +268,8 @@ def visualize(sources, methods, limit, seed, mlp_run, cnn_run, train_missing, pe
     written = run_visualize(sources=sources, methods=methods, results_dir=results_dir, limit=limit, seed=seed,
                             runs_by_type={"mlp": mlp_run, "cnn": cnn_run}, train_missing=train_missing,
                             settings=TsneSettings(perplexity=perplexity, engine=tsne_engine),
-                            data_config=resolve_data(DataConfig(path=data_path)), progress=not quiet, log=click.echo)
+                            data_config=resolve_data(DataConfig(path=data_path)), ellipse_stds=ellipse_stds,
+                            progress=not quiet, log=click.echo)
     click.echo("\n".join(f"Wrote {path}" for path in written))
 
 

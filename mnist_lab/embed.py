@@ -134,7 +134,19 @@ def _k_smallest(distances: np.ndarray, k: int) -> np.ndarray:
 
 SOURCES = ("raw", "mlp", "cnn")
 METHODS = ("tsne", "pca")
-ELLIPSE_STDS = 2.0  # ellipse half-axes: two standard deviations along each eigen-axis
+# Ellipse half-axes in standard deviations along each eigen-axis: √2, as the course's code draws
+# them (width 2√2·√λ); they hold 1 − e^(−1) ≈ 63 % of a 2-D Gaussian's mass (ellipse_mass).
+ELLIPSE_STDS = math.sqrt(2)
+
+
+def ellipse_mass(stds: float) -> float:
+    """Share of a 2-D Gaussian's mass inside its ellipse of half-axes ``stds`` standard deviations:
+    the squared Mahalanobis radius is chi-square with 2 degrees of freedom, P(r² ≤ s²) = 1 − e^(−s²/2)."""
+    return 1 - math.exp(-stds ** 2 / 2)
+
+
+def ellipse_caption(stds: float) -> str:
+    return f"best-fit Gaussian ellipse per class: half-axes {stds:.3g} σ, {ellipse_mass(stds):.0%} of its mass"
 
 
 @dataclass(frozen=True)
@@ -208,9 +220,10 @@ def class_hulls(points: np.ndarray, labels: np.ndarray) -> dict:
     return hulls
 
 
-def class_ellipses(points: np.ndarray, labels: np.ndarray, seed: int) -> dict:
-    """Each class's best-fit ellipse: a one-component full-covariance Gaussian mixture,
-    as (centre, width, height, angle in degrees) along its covariance's eigen-axes."""
+def class_ellipses(points: np.ndarray, labels: np.ndarray, seed: int, stds=ELLIPSE_STDS) -> dict:
+    """Each class's best-fit ellipse: a one-component full-covariance Gaussian mixture, as
+    (centre, width, height, angle in degrees) along its covariance's eigen-axes, with half-axes
+    of ``stds`` standard deviations."""
     from sklearn.mixture import GaussianMixture
 
     ellipses = {}
@@ -220,7 +233,7 @@ def class_ellipses(points: np.ndarray, labels: np.ndarray, seed: int) -> dict:
             continue
         mixture = GaussianMixture(n_components=1, covariance_type="full", random_state=seed).fit(members)
         variances, axes = np.linalg.eigh(mixture.covariances_[0])
-        width, height = 2 * ELLIPSE_STDS * np.sqrt(variances[::-1])
+        width, height = 2 * stds * np.sqrt(variances[::-1])
         angle = float(np.degrees(np.arctan2(axes[1, -1], axes[0, -1])))
         ellipses[int(label)] = (mixture.means_[0], float(width), float(height), angle)
     return ellipses
@@ -239,7 +252,7 @@ class Representation:
 
 def visualize(*, sources=SOURCES, methods=METHODS, results_dir="results", limit=None, seed=0,
               runs_by_type=None, train_missing=False, settings=TsneSettings(), data_config=None,
-              progress=True, log=print) -> list:
+              ellipse_stds=ELLIPSE_STDS, progress=True, log=print) -> list:
     """The lab's Part 3: embeddings, their figures and the separability table; returns written paths."""
     from . import plots
     from .config import DataConfig
@@ -249,7 +262,7 @@ def visualize(*, sources=SOURCES, methods=METHODS, results_dir="results", limit=
     dataset = load_checked(data_config)
     folder = Path(results_dir) / EMBEDDINGS_FOLDER
     images, labels = dataset.x_test[:limit], dataset.y_test[:limit]
-    check_inputs(labels, methods, settings)
+    check_inputs(labels, methods, settings, ellipse_stds)
     representations = [_representation(source, images, dataset, data_config, results_dir,
                                        (runs_by_type or {}).get(source), train_missing, log) for source in sources]
     written = [Path(results_dir) / "figures" / "train_first_200.png"]
@@ -261,8 +274,9 @@ def visualize(*, sources=SOURCES, methods=METHODS, results_dir="results", limit=
             title = f"{representation.source} {_METHOD_NAMES[method]}"
             path = folder / f"{representation.source}_{method}.png"
             plots.embedding_panels(points, labels, class_hulls(points, labels),
-                                   class_ellipses(points, labels, seed), path,
-                                   f"{title}: Neighborhood Hit (k = {NEIGHBORHOOD_K}) {measures['neighborhood_hit']:.3f}")
+                                   class_ellipses(points, labels, seed, ellipse_stds), path,
+                                   f"{title}: Neighborhood Hit (k = {NEIGHBORHOOD_K}) {measures['neighborhood_hit']:.3f}",
+                                   ellipse_caption(ellipse_stds))
             written.append(path)
             rows.append({"source": representation.source, "method": method, "points": len(labels), **measures})
             if method == "tsne":
@@ -275,9 +289,11 @@ def visualize(*, sources=SOURCES, methods=METHODS, results_dir="results", limit=
     return written + tables.write_separability(rows, folder)
 
 
-def check_inputs(labels, methods, settings):
+def check_inputs(labels, methods, settings, ellipse_stds=ELLIPSE_STDS):
     """Refuse, before any work, a number of points the measures cannot use (UsageError)."""
     points = len(labels)
+    if not (math.isfinite(ellipse_stds) and ellipse_stds > 0):
+        raise UsageError(f"--ellipse-stds {ellipse_stds}: expected a finite number > 0")
     if not math.isfinite(settings.perplexity):
         raise UsageError(f"--perplexity {settings.perplexity}: expected a finite number >= 1")
     # t-SNE looks at 3 x perplexity neighbours of each point.

@@ -131,7 +131,8 @@ def image_grid(images: np.ndarray, rows: int, columns: int, path, title: str):
     _save(figure, path)
 
 
-def embedding_panels(points, labels, hulls: dict, ellipses: dict, path, title: str):
+def embedding_panels(points, labels, hulls: dict, ellipses: dict, path, title: str,
+                     ellipse_title="best-fit ellipse of each class"):
     """The lab's three stacked panels: points by class, the class hulls, the class ellipses."""
     from matplotlib.patches import Ellipse
 
@@ -149,7 +150,7 @@ def embedding_panels(points, labels, hulls: dict, ellipses: dict, path, title: s
                                   edgecolor=colors(label), linewidth=1.5))
         axes[2].annotate(str(label), centre, ha="center", va="center", fontsize=10, weight="bold",
                          color=colors(label))
-    axes[2].set_title("best-fit ellipse of each class (Gaussian, 2 standard deviations)")
+    axes[2].set_title(ellipse_title)
     for axis in axes[1:]:
         axis.legend(handles=_class_handles(colors, sorted({*hulls, *ellipses})), title="digit",
                     loc="center left", bbox_to_anchor=(1.0, 0.5))

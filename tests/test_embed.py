@@ -311,3 +311,19 @@ def test_damaged_runs_are_named_never_a_crash(tiny_runs, tmp_path):
     with pytest.raises(UsageError, match=f"{model}: cannot load the model .*; retrain it"):
         embed.visualize(sources=("mlp",), results_dir=tmp_path, limit=100, progress=False, log=lambda *_: None,
                         runs_by_type={"mlp": model.parent})
+
+
+def test_the_ellipse_holds_the_gaussian_mass_it_states():
+    """The default half-axes √2 σ (the course's) hold 1 − 1/e of a 2-D Gaussian's mass: checked by
+    counting samples inside the drawn ellipse, the oracle for the figure's caption."""
+    assert embed.ELLIPSE_STDS == pytest.approx(np.sqrt(2))
+    assert embed.ellipse_mass(np.sqrt(2)) == pytest.approx(1 - np.exp(-1))
+    assert "63% of its mass" in embed.ellipse_caption(embed.ELLIPSE_STDS)
+    rng = np.random.default_rng(7)
+    points = rng.normal(size=(20000, 2)) @ np.array([[2.0, 0.5], [0.0, 1.0]])
+    for stds in (embed.ELLIPSE_STDS, 2.0):
+        centre, width, height, angle = embed.class_ellipses(points, np.zeros(len(points), int), seed=0, stds=stds)[0]
+        turn = np.radians(angle)
+        local = (points - centre) @ np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+        inside = ((local[:, 0] / (width / 2)) ** 2 + (local[:, 1] / (height / 2)) ** 2 <= 1).mean()
+        assert inside == pytest.approx(embed.ellipse_mass(stds), abs=0.01)
