@@ -132,6 +132,30 @@ class NumpyModel:
         return logits
 
 
+def finite_difference_errors(model: NumpyModel, x: np.ndarray, y: np.ndarray, rng, entries=60, step=1e-6) -> dict:
+    """Per parameter array, the relative error between back-propagation's gradient and centred
+    finite differences (L(θ + h) − L(θ − h)) / 2h on ``entries`` of its elements drawn by ``rng``:
+    ‖numeric − exact‖ / (‖numeric‖ + ‖exact‖). Use float64 parameters and data."""
+    analytic = model.gradients(x, y)
+    errors = {}
+    for name, parameter in model.params.items():
+        numeric, exact = [], []
+        for entry in rng.choice(parameter.size, size=min(parameter.size, entries), replace=False):
+            index = np.unravel_index(entry, parameter.shape)
+            original = parameter[index]
+            parameter[index] = original + step
+            above = model.loss(x, y)
+            parameter[index] = original - step
+            below = model.loss(x, y)
+            parameter[index] = original
+            numeric.append((above - below) / (2 * step))
+            exact.append(analytic[name][index])
+        numeric, exact = np.array(numeric), np.array(exact)
+        errors[name] = float(np.linalg.norm(numeric - exact)
+                             / max(np.linalg.norm(numeric) + np.linalg.norm(exact), 1e-12))
+    return errors
+
+
 def train_epoch(model: NumpyModel, training, seed: int, epoch: int, arrays) -> tuple[float, float, float]:
     """One epoch (counted from 0) of mini-batch SGD with ``training``'s batch size and step, in the
     epoch's order drawn from (seed, epoch): the mean loss and accuracy of the batches before

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import store
 from .config import ModelConfig, TrainingConfig
+from .data import IMAGE_SHAPE, load_builtin, prepare
 from .files import atomic_write_text
 from .lab import LAB_RESULTS, is_lab_setup, reproduced
 from .tables import cell_rows, read_separability, summarize, yes_no
@@ -188,21 +189,27 @@ def _embeddings_section(folder: Path) -> str:
 
 
 def _questions_section(summary, embeddings: Path, log) -> str:
-    from .data import load_builtin, prepare
-
     convexity = convexity_checks()
     arrays = prepare(load_builtin(), "logreg")
     landscape = loss_landscape(arrays.x_train, arrays.y_train.argmax(axis=1))
+    pixels = arrays.x_train
+    gradients = gradient_checks()
     lines = ["## The lab's questions", "",
-             "**Is the logistic regression's loss convex in (W, b)?** Yes. It is a log-sum-exp of affine "
-             "functions of (W, b) minus an affine function, and the numbers agree: along "
-             f"{convexity['logreg']['segments']} random segments between parameter points (and segments from "
-             f"a trained model), on {convexity['images']} training images, the loss never rises above the chord: "
-             f"the largest value of loss minus chord is {convexity['logreg']['max_excess']:.2e}, never above zero. "
-             "The same test on the MLP, between a trained network and the same network with its hidden units "
-             f"permuted (equal loss at both ends), finds the loss {convexity['mlp']['max_excess']:.3f} above the "
-             "chord at the midpoint: the MLP's loss is not convex. (The lab's submitted report said the "
-             "logistic regression's loss was not convex; that was wrong.)",
+             f"**In what space do the images live?** In ℝ^{pixels.shape[1]}: each "
+             f"{IMAGE_SHAPE[0]} × {IMAGE_SHAPE[1]} image is a vector of {pixels.shape[1]} grey levels, scaled to "
+             f"[0, 1] (over the {len(pixels):,} training images: smallest {pixels.min():g}, largest "
+             f"{pixels.max():g}), so in [0, 1]^{pixels.shape[1]}.",
+             "",
+             "**Part 1: back-propagation by hand** (`mnist_lab/numpy_engine.py`). Logistic regression: "
+             "z = xW + b, ŷ = softmax(z), L = −(1/n) Σ y · log ŷ; ∂L/∂z = (ŷ − y)/n, ∇W = xᵀ(ŷ − y)/n, "
+             "∇b = mean(ŷ − y). MLP: h = σ(xW₁ + b₁), z₂ = hW₂ + b₂; ∂L/∂z₂ = (ŷ − y)/n, ∇W₂ = hᵀ ∂L/∂z₂, "
+             "∇b₂ = Σ ∂L/∂z₂, ∂L/∂h = ∂L/∂z₂ W₂ᵀ, ∂L/∂z₁ = ∂L/∂h ⊙ h(1 − h), ∇W₁ = xᵀ ∂L/∂z₁, "
+             f"∇b₁ = Σ ∂L/∂z₁. Checked against centred finite differences (step 10⁻⁶, float64, "
+             f"{gradients['images']} training images, up to {gradients['entries']} elements of each array, "
+             "weights moved off their initial values): largest relative error "
+             + ", ".join(f"{model} {error:.1e}" for model, error in gradients["errors"].items()) + ".",
+             "",
+             convexity_answer(convexity),
              "",
              minimiser_answer(landscape, TrainingConfig().learning_rate)]
     lines += _comparisons(summary)
@@ -267,10 +274,26 @@ def _rising(points, rising_text) -> str:
     return f"The accuracy does not rise throughout ({gain:+.2f} points from {points[0][0]} to {points[-1][0]})."
 
 
+def gradient_checks(images=16, entries=60) -> dict:
+    """Part 1's back-propagated gradients against centred finite differences, per model: the
+    largest relative error over its parameter arrays (numpy_engine.finite_difference_errors)."""
+    from .numpy_engine import NumpyModel, finite_difference_errors
+
+    errors = {}
+    for model_type in ("logreg", "mlp"):
+        rng = np.random.default_rng(CONVEXITY_SEED)
+        model = NumpyModel.initialised(ModelConfig(type=model_type), CONVEXITY_SEED, dtype=np.float64)
+        for name in model.params:  # non-zero biases, so their gradients are checked too
+            model.params[name] += rng.normal(scale=0.1, size=model.params[name].shape)
+        arrays = prepare(load_builtin(), model_type, train_limit=images)
+        errors[model_type] = max(finite_difference_errors(model, arrays.x_train.astype(np.float64),
+                                                          arrays.y_train.astype(np.float64), rng, entries).values())
+    return {"images": images, "entries": entries, "errors": errors}
+
+
 def convexity_checks(images=500, segments=100, points_per_segment=9) -> dict:
     """Largest excess of the loss over its chord: random segments for logreg, a permutation
     segment for the MLP (both ends trained, equal loss)."""
-    from .data import load_builtin, prepare
     from .numpy_engine import NumpyModel
 
     arrays = prepare(load_builtin(), "mlp", train_limit=images)
@@ -341,6 +364,23 @@ def loss_landscape(x: np.ndarray, labels: np.ndarray, image_width=28) -> dict:
                         if one_class.any() else None),
             "rank": int(np.linalg.matrix_rank(_augmented(x))), "smoothness_bound": 0.5 * largest,
             "start_curvature": largest / len(classes)}
+
+
+def convexity_answer(checks: dict) -> str:
+    """The answer to "is the loss convex?", worded by the chord checks (convexity_checks)."""
+    logreg, mlp = checks["logreg"]["max_excess"], checks["mlp"]["max_excess"]
+    agreement = (f"the loss never rises above the chord (the largest value of loss minus chord is {logreg:.2e})"
+                 if logreg <= 0 else
+                 f"yet the loss rises {logreg:.2e} above a chord (round-off, or a bug: a convex function cannot)")
+    mlp_text = (f"finds the loss {mlp:.3f} above the chord at the midpoint: the MLP's loss is not convex"
+                if mlp > 0 else f"finds no point above the chord (largest excess {mlp:.2e}): no evidence here "
+                                "against convexity, which hidden-unit symmetry still rules out")
+    return ("**Is the logistic regression's loss convex in (W, b)?** Yes: it is a log-sum-exp of affine functions "
+            f"of (W, b) minus an affine function. Along {checks['logreg']['segments']} random segments between "
+            f"parameter points (and segments from a trained model), on {checks['images']} training images, "
+            f"{agreement}. The same test on the MLP, between a trained network and the same network with its "
+            f"hidden units permuted (equal loss at both ends), {mlp_text}. (The lab's submitted report said the "
+            "logistic regression's loss was not convex; that was wrong.)")
 
 
 def minimiser_answer(facts: dict, step: float) -> str:

@@ -7,7 +7,7 @@ import scipy.special
 from mnist_lab.config import ModelConfig, load_config
 from mnist_lab.data import prepare
 from mnist_lab.errors import ConfigError
-from mnist_lab.numpy_engine import NumpyModel, log_softmax, sigmoid, softmax
+from mnist_lab.numpy_engine import NumpyModel, finite_difference_errors, log_softmax, sigmoid, softmax
 from mnist_lab.train import train
 
 from conftest import ROOT, write_config
@@ -31,24 +31,17 @@ def test_gradients_match_centred_finite_differences(model_type, mnist):
         model.params[name] += rng.normal(scale=0.1, size=model.params[name].shape)
     arrays = prepare(mnist, model_type, train_limit=16)
     x, y = arrays.x_train.astype(np.float64), arrays.y_train.astype(np.float64)
-    analytic = model.gradients(x, y)
-    step = 1e-6
-    for name, parameter in model.params.items():
-        entries = rng.choice(parameter.size, size=min(parameter.size, 60), replace=False)
-        numeric, exact = [], []
-        for entry in entries:
-            index = np.unravel_index(entry, parameter.shape)
-            original = parameter[index]
-            parameter[index] = original + step
-            above = model.loss(x, y)
-            parameter[index] = original - step
-            below = model.loss(x, y)
-            parameter[index] = original
-            numeric.append((above - below) / (2 * step))
-            exact.append(analytic[name][index])
-        numeric, exact = np.array(numeric), np.array(exact)
-        relative_error = np.linalg.norm(numeric - exact) / max(np.linalg.norm(numeric) + np.linalg.norm(exact), 1e-12)
-        assert relative_error < 1e-6, (name, relative_error)
+    before = {name: value.copy() for name, value in model.params.items()}
+    errors = finite_difference_errors(model, x, y, rng)
+    assert set(errors) == set(model.params)
+    assert max(errors.values()) < 1e-6, errors
+    for name, value in before.items():  # every probed parameter was put back
+        np.testing.assert_array_equal(model.params[name], value)
+    # A wrong gradient is caught: halve one array's back-propagated gradient.
+    wrong = NumpyModel(model.type, dict(model.params))
+    wrong.gradients = lambda x, y: {name: value / 2 if name == "fc1/kernel" else value
+                                    for name, value in model.gradients(x, y).items()}
+    assert finite_difference_errors(wrong, x, y, np.random.default_rng(0))["fc1/kernel"] > 0.3
 
 
 @pytest.mark.parametrize("model_type", ["logreg", "mlp"])

@@ -94,3 +94,13 @@ def test_comparisons_are_worded_by_whether_the_numbers_rise():
         "Accuracy rises with the learning rate: +2.01 points from 0.2 to 0.5.")
     assert report._rising([("300", 0.9228), ("400", 0.9220), ("500", 0.9230)], "accuracy rises") == (
         "The accuracy does not rise throughout (+0.02 points from 300 to 500).")
+
+
+def test_the_convexity_answer_is_worded_by_the_chord_checks():
+    checks = {"images": 500, "logreg": {"segments": 110, "max_excess": -9.9e-3}, "mlp": {"max_excess": 0.365}}
+    text = report.convexity_answer(checks)
+    assert "the loss never rises above the chord" in text and "the MLP's loss is not convex" in text
+    odd = report.convexity_answer({**checks, "logreg": {"segments": 110, "max_excess": 1e-3},
+                                   "mlp": {"max_excess": -1e-4}})
+    assert "never rises" not in odd and "rises 1.00e-03 above a chord" in odd
+    assert "the MLP's loss is not convex" not in odd and "no evidence here against convexity" in odd
