@@ -55,6 +55,8 @@ class ModelConfig:
                                 why="the course's 100-unit hidden layer (mlp, cnn; the lab report gives no size)")
     activation: str = setting("sigmoid", choices=ACTIVATIONS,
                               why="sigmoid: the lab report's for the CNN, the course's for the MLP")
+    conv_activation: typing.Optional[str] = setting(
+        None, choices=ACTIVATIONS, why="the convolutions take `activation` too (the lab report's sigmoid)")
     conv_filters: tuple[int, ...] = setting((32, 64), minimum=1,
                                             why="the course's two convolutions, 32 then 64 filters (cnn; the report: 32 filters, count not given)")
     kernel_size: int = setting(5, minimum=1, why="the lab report's 5x5 kernels, valid padding (cnn)")
@@ -76,6 +78,7 @@ class DataConfig:
         None, why=f"an .npz or IDX folder to use instead; null falls back to ${DATA_ENV_VAR}, then source")
     train_limit: typing.Optional[int] = setting(None, minimum=1, why="all 60,000 training images")
     test_limit: typing.Optional[int] = setting(None, minimum=1, why="all 10,000 test images")
+    scaled: bool = setting(True, why="pixels divided by 255 to [0, 1], as the lab does; false feeds grey levels 0-255")
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,9 @@ class GridConfig:
     seeds: typing.Optional[tuple[int, ...]] = setting(None, minimum=0, maximum=2**32 - 1,
                                                       why="the sweep's seeds")
     engine: typing.Optional[tuple[str, ...]] = setting(None, choices=ENGINES, why="the base config's value")
+    set: typing.Optional[tuple[str, ...]] = setting(
+        None, why="the base config as it is; else FIELD=VALUE overrides of it, as --set takes them "
+                  "(e.g. model.conv_activation=relu)")
     chain: typing.Optional[tuple[StageConfig, ...]] = setting(
         None, why="no chain: every cell a fresh model; else stages trained one after another on one model, "
                   "a cell after each (instead of the batch_size, epochs and learning_rate axes)")
@@ -326,26 +332,28 @@ def _check_size(root):
 
 
 def _apply_overrides(raw, overrides, path) -> dict:
-    """Set ``a.b=value`` overrides into the raw mapping; map each path set to "--set"."""
+    """Set ``a.b=value`` overrides into the raw mapping; map each path set to where it was given:
+    "--set", or the label of an (override, label) pair (a sweep grid's ``set``)."""
     problems, origins = [], {}
     for override in overrides:
+        override, origin = override if isinstance(override, tuple) else (override, "--set")
         field_path, equals, text = override.partition("=")
         if not equals or not field_path.strip():
-            problems.append(f"--set {override}: expected field.path=value, e.g. training.epochs=2")
+            problems.append(f"{origin} {override}: expected field.path=value, e.g. training.epochs=2")
             continue
         keys = field_path.strip().split(".")
         node = raw
         for depth, key in enumerate(keys[:-1], start=1):
             if key not in node:
                 node[key] = {}
-                origins[".".join(keys[:depth])] = "--set"
+                origins[".".join(keys[:depth])] = origin
             node = node[key]
             if not isinstance(node, dict):
-                problems.append(f"--set {override}: {'.'.join(keys[:depth])} in {path} is not a section")
+                problems.append(f"{origin} {override}: {'.'.join(keys[:depth])} in {path} is not a section")
                 break
         else:
             node[keys[-1]] = _parse_scalar(text)
-            origins[".".join(keys)] = "--set"
+            origins[".".join(keys)] = origin
     if problems:
         raise ConfigError(problems)
     return origins
@@ -454,7 +462,7 @@ def _expected(hint, rules) -> str:
         words += ", ".join(f.name for f in dataclasses.fields(hint))
     else:
         singular, plural = {int: ("an integer", "integers"), float: ("a number", "numbers"),
-                            str: ("a string", "strings")}[hint]
+                            str: ("a string", "strings"), bool: ("true or false", "booleans")}[hint]
         bounds = [f"{sign} {rules[key]}" for key, sign in
                   (("minimum", ">="), ("above", ">"), ("maximum", "<=")) if rules[key] is not None]
         words = " ".join([plural if listed else singular, " and ".join(bounds)]).strip()

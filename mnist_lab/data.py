@@ -192,21 +192,22 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(shape)
 
 
-def prepare(dataset: Dataset, model_type: str, train_limit=None, test_limit=None) -> Prepared:
-    """Slice, scale to [0, 1] float32, shape for the model, one-hot the labels."""
+def prepare(dataset: Dataset, model_type: str, train_limit=None, test_limit=None, scaled=True) -> Prepared:
+    """Slice, make float32 (scaled to [0, 1] unless not ``scaled``), shape for the model, one-hot the labels."""
     y_train, y_test = dataset.y_train[:train_limit], dataset.y_test[:test_limit]
-    return Prepared(x_train=model_inputs(dataset.x_train[:train_limit], model_type),
+    return Prepared(x_train=model_inputs(dataset.x_train[:train_limit], model_type, scaled),
                     y_train=one_hot(y_train),
-                    x_test=model_inputs(dataset.x_test[:test_limit], model_type),
+                    x_test=model_inputs(dataset.x_test[:test_limit], model_type, scaled),
                     y_test=one_hot(y_test), test_labels=y_test)
 
 
-def model_inputs(images: np.ndarray, model_type: str) -> np.ndarray:
-    """Images as the model takes them: 784-vectors for dense models, 28x28x1 for the CNN."""
-    scaled = images.astype(np.float32) / np.float32(255)
+def model_inputs(images: np.ndarray, model_type: str, scaled=True) -> np.ndarray:
+    """Images as the model takes them: 784-vectors for dense models, 28x28x1 for the CNN; grey
+    levels divided by 255 (``scaled``, the lab's) or as they are, 0-255."""
+    values = images.astype(np.float32) / np.float32(255 if scaled else 1)
     if model_type == "cnn":
-        return scaled.reshape(len(images), *IMAGE_SHAPE, 1)
-    return scaled.reshape(len(images), -1)
+        return values.reshape(len(images), *IMAGE_SHAPE, 1)
+    return values.reshape(len(images), -1)
 
 
 def one_hot(labels: np.ndarray) -> np.ndarray:

@@ -323,12 +323,13 @@ def _representation(source, images, dataset, data_config, results_dir, run, trai
                               _digest({"source": "raw", "images": images_digest}), shape + "784", images_digest)
     if run is None:
         run = _default_run(source, dataset, data_config, results_dir, train_missing, log)
-    model_file = Path(_checked_run(source, Path(run), dataset)["model_file"])
+    record = _checked_run(source, Path(run), dataset)
+    model_file, scaled = Path(record["model_file"]), record["config"]["data"].get("scaled", True)
     model_digest = hashlib.sha256(model_file.read_bytes()).hexdigest()
     log(f"{source}: hidden layer of {run}")
 
     def features():
-        inputs = model_inputs(images, source)
+        inputs = model_inputs(images, source, scaled)  # as the run's model was trained
         try:
             if model_file.suffix == ".npz":  # the numpy engine's MLP
                 from .numpy_engine import NumpyModel

@@ -29,6 +29,8 @@ _memo = {}  # stamp -> array digests, for this process
 # stays as it was, so they keep their keys, and they never share a key, a table row or a cache
 # entry with today's experiments, whose seed draws other orders.
 DATA_ORDER = "seed-epoch"
+# Config fields added after results existed, each with the value that means "as before".
+ADDED_FIELDS = {("continues",): [], ("model", "conv_activation"): None, ("data", "scaled"): True}
 
 
 def experiment(config_dict: dict, data_digest: str, backend: str, data_order=DATA_ORDER) -> dict:
@@ -38,11 +40,16 @@ def experiment(config_dict: dict, data_digest: str, backend: str, data_order=DAT
     streams turn one seed into other initial weights; and how each epoch orders the training
     images (None: a result made before that was recorded)."""
     record = json.loads(json.dumps(config_dict))  # a deep copy
-    if not record.get("continues"):
-        # A fresh model: the same identity as before continued trainings existed (the keys stay).
-        record.pop("continues", None)
     data = record.pop("data")
-    record["data"] = {"digest": data_digest, "train_limit": data["train_limit"], "test_limit": data["test_limit"]}
+    record["data"] = {**{field: value for field, value in data.items() if field not in ("source", "path")},
+                      "digest": data_digest}
+    for path, unchanged in ADDED_FIELDS.items():
+        # At its "as before" value, a field added later leaves the identity as it was: the keys stay.
+        section = record
+        for name in path[:-1]:
+            section = section.get(name, {})
+        if section.get(path[-1], unchanged) == unchanged:
+            section.pop(path[-1], None)
     record["backend"] = backend
     if data_order is not None:
         record["data_order"] = data_order

@@ -27,6 +27,7 @@ def is_lab_setup(config_dict: dict, verified_mnist: bool) -> bool:
     data, model = config_dict["data"], config_dict["model"]
     lab_model = ModelConfig(type=model["type"])
     return (verified_mnist and data["train_limit"] is None and data["test_limit"] is None
+            and data.get("scaled", True)
             and all(model.get(name) == (list(value) if isinstance(value, tuple) else value)
                     for name, value in vars(lab_model).items()))
 

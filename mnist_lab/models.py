@@ -78,7 +78,8 @@ def _mlp(config, kernel):
 def _cnn(config, kernel):
     layers = [keras.Input(shape=input_shape("cnn"), name="pixels")]
     for index, filters in enumerate(config.conv_filters, start=1):
-        layers += [keras.layers.Conv2D(filters, config.kernel_size, padding="valid", activation=config.activation,
+        layers += [keras.layers.Conv2D(filters, config.kernel_size, padding="valid",
+                                       activation=config.conv_activation or config.activation,
                                        kernel_initializer=kernel(), name=f"conv{index}"),
                    keras.layers.MaxPooling2D(config.pool_size, name=f"pool{index}")]
     return layers + [keras.layers.Flatten(name="flatten"),

@@ -7,7 +7,7 @@ each finished or failed cell is still logged as one line.
 
 from __future__ import annotations
 
-from .config import describe_stages
+from .config import ModelConfig, describe_stages
 
 
 def duration(seconds: float) -> str:
@@ -20,9 +20,22 @@ def duration(seconds: float) -> str:
 def describe_cell(cell) -> str:
     training, engine = cell.config.training, cell.config.engine
     after = describe_stages(cell.config.continues)
-    return (f"{cell.name}{'' if engine == 'keras' else f' ({engine})'}{f' {after}' if after else ''} "
-            f"batch {training.batch_size} epochs {training.epochs} lr {training.learning_rate:g} "
-            f"seed {cell.config.seed}")
+    changed = model_changes(cell.config)
+    return (f"{cell.name}{'' if engine == 'keras' else f' ({engine})'}{f' [{changed}]' if changed else ''}"
+            f"{f' {after}' if after else ''} batch {training.batch_size} epochs {training.epochs} "
+            f"lr {training.learning_rate:g} seed {cell.config.seed}")
+
+
+def model_changes(config) -> str:
+    """The model fields set away from their defaults, and unscaled pixels, e.g. 'conv_activation relu'."""
+    default = ModelConfig(type=config.model.type)
+    changes = [f"{name} {_plain(value)}" for name, value in vars(config.model).items()
+               if value != getattr(default, name)]
+    return ", ".join(changes + ([] if config.data.scaled else ["unscaled pixels"]))
+
+
+def _plain(value) -> str:
+    return "[" + ", ".join(map(str, value)) + "]" if isinstance(value, tuple) else str(value)
 
 
 class SweepProgress:

@@ -83,7 +83,9 @@ def load_sweep(path, overrides=(), data_path=None, only=None) -> Sweep:
             continue
         base_path = Path(path).parent / grid.config
         try:
-            base = load_config(base_path, overrides, data_path=data_path)
+            # The grid's own overrides first; --set from the command line wins over them.
+            base = load_config(base_path, [*((item, f"models[{index}].set") for item in grid.set or ()), *overrides],
+                               data_path=data_path)
         except ConfigError as error:
             problems += [f"{path}: models[{index}].config: {problem}" for problem in error.problems]
             continue

@@ -57,7 +57,8 @@ def train(config, name: str, results_dir="results", *, force=False, progress=Tru
 
     started = time.perf_counter()
     dataset = load_checked(config.data) if dataset is None else dataset
-    arrays = prepare(dataset, config.model.type, config.data.train_limit, config.data.test_limit)
+    arrays = prepare(dataset, config.model.type, config.data.train_limit, config.data.test_limit,
+                     config.data.scaled)
     sliced = config.data.train_limit is not None or config.data.test_limit is not None
     log(f"Data: {dataset.describe()}" + (f"; using the first {len(arrays.y_train):,} training and "
                                          f"{len(arrays.y_test):,} test images" if sliced else ""))

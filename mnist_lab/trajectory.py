@@ -72,10 +72,10 @@ class DataCache:
         return self._datasets[source]
 
     def arrays(self, dataset, config):
-        layout = (dataset.digest, config.data.train_limit, config.data.test_limit, config.model.type == "cnn")
+        data = config.data
+        layout = (dataset.digest, data.train_limit, data.test_limit, data.scaled, config.model.type == "cnn")
         if layout not in self._arrays:
-            self._arrays[layout] = prepare(dataset, config.model.type, config.data.train_limit,
-                                           config.data.test_limit)
+            self._arrays[layout] = prepare(dataset, config.model.type, data.train_limit, data.test_limit, data.scaled)
         return self._arrays[layout]
 
     def get(self, config):

@@ -57,10 +57,10 @@ seed: true
 def test_missing_sections_and_wrong_shapes(tmp_path):
     assert problems(write_config(tmp_path, "training: {epochs: 2}\n")) == [
         f"{tmp_path / 'exp.yaml'}: model: expected a mapping with type, hidden_units, activation, "
-        "conv_filters, kernel_size, pool_size, got nothing (missing)"]
+        "conv_activation, conv_filters, kernel_size, pool_size, got nothing (missing)"]
     assert problems(write_config(tmp_path, "model: cnn\n")) == [
         f"{tmp_path / 'exp.yaml'}: model: expected a mapping with type, hidden_units, activation, "
-        "conv_filters, kernel_size, pool_size, got 'cnn' (str)"]
+        "conv_activation, conv_filters, kernel_size, pool_size, got 'cnn' (str)"]
     assert problems(write_config(tmp_path, "- model\n")) == [
         f"{tmp_path / 'exp.yaml'}: expected a mapping with the sections model, training, data, seed, engine, continues, "
         "got a list"]

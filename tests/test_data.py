@@ -187,3 +187,11 @@ def test_an_idx_header_announcing_an_impossible_size_is_refused(tmp_path):
     with pytest.raises(DataError, match=r"header announces shape \(4294967295, 4294967295, 4294967295\) "
                                         r"\(79,228,162,458,924,105,385,300,197,375 bytes of data\), file holds 16"):
         data.read_idx(path, ndim=3)
+
+
+def test_unscaled_inputs_keep_the_grey_levels(mnist):
+    from mnist_lab.data import prepare
+
+    scaled, unscaled = prepare(mnist, "cnn", 50, 20), prepare(mnist, "cnn", 50, 20, scaled=False)
+    assert scaled.x_train.max() == 1.0 and unscaled.x_train.max() == 255.0
+    np.testing.assert_array_equal(unscaled.x_train / 255, scaled.x_train)

@@ -115,3 +115,13 @@ def test_a_continued_model_is_another_experiment_named_by_what_it_continued_from
     assert identity.experiment(to_dict(continued), MNIST_DIGEST, "tensorflow")["continues"] == [
         {"batch_size": 300, "epochs": 10, "learning_rate": 0.5}]
     assert "continues" not in identity.experiment(to_dict(fresh), MNIST_DIGEST, "tensorflow")
+
+
+def test_fields_added_later_change_the_key_only_away_from_their_default():
+    fresh = Config(model=ModelConfig(type="cnn"))
+    relu = dataclasses.replace(fresh, model=dataclasses.replace(fresh.model, conv_activation="relu"))
+    unscaled = dataclasses.replace(fresh, data=dataclasses.replace(fresh.data, scaled=False))
+    assert len({identity.experiment_hash(config) for config in (fresh, relu, unscaled)}) == 3
+    record = identity.experiment(to_dict(fresh), MNIST_DIGEST, "tensorflow")
+    assert "conv_activation" not in record["model"] and "scaled" not in record["data"]
+    assert identity.experiment(to_dict(unscaled), MNIST_DIGEST, "tensorflow")["data"]["scaled"] is False

@@ -75,3 +75,11 @@ def test_seeded_weights_equal_keras_own_and_ignore_other_draws(model_type):
     seeded = build_model(ModelConfig(type=model_type), seed=7).get_weights()
     assert all(np.array_equal(left, right) for left, right in zip(keras_own, seeded))
     assert not all(np.array_equal(left, right) for left, right in zip(keras_own, disturbed))
+
+
+def test_convolutions_may_take_their_own_activation():
+    relu = build_model(ModelConfig(type="cnn", conv_activation="relu"))
+    activations = {layer.name: layer.activation.__name__ for layer in relu.layers if hasattr(layer, "activation")}
+    assert activations == {"conv1": "relu", "conv2": "relu", "fc1": "sigmoid", "fc2": "softmax"}
+    lab = build_model(ModelConfig(type="cnn"))
+    assert {layer.activation.__name__ for layer in lab.layers if layer.name.startswith("conv")} == {"sigmoid"}

@@ -67,7 +67,7 @@ seeds: []
     with pytest.raises(ConfigError) as caught:
         load_sweep(path)
     assert caught.value.problems == [
-        f"{path}: models[0].epoch: unknown field, expected one of config, batch_size, epochs, learning_rate, seeds, engine, chain",
+        f"{path}: models[0].epoch: unknown field, expected one of config, batch_size, epochs, learning_rate, seeds, engine, set, chain",
         f"{path}: models[0].batch_size: expected a non-empty list of integers >= 1 or null, got [0, 300] (list)",
         f"{path}: seeds: expected a non-empty list of integers >= 0 and <= 4294967295, got [] (list)"]
     path.write_text("models:\n  - config: missing.yaml\n")
@@ -339,3 +339,23 @@ def test_chains_share_trainings_only_along_the_same_stages(tmp_path):
                                   "    epochs: [1, 2]\n    chain: [{epochs: 2}]\n", name="both.yaml")
     with pytest.raises(ConfigError, match=r"models\[0\]\.chain: expected no batch_size, epochs or learning_rate"):
         load_sweep(both)
+
+
+def test_a_grid_sets_fields_of_its_base_config(tmp_path):
+    path = write_config(tmp_path, f"seeds: [0]\nmodels:\n  - config: {ROOT / 'configs' / 'cnn.yaml'}\n"
+                                  "    set: [model.conv_activation=relu, 'model.conv_filters=[32]', data.scaled=false]\n"
+                                  f"  - config: {ROOT / 'configs' / 'cnn.yaml'}\n", name="variants.yaml")
+    variant, plain = load_sweep(path, ["training.epochs=2"]).cells
+    assert (variant.config.model.conv_activation, variant.config.model.conv_filters, variant.config.data.scaled) == (
+        "relu", (32,), False)
+    assert variant.config.training.epochs == 2 and variant.key != plain.key
+    assert describe_cell(variant).startswith("cnn [conv_activation relu, conv_filters [32], unscaled pixels] batch")
+    assert describe_cell(plain).startswith("cnn batch 300")
+    wins = load_sweep(path, ["model.conv_activation=tanh"]).cells[0]
+    assert wins.config.model.conv_activation == "tanh"  # --set on the command line wins
+    bad = write_config(tmp_path, f"models:\n  - config: {ROOT / 'configs' / 'cnn.yaml'}\n"
+                                 "    set: [model.conv_activation=foo]\n", name="bad.yaml")
+    with pytest.raises(ConfigError) as caught:
+        load_sweep(bad)
+    assert caught.value.problems == [f"{bad}: models[0].config: models[0].set: model.conv_activation: expected one "
+                                     f"of sigmoid, relu, tanh, elu, gelu, selu, softplus, swish, got 'foo' (str)"]
