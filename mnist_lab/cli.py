@@ -127,12 +127,13 @@ def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet)
                f"({metrics['parameters']:,} parameters, {metrics['seconds_per_epoch']:.2f} s/epoch, "
                f"{metrics['data']['test_images']:,} test images)")
     from .config import to_dict
-    from .lab import lab_numbers
+    from .lab import UNSTATED_SETTINGS, lab_numbers
 
     lab = lab_numbers(to_dict(config), metrics["data"]["verified_mnist"])
     if lab:
-        click.echo(f"The lab reports test loss {lab[0]:.4f}, test accuracy {lab[1]:.2%} for this setting "
-                   f"(one run, no fixed seed).")
+        unstated = UNSTATED_SETTINGS.get(config.model.type)
+        click.echo(f"The lab report gives test loss {lab[0]:.4f}, test accuracy {lab[1]:.2%} for this model "
+                   f"(one run, no fixed seed{f'; {unstated}' if unstated else ''}).")
     click.echo(f"Run: {final}")
 
 
