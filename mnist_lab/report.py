@@ -22,7 +22,7 @@ from .tables import cell_rows, read_separability, summarize, yes_no
 
 REPORT_FILE = "REPORT.md"
 FIGURES_FOLDER = "report"
-LAB_SWEEP, ENGINES_SWEEP, NOTEBOOK_SWEEP = "lab", "engines", "notebook"
+LAB_SWEEP, ENGINES_SWEEP, NOTEBOOK_SWEEP, CNN_SWEEP = "lab", "engines", "notebook", "cnn"
 CONVEXITY_SEED = 0
 
 
@@ -49,6 +49,7 @@ def write_report(results_dir="results", log=print) -> Path:
         _models_section(),
         _sweep_section(summary, continued),
         _curves_section(lab_records, results),
+        _cnn_section(results / "sweeps" / CNN_SWEEP, log),
         _engines_section(results / "sweeps" / ENGINES_SWEEP, log),
         _embeddings_section(results / "embeddings"),
         _questions_section(summary, results / "embeddings", log),
@@ -139,6 +140,49 @@ def _numbers(entry, stages=False) -> str:
     text = (f"{entry['test_accuracy_mean']:.2%} ± {entry['test_accuracy_std']:.2%}, "
             f"{entry['test_loss_mean']:.4f} ± {entry['test_loss_std']:.4f} ({entry['seeds']} seeds)")
     return f"{entry['extras'].get('continues', '')}: {text}" if stages else text
+
+
+def _cnn_section(folder: Path, log) -> str:
+    """The CNN hypotheses (configs/sweep-cnn.yaml) against the lab report's CNN pair: each group's
+    distance from it in standard deviations, whether it reproduces it, and which comes closest."""
+    records = [record for record in _records(folder, log) if record["model"] == "cnn"
+               and record["data"]["verified_mnist"] and record["data"]["train_limit"] is None
+               and record["data"]["test_limit"] is None]
+    if not records:
+        return ""
+    lab_loss, lab_accuracy = LAB_RESULTS[("cnn", 300, 10, 0.5)]
+    lines = [f"## The CNN: hypotheses for the lab report's {lab_accuracy:.2%} with a loss of {lab_loss:.4f}", "",
+             "`mnist-lab sweep configs/sweep-cnn.yaml`: each group varies one thing from the course's reference "
+             "setting (batch 300, 10 epochs, learning rate 0.5; the lab report gives none of them). Distance: "
+             "(lab − our mean) / our std, for accuracy and loss; reproduced: both within 2 "
+             "([sweeps/cnn/table.md](sweeps/cnn/table.md)).", "",
+             "| hypothesis | seeds | test accuracy | test loss | accuracy distance | loss distance | reproduced |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    scored = []
+    for entry in summarize(cell_rows(records)):
+        entry = {**entry, "lab_test_accuracy": lab_accuracy, "lab_test_loss": lab_loss}
+        distances = [(entry[f"lab_test_{metric}"] - entry[f"test_{metric}_mean"]) / entry[f"test_{metric}_std"]
+                     for metric in ("accuracy", "loss")]
+        label = _hypothesis(entry)
+        scored.append((max(map(abs, distances)), label, entry, reproduced(entry)))
+        lines.append(f"| {label} | {entry['seeds']} | {entry['test_accuracy_mean']:.2%} ± {entry['test_accuracy_std']:.2%} "
+                     f"| {entry['test_loss_mean']:.4f} ± {entry['test_loss_std']:.4f} | {distances[0]:+.1f} "
+                     f"| {distances[1]:+.1f} | {yes_no(reproduced(entry))} |")
+    fits = [label for _, label, _, verdict in scored if verdict]
+    closest = min(scored, key=lambda item: item[0])
+    lines += ["", f"Reproduced by: {'; '.join(fits)}." if fits else
+              f"**None of the {len(scored)} hypotheses reproduces the lab's pair.** Closest: {closest[1]} "
+              f"({closest[2]['test_accuracy_mean']:.2%}, loss {closest[2]['test_loss_mean']:.4f}; the lab's pair "
+              f"lies {closest[0]:.1f} standard deviations away in its farther metric)."]
+    return "\n".join(lines)
+
+
+def _hypothesis(entry) -> str:
+    """A group of the CNN sweep in words: its setting and what else differs from the reference."""
+    extras = [value if field == "continues" else f"{field} {value}" for field, value in entry["extras"].items()
+              if value not in (None, "fresh model")]
+    return ", ".join([f"batch {entry['batch_size']}, {entry['epochs']} epochs, lr {entry['learning_rate']:g}",
+                      *extras])
 
 
 def _curves_section(records, results: Path) -> str:

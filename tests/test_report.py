@@ -104,3 +104,18 @@ def test_the_convexity_answer_is_worded_by_the_chord_checks():
                                    "mlp": {"max_excess": -1e-4}})
     assert "never rises" not in odd and "rises 1.00e-03 above a chord" in odd
     assert "the MLP's loss is not convex" not in odd and "no evidence here against convexity" in odd
+
+
+def test_the_cnn_hypotheses_are_judged_by_the_one_definition(tmp_path, mnist):
+    lab = [cell_record(mnist, "logreg", 300, 10, 0.5, seed, 0.9226, loss) for seed, loss in enumerate((0.27, 0.2737, 0.28))]
+    write_cells(tmp_path / "sweeps" / "lab", lab)
+    far = [cell_record(mnist, "cnn", 300, 10, 0.5, seed, 0.978 + seed / 1e4, 0.068 + seed / 1e3) for seed in range(3)]
+    near = [cell_record(mnist, "cnn", 300, 30, 0.5, seed, 0.9826 + (seed - 1) / 1e3, 0.09 + seed / 1e2)
+            for seed in range(3)]
+    write_cells(tmp_path / "sweeps" / "cnn", far)
+    text = report.write_report(tmp_path).read_text()
+    assert "**None of the 1 hypotheses reproduces the lab's pair.** Closest: batch 300, 10 epochs, lr 0.5" in text
+    write_cells(tmp_path / "sweeps" / "cnn", near)
+    text = report.write_report(tmp_path).read_text()
+    assert "Reproduced by: batch 300, 30 epochs, lr 0.5." in text
+    assert "| batch 300, 30 epochs, lr 0.5 | 3 | 98.26% ± 0.10% | 0.1000 ± 0.0100 | +0.0 | +0.0 | yes |" in text
