@@ -25,6 +25,7 @@ import numpy as np
 
 from .files import atomic_path
 from .store import HISTORY_FIELDS, DamagedResult, warn_damaged
+from .versions import compared
 
 FORMAT = 1
 FOLDER = ".checkpoints"  # hidden: a runs/ or sweep folder lists results, not work in progress
@@ -85,8 +86,7 @@ class Checkpoint:
     def mismatch(self, versions: dict, compute_threads: int) -> str | None:
         """Why this checkpoint cannot continue here (other versions or thread count: the resumed
         epochs would not be the ones its training would have made), or None."""
-        changed = [f"{name} {self.versions.get(name)} → {value}" for name, value in versions.items()
-                   if self.versions.get(name) != value]
+        changed = compared(self.versions, versions)
         if compute_threads != self.compute_threads:
             changed.append(f"compute threads {self.compute_threads} → {compute_threads}")
         return ", ".join(changed) or None

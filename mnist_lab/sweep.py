@@ -274,11 +274,12 @@ def run_sweep(sweep: Sweep, results_dir="results", *, force=False, progress=True
             _note_versions([cells.records[cell.key] for cell in sweep.cells if cell not in todo], log)
         groups = trajectories(todo)
         saved = SweepCheckpoints(folder, sweep, groups, force, log)
-        resumed = [saved.done_epochs(group) for group in groups if saved.done_epochs(group)]
+        done_epochs = [saved.done_epochs(group) for group in groups]
+        resumed = [epochs for epochs in done_epochs if epochs]
         if resumed:
             log(f"Resuming {len(resumed)} {'trajectory' if len(resumed) == 1 else 'trajectories'} from "
                 f"checkpoints ({sum(resumed)} epochs already done)")
-        total_epochs = sum(longest(group).config.total_epochs - saved.done_epochs(group) for group in groups)
+        total_epochs = sum(longest(group).config.total_epochs for group in groups) - sum(done_epochs)
         with SweepProgress(len(sweep.cells), skipped, total_epochs, enabled=progress, log=log) as bar:
             listener = SweepListener(folder, bar, saved)
             if cluster is None:
@@ -317,15 +318,17 @@ class SweepCheckpoints:
 
     def __init__(self, folder: Path, sweep: Sweep, groups, force: bool, log):
         self.files = CheckpointFolder(folder)
-        self.keys = {id(group[0]): trajectory_key(group[0].name, group[0].config) for group in groups}
-        self._saved = {} if force else {key: self.files.load(key, log) for key in self.keys.values()}
+        pending = {self.key(group) for group in groups}
+        self._saved = {} if force else {key: self.files.load(key, log) for key in pending}
         # A trajectory with nothing left to do keeps no checkpoint (killed before its removal).
-        done = {trajectory_key(cell.name, cell.config) for cell in sweep.cells} - set(self.keys.values())
-        for key in done:
+        for key in {trajectory_key(cell.name, cell.config) for cell in sweep.cells} - pending:
             self.files.remove(key)
 
-    def key(self, group) -> str:
-        return self.keys[id(group[0])]
+    @staticmethod
+    def key(group) -> str:
+        """The key train_trajectory saves the group's checkpoints under: that of the cell it trains to."""
+        end = longest(group)
+        return trajectory_key(end.name, end.config)
 
     def done_epochs(self, group) -> int:
         saved = self._saved.get(self.key(group))

@@ -30,7 +30,11 @@ def installed(backend: str) -> dict:
 
 def differences(recorded: dict, backend: str) -> list[str]:
     """``name recorded → installed`` for each version that differs from those running on ``backend``."""
-    running = installed(backend)
+    return compared(recorded, installed(backend))
+
+
+def compared(recorded: dict, running: dict) -> list[str]:
+    """``name recorded → running`` for each version that differs."""
     # A field a result did not record (an older result) is not a difference it can show.
     return [f"{name} {recorded[name]} → {value}" for name, value in running.items()
             if name in recorded and recorded[name] != value]
