@@ -15,7 +15,7 @@ import numpy as np
 
 from . import store
 from .config import ModelConfig, TrainingConfig
-from .data import IMAGE_SHAPE, load_builtin, prepare
+from .data import IMAGE_SHAPE, load_builtin, model_inputs, prepare
 from .files import atomic_write_text
 from .lab import LAB_RESULTS, is_lab_setup, reproduced
 from .tables import cell_rows, read_separability, summarize, yes_no
@@ -49,7 +49,7 @@ def write_report(results_dir="results", log=print) -> Path:
         _cnn_section(results / "sweeps" / CNN_SWEEP, log),
         _engines_section(results / "sweeps" / ENGINES_SWEEP, log),
         _embeddings_section(results / "embeddings"),
-        _questions_section(summary, results / "embeddings", log),
+        _questions_section(summary, continued, results / "embeddings", log),
     ]
     path = results / REPORT_FILE
     atomic_write_text(path, "\n\n".join(section.strip() for section in sections if section) + "\n")
@@ -233,7 +233,7 @@ def _embeddings_section(folder: Path) -> str:
                       "(figures/train_first_200.png)."])
 
 
-def _questions_section(summary, embeddings: Path, log) -> str:
+def _questions_section(summary, continued, embeddings: Path, log) -> str:
     convexity = convexity_checks()
     arrays = prepare(load_builtin(), "logreg")
     landscape = loss_landscape(arrays.x_train, arrays.y_train.argmax(axis=1))
@@ -258,27 +258,81 @@ def _questions_section(summary, embeddings: Path, log) -> str:
              "",
              minimiser_answer(landscape, TrainingConfig().learning_rate)]
     lines += _comparisons(summary)
-    rows = {(row["source"], row["method"]): row for row in read_separability(embeddings, log)}
+    lines += ["", batch_size_answer(summary, continued, arrays.x_train.shape[0])]
+    rows = read_separability(embeddings, log)
     if rows:
-        def value(source, method, key):
-            return rows[(source, method)][key] if (source, method) in rows else math.nan
-        lines += ["", "**How do the three separability measures differ?** Neighborhood Hit counts label "
-                  "agreement among the nearest 2-D neighbours, so it follows the local structure: t-SNE NH raw "
-                  f"{value('raw', 'tsne', 'neighborhood_hit'):.3f}, MLP {value('mlp', 'tsne', 'neighborhood_hit'):.3f},"
-                  f" CNN {value('cnn', 'tsne', 'neighborhood_hit'):.3f}. Convex hulls are decided by the most "
-                  "extreme points: a few outliers make a class's hull swallow others, so even the CNN's well "
-                  f"separated t-SNE map has {value('cnn', 'tsne', 'hull_overlap'):.0%} of points inside another "
-                  "class's hull (raw pixels: "
-                  f"{value('raw', 'tsne', 'hull_overlap'):.0%}). Ellipses (one Gaussian per class) summarise "
-                  "each class by its mean and covariance: robust to single outliers, blind to non-elliptic shapes.",
-                  "", "**t-SNE or PCA?** PCA is linear, its axes ordered by variance, and it maps new points; "
-                  "t-SNE is non-linear, keeps neighbourhoods, has hyper-parameters (perplexity) and no "
-                  "out-of-sample map. On the raw pixels t-SNE's NH is "
-                  f"{value('raw', 'tsne', 'neighborhood_hit'):.3f} against PCA's "
-                  f"{value('raw', 'pca', 'neighborhood_hit'):.3f}, and its trustworthiness "
-                  f"{value('raw', 'tsne', 'trustworthiness'):.3f} against "
-                  f"{value('raw', 'pca', 'trustworthiness'):.3f}: two dimensions of PCA cannot hold ten classes."]
+        lines += ["", measures_answer(rows), "", projection_answer(rows, _pca_variance_share(int(rows[0]["points"])))]
     return "\n".join(lines)
+
+
+_SOURCE_WORDS = {"raw": "raw pixels", "mlp": "the MLP", "cnn": "the CNN"}
+# Each measure compared across sources: its column, its name, whether higher is better.
+_MEASURE_DIRECTIONS = (("neighborhood_hit", "NH", True), ("hull_overlap", "hull overlap", False))
+
+
+def measures_answer(rows) -> str:
+    """The answer to "how do the separability measures differ?", worded by the t-SNE rows of the
+    separability table (tables.read_separability): whether each measure improves from pixels to
+    the networks, and how the local NH and the global hulls disagree on the best map."""
+    maps = {row["source"]: row for row in rows if row["method"] == "tsne"}
+    order = [source for source in ("raw", "mlp", "cnn") if source in maps]
+    if not order:
+        return ""
+    lines = ["**How do the three separability measures differ?** Neighborhood Hit scores each point by its 6 "
+             "nearest 2-D neighbours, so it judges the local structure; a convex hull must hold every point of "
+             "its class, strays included, so it judges the outermost points; an ellipse summarises a class by its "
+             "mean and covariance (drawn in the figures, not scored)."]
+    if len(order) > 1:
+        path = " → ".join(_SOURCE_WORDS[source] for source in order)
+        trends = []
+        for column, name, higher_better in _MEASURE_DIRECTIONS:
+            values = [maps[source][column] for source in order]
+            better = all((later > earlier) if higher_better else (later < earlier)
+                         for earlier, later in zip(values, values[1:]))
+            trends.append(f"{name} {' → '.join(f'{value:.3f}' for value in values)} "
+                          f"({'better at every step' if better else 'not better at every step'})")
+        lines.append(f"On the t-SNE maps, {path}: {'; '.join(trends)}.")
+    best = max(order, key=lambda source: maps[source]["neighborhood_hit"])
+    row = maps[best]
+    per_class = {label: row[f"neighborhood_hit_{label}"] for label in range(10)
+                 if not math.isnan(row[f"neighborhood_hit_{label}"])}
+    low, high = min(per_class, key=per_class.get), max(per_class, key=per_class.get)
+    lines.append(f"On the map with the highest NH ({_SOURCE_WORDS[best]}, {row['neighborhood_hit']:.3f}), "
+                 f"{1 - row['neighborhood_hit']:.1%} of a point's neighbours carry another label (per digit from "
+                 f"{1 - per_class[high]:.1%} for {high} to {1 - per_class[low]:.1%} for {low}), yet "
+                 f"{row['hull_overlap']:.1%} of its points lie inside another class's hull.")
+    return " ".join(lines)
+
+
+def projection_answer(rows, pca_variance_share: float) -> str:
+    """The answer to "t-SNE or PCA?": what each method is, and for each source which one keeps
+    more of the classes' neighbourhoods, worded by the separability table's NH and trustworthiness."""
+    maps = {(row["source"], row["method"]): row for row in rows}
+    sources = [source for source in ("raw", "mlp", "cnn") if (source, "tsne") in maps and (source, "pca") in maps]
+    text = ("**t-SNE or PCA?** PCA is linear: its two axes are the directions of largest variance (on the raw "
+            f"pixels they hold {pca_variance_share:.1%} of it), and it maps new points with the same projection. "
+            "t-SNE is non-linear: it keeps neighbourhoods, depends on hyper-parameters (the perplexity) and has "
+            "no map for new points.")
+    comparisons = []
+    for source in sources:
+        tsne, pca = maps[(source, "tsne")], maps[(source, "pca")]
+        winners = {name: ("t-SNE" if tsne[column] > pca[column] else "PCA" if pca[column] > tsne[column] else "neither")
+                   for column, name in (("neighborhood_hit", "NH"), ("trustworthiness", "trustworthiness"))}
+        comparisons.append(f"on {_SOURCE_WORDS[source]}, NH {tsne['neighborhood_hit']:.3f} (t-SNE) against "
+                           f"{pca['neighborhood_hit']:.3f} (PCA), trustworthiness {tsne['trustworthiness']:.3f} "
+                           f"against {pca['trustworthiness']:.3f}"
+                           + (f": {winners['NH']} keeps more on both" if len(set(winners.values())) == 1
+                              else f": NH favours {winners['NH']}, trustworthiness {winners['trustworthiness']}"))
+    measured = "; ".join(comparisons)
+    return text + (f" O{measured[1:]}." if comparisons else "")
+
+
+def _pca_variance_share(points: int, components=2) -> float:
+    """Share of the raw test pixels' variance (first ``points`` test images) on PCA's first axes."""
+    from sklearn.decomposition import PCA
+
+    pixels = model_inputs(load_builtin().x_test[:points], "mlp").astype(np.float64)
+    return float(PCA(n_components=components).fit(pixels).explained_variance_ratio_.sum())
 
 
 def _comparisons(summary) -> list[str]:
@@ -296,8 +350,7 @@ def _comparisons(summary) -> list[str]:
                   + ". " + _rising([(entry["model"], entry["test_accuracy_mean"]) for entry in best],
                                    "each model beats the one before")]
     series = [("MLP, learning rate (10 epochs, batch 300)", "mlp", {"epochs": 10, "batch_size": 300}, "learning_rate"),
-              ("logistic regression, epochs (batch 300)", "logreg", {"batch_size": 300}, "epochs"),
-              ("logistic regression, batch size (10 epochs)", "logreg", {"epochs": 10}, "batch_size")]
+              ("logistic regression, epochs (batch 300)", "logreg", {"batch_size": 300}, "epochs")]
     for title, model, fixed, varied in series:
         entries = sorted((entry for entry in keras_entries if entry["model"] == model
                           and all(entry[field] == value for field, value in fixed.items())), key=lambda e: e[varied])
@@ -307,6 +360,40 @@ def _comparisons(summary) -> list[str]:
                                                                          for label, accuracy in points)
                       + ". " + _rising(points, f"accuracy rises with the {varied.replace('_', ' ')}")]
     return lines
+
+
+def batch_size_answer(summary, continued, train_images: int, epochs=10, learning_rate=0.5) -> str:
+    """The answer to "what does a larger batch change?" for the logistic regression at the lab's
+    batch sizes: fresh models' accuracy and loss per batch size, the change in seed standard
+    deviations, the lab's own numbers, and whether a continued model explains them."""
+    sizes = sorted(batch for model, batch, lab_epochs, rate in LAB_RESULTS
+                   if model == "logreg" and lab_epochs == epochs and rate == learning_rate)
+    fresh = {batch: entry for batch in sizes if (entry := _entry(summary, ("logreg", batch, epochs, learning_rate)))}
+    if len(fresh) < 2:
+        return ""
+    points = [(f"{batch}", fresh[batch]["test_accuracy_mean"]) for batch in fresh]
+    first, last = min(fresh), max(fresh)
+    change = fresh[last]["test_accuracy_mean"] - fresh[first]["test_accuracy_mean"]
+    spread = max(fresh[first]["test_accuracy_std"], fresh[last]["test_accuracy_std"])
+    lab = {batch: LAB_RESULTS[("logreg", batch, epochs, learning_rate)] for batch in fresh}
+    lab_change = lab[last][1] - lab[first][1]
+    explained = [batch for batch in fresh if batch != first
+                 and (entry := _entry(continued, ("logreg", batch, epochs, learning_rate))) and reproduced(entry)]
+    text = (f"**What does a larger batch change?** (logistic regression, {epochs} epochs, lr {learning_rate:g}, "
+            f"{train_images:,} training images) Fewer updates per epoch: "
+            + "; ".join(f"batch {batch} → {math.ceil(train_images / batch)} updates, "
+                        f"{entry['test_accuracy_mean']:.2%} ± {entry['test_accuracy_std']:.2%}, "
+                        f"loss {entry['test_loss_mean']:.4f}" for batch, entry in fresh.items())
+            + ". " + _rising(points, "accuracy rises with the batch size")
+            + f" That change is {abs(change) / spread:.1f} times the larger seed std ({spread:.2%}). "
+            f"The lab's numbers change by {lab_change * 100:+.2f} points from batch {first} to {last} "
+            f"({', '.join(f'{lab[batch][1]:.2%}' for batch in fresh)}")
+    if explained:
+        return text + ("), a direction fresh models do not show" if (lab_change > 0) != (change > 0) else ")") + \
+            (f"; a model trained on through the lab's earlier settings reproduces the lab's batch "
+             f"{' and '.join(str(batch) for batch in explained)} numbers (table above), so they measure more "
+             "training, not the batch size.")
+    return text + ")."
 
 
 def _rising(points, rising_text) -> str:

@@ -119,3 +119,59 @@ def test_the_cnn_hypotheses_are_judged_by_the_one_definition(tmp_path, mnist):
     text = report.write_report(tmp_path).read_text()
     assert "Reproduced by: batch 300, 30 epochs, lr 0.5." in text
     assert "| batch 300, 30 epochs, lr 0.5 | 3 | 98.26% ± 0.10% | 0.1000 ± 0.0100 | +0.0 | +0.0 | yes |" in text
+
+
+def _separability_row(source, method, hit, hull, trust=0.99):
+    return {"source": source, "method": method, "points": 1000.0, "neighborhood_hit": hit, "hull_overlap": hull,
+            "trustworthiness": trust, **{f"neighborhood_hit_{label}": hit - label / 1000 for label in range(10)}}
+
+
+def test_the_measures_answer_is_worded_by_the_separability_table():
+    rows = [_separability_row("raw", "tsne", 0.90, 0.95), _separability_row("mlp", "tsne", 0.93, 0.97),
+            _separability_row("cnn", "tsne", 0.97, 0.80)]
+    text = report.measures_answer(rows)
+    assert "NH 0.900 → 0.930 → 0.970 (better at every step)" in text
+    assert "hull overlap 0.950 → 0.970 → 0.800 (not better at every step)" in text
+    assert "highest NH (the CNN, 0.970), 3.0% of a point's neighbours" in text and "80.0% of its points" in text
+    assert "from 3.0% for 0 to 3.9% for 9" in text
+    # When the networks lose NH, the answer says so and names the best map.
+    worse = [_separability_row("raw", "tsne", 0.95, 0.9), _separability_row("cnn", "tsne", 0.91, 0.85)]
+    text = report.measures_answer(worse)
+    assert "NH 0.950 → 0.910 (not better at every step)" in text and "highest NH (raw pixels, 0.950)" in text
+
+
+def test_the_projection_answer_names_which_method_keeps_more():
+    rows = [_separability_row("raw", "tsne", 0.93, 0.9, trust=0.99), _separability_row("raw", "pca", 0.40, 0.9, 0.75),
+            _separability_row("cnn", "tsne", 0.90, 0.9, trust=0.80), _separability_row("cnn", "pca", 0.95, 0.9, 0.85)]
+    text = report.projection_answer(rows, 0.176)
+    assert "they hold 17.6% of it" in text
+    assert "On raw pixels, NH 0.930 (t-SNE) against 0.400 (PCA), trustworthiness 0.990 against 0.750: t-SNE " \
+           "keeps more on both" in text
+    assert "on the CNN, NH 0.900 (t-SNE) against 0.950 (PCA), trustworthiness 0.800 against 0.850: PCA keeps " \
+           "more on both" in text
+    mixed = report.projection_answer([rows[0], _separability_row("raw", "pca", 0.40, 0.9, trust=0.995)], 0.2)
+    assert "NH favours t-SNE, trustworthiness PCA" in mixed
+
+
+def _summary_entry(batch, accuracy, accuracy_std, loss=0.27, loss_std=0.001):
+    lab_loss, lab_accuracy = report.LAB_RESULTS[("logreg", batch, 10, 0.5)]
+    return {"model": "logreg", "engine": "keras", "batch_size": batch, "epochs": 10, "learning_rate": 0.5,
+            "test_accuracy_mean": accuracy, "test_accuracy_std": accuracy_std, "test_loss_mean": loss,
+            "test_loss_std": loss_std, "lab_test_accuracy": lab_accuracy, "lab_test_loss": lab_loss}
+
+
+def test_the_batch_size_answer_is_worded_by_the_sweeps():
+    fresh = [_summary_entry(300, 0.9228, 0.0007), _summary_entry(400, 0.9220, 0.0003), _summary_entry(500, 0.9218, 0.0003)]
+    continued = [_summary_entry(400, 0.9255, 0.0009, 0.2669, 0.0008), _summary_entry(500, 0.9256, 0.0006, 0.2664, 0.0009)]
+    text = report.batch_size_answer(fresh, continued, 60000)
+    assert "batch 300 → 200 updates, 92.28% ± 0.07%" in text and "batch 500 → 120 updates" in text
+    assert "The accuracy does not rise throughout (-0.10 points from 300 to 500)" in text
+    assert "1.4 times the larger seed std (0.07%)" in text
+    assert "+0.28 points from batch 300 to 500 (92.26%, 92.60%, 92.54%), a direction fresh models do not show" in text
+    assert "reproduces the lab's batch 400 and 500 numbers" in text
+    # Fresh models rising with the batch, no continued model: no such claim.
+    rising = [_summary_entry(300, 0.9220, 0.0005), _summary_entry(500, 0.9250, 0.0005)]
+    text = report.batch_size_answer(rising, [], 60000)
+    assert "Accuracy rises with the batch size: +0.30 points from 300 to 500" in text
+    assert "do not show" not in text and "reproduces" not in text and text.endswith("92.54%).")
+    assert report.batch_size_answer(rising[:1], [], 60000) == ""
