@@ -50,7 +50,7 @@ class _Commands(click.Group):
 
 def _folder(ctx, param, value):
     """A folder option: an empty value would silently mean the current folder."""
-    if not value.strip():
+    if value is not None and not value.strip():
         raise click.BadParameter("expected a folder, got an empty value")
     return value
 
@@ -64,9 +64,10 @@ def main(debug, backend):
     """Train, sweep and visualize the MNIST lab's models, reproducibly.
 
     \b
-    mnist-lab train configs/cnn.yaml
-    mnist-lab sweep configs/sweep.yaml
+    mnist-lab train cnn
+    mnist-lab sweep
     mnist-lab visualize
+    mnist-lab configs
     """
     from .backends import use_backend
 
@@ -87,18 +88,23 @@ def main(debug, backend):
 def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet):
     """Train the model CONFIG describes and write its run directory.
 
-    A config whose experiment (config and data content) already has a complete
-    run is answered at once from that run.
+    CONFIG is a YAML file or the name of a built-in config (`mnist-lab configs`
+    lists them). A config whose experiment (config and data content) already
+    has a complete run is answered at once from that run.
 
     \b
-    Example:
-      mnist-lab train configs/mlp.yaml --set training.epochs=2 --set seed=1
+    Examples:
+      mnist-lab train cnn
+      mnist-lab train mlp --set training.epochs=2 --set seed=1
+      mnist-lab train my-configs/cnn.yaml
     """
+    from .builtin_configs import resolve
     from .config import config_name, load_config, to_yaml
     from .progress import duration
     from .store import check_writable, run_dir
     from .train import estimate_seconds, existing_run, train as train_run
 
+    config_path = resolve(config_path)
     config = load_config(config_path, overrides, data_path=data_path)
     name = config_name(config_path)
     final = run_dir(results_dir, name, config)
@@ -138,7 +144,7 @@ def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet)
 
 
 @main.command()
-@click.argument("sweep_path", metavar="[SWEEP]", default="configs/sweep.yaml")
+@click.argument("sweep_path", metavar="[SWEEP]", required=False)
 @click.option("--set", "overrides", multiple=True, metavar="FIELD=VALUE",
               help="Override a field of every base config, e.g. --set data.train_limit=5000.")
 @click.option("--data", "data_path", metavar="PATH", help="An .npz file or IDX folder for every cell.")
@@ -158,7 +164,9 @@ def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet)
 @click.pass_context
 def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_run, report_only, quiet, workers,
           scheduler, threads_per_worker):
-    """Train every cell of the grid SWEEP describes (default configs/sweep.yaml).
+    """Train every cell of the grid SWEEP describes: a YAML file or a built-in
+    sweep's name (default: ./configs/sweep.yaml when present, else the lab's
+    built-in sweep).
 
     Cells differing only in epochs share one training. Finished cells are kept:
     an interrupted sweep resumes where it stopped. With --workers or --scheduler
@@ -169,9 +177,11 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
       mnist-lab sweep --dry-run
       mnist-lab sweep --only logreg,mlp --quiet
       mnist-lab sweep --report-only
+      mnist-lab sweep sweep-notebook
       mnist-lab sweep configs/sweep-full.yaml --workers 2
       mnist-lab sweep --scheduler tcp://10.0.0.5:8786
     """
+    from .builtin_configs import default_sweep, resolve
     from .store import CELLS_FOLDER, FAILED_FOLDER, check_writable
     from .sweep import load_sweep, sweep_folder
 
@@ -182,6 +192,7 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
     from .executors import ClusterSpec
 
     cluster = None if workers is None and scheduler is None else ClusterSpec.create(workers, scheduler, threads_per_worker)
+    sweep_path = default_sweep() if sweep_path is None else resolve(sweep_path)
     plan = load_sweep(sweep_path, overrides, data_path=data_path, only=only.split(",") if only else None)
     keys = {cell.key for cell in plan.cells}  # reads (and so validates) the data of every cell, up front
     folder = sweep_folder(results_dir, plan.name)
@@ -210,6 +221,39 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
             click.echo(f"Failed: {key}: {message}", err=True)
         click.echo("Failed cells are retried on the next run.", err=True)
         ctx.exit(_EXIT_FAILURE)
+
+
+@main.command()
+@click.option("--copy", "destination", metavar="DIR", callback=_folder,
+              help="Copy every built-in config into DIR for editing (files already there are kept).")
+def configs(destination):
+    """List the built-in configs, or copy them into a folder to edit.
+
+    Built-in configs are used by name: `mnist-lab train cnn`, `mnist-lab sweep
+    sweep-cnn`. Copies are ordinary YAML files: `mnist-lab train DIR/cnn.yaml`.
+    `mnist-lab sweep` uses ./configs/sweep.yaml when it exists.
+
+    \b
+    Examples:
+      mnist-lab configs
+      mnist-lab configs --copy configs
+    """
+    from .builtin_configs import copy_to, folder, names, summary
+
+    if destination is None:
+        import shutil
+
+        width = max(map(len, names()))
+        room = max(shutil.get_terminal_size().columns - width - 3, 20)  # one line each in the terminal
+        click.echo("\n".join(f"{name:<{width}}  {summary(name, room)}" for name in names()))
+        click.echo(f"({folder()}; `mnist-lab configs --copy DIR` copies them for editing)")
+        return
+    from .store import check_writable
+
+    check_writable(Path(destination), "--copy")
+    copied, kept = copy_to(Path(destination))
+    click.echo("\n".join([*(f"Wrote {path}" for path in copied),
+                          *(f"Kept {path} (already there; not overwritten)" for path in kept)]))
 
 
 def _choices(allowed):

@@ -310,7 +310,7 @@ def check_inputs(labels, methods, settings, ellipse_stds=ELLIPSE_STDS):
 EMBEDDINGS_FOLDER = "embeddings"
 CACHE_FOLDER = "cache"
 _METHOD_NAMES = {"tsne": "t-SNE", "pca": "PCA"}
-_TRAIN_COMMANDS = {"mlp": "mnist-lab train configs/mlp.yaml", "cnn": "mnist-lab train configs/cnn.yaml"}
+_TRAIN_COMMANDS = {"mlp": "mnist-lab train mlp", "cnn": "mnist-lab train cnn"}
 
 
 def _representation(source, images, dataset, data_config, results_dir, run, train_missing, log) -> Representation:
