@@ -224,6 +224,45 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
 
 
 @main.command()
+@click.option("--results", "results_dir", default="results", show_default=True, metavar="DIR", callback=_folder,
+              help="The results folder to list.")
+@click.option("--where", "conditions", multiple=True, metavar="FIELD=VALUE",
+              help="Only rows whose FIELD prints as VALUE, e.g. --where model=cnn --where state=failed (repeatable).")
+@click.option("--sort", metavar="FIELD", help="Sort by FIELD, -FIELD for descending [default: -created, newest first].")
+@click.option("--format", "form", type=click.Choice(["table", "csv", "json", "md"]), default="table",
+              show_default=True, help="Output format; the table fits the terminal, the others hold every field.")
+def runs(results_dir, conditions, sort, form):
+    """One row per train run and per sweep cell under DIR, with its state.
+
+    States: complete, failed (a sweep cell; retried by the next sweep), partial
+    or in progress (a checkpoint: a training that stopped, or runs now), damaged
+    (a result file that does not validate; the reason is printed). Reads only
+    the small result files.
+
+    \b
+    Fields: key kind sweep state model setup engine backend batch_size epochs
+    learning_rate seed test_accuracy test_loss seconds_per_epoch data digest
+    limits created name problem
+
+    \b
+    Examples:
+      mnist-lab runs
+      mnist-lab runs --where model=cnn --where batch_size=300 --sort -test_accuracy
+      mnist-lab runs --where sweep=lab --format csv > lab.csv
+    """
+    import shutil
+
+    from .catalog import formatted, rows, select
+
+    found = select(rows(results_dir), conditions, sort)
+    if not found and form in ("table", "md"):
+        condition = f" match {' '.join(f'--where {item}' for item in conditions)}" if conditions else ""
+        click.echo(f"No results under {results_dir}{condition or ' (no runs or sweep cells)'}.")
+        return
+    click.echo(formatted(found, form, shutil.get_terminal_size().columns), nl=False)
+
+
+@main.command()
 @click.option("--copy", "destination", metavar="DIR", callback=_folder,
               help="Copy every built-in config into DIR for editing (files already there are kept).")
 def configs(destination):

@@ -32,6 +32,7 @@ from .files import atomic_write_text
 from .identity import experiment_key, identity_hash, record_experiment
 
 RUNS_FOLDER = "runs"
+SWEEPS_FOLDER = "sweeps"
 METRICS_FILE = "metrics.json"
 CELLS_FOLDER = "cells"
 FAILED_FOLDER = "failed"

@@ -28,7 +28,6 @@ from .identity import experiment_key, trajectory_key
 from .trajectory import DataCache, failure_message, train_trajectory
 from .train import FULL_TRAIN_IMAGES, estimate_seconds as trajectory_seconds
 
-SWEEPS_FOLDER = "sweeps"
 
 
 @dataclass(frozen=True)
@@ -171,7 +170,7 @@ def longest(group) -> Cell:
 
 
 def sweep_folder(results_dir, name) -> Path:
-    return Path(results_dir) / SWEEPS_FOLDER / name
+    return Path(results_dir) / store.SWEEPS_FOLDER / name
 
 
 def pending_cells(sweep: Sweep, done, force=False) -> list[Cell]:

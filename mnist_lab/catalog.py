@@ -1,0 +1,226 @@
+"""`mnist-lab runs`: one row per train run and per sweep cell under a results folder, read from
+the small result files alone (no Keras import), to filter, sort and print as a table, CSV,
+JSON or Markdown.
+
+States: complete (a valid result), failed (a sweep cell's recorded failure), partial (a
+checkpoint of a training that stopped; "in progress" while its sweep's process lives) and
+damaged (a result file that does not validate, named with the reason).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+from .config import describe_stages, from_dict
+from .checkpoints import FOLDER as CHECKPOINTS, SUFFIX as CHECKPOINT_SUFFIX, Checkpoint
+from .errors import UsageError
+from .progress import model_changes
+from .store import (CELL_FIELDS, CELLS_FOLDER, FAILED_FOLDER, RUNS_FOLDER, SWEEPS_FOLDER, DamagedResult, read_run,
+                    validated_record)
+
+# Every field of a row, in the order of csv/json; the table shows the first ones that fit.
+FIELDS = ("key", "kind", "sweep", "state", "model", "setup", "engine", "backend", "batch_size", "epochs",
+          "learning_rate", "seed", "test_accuracy", "test_loss", "seconds_per_epoch", "data", "digest", "limits", "created", "name",
+          "problem")
+# The table's columns, most wanted first: the rightmost give way when the terminal is narrow,
+# except the last, "setup" (what sets a row apart from the lab's model), cut to the room left.
+TABLE_FIELDS = ("key", "sweep", "state", "test_accuracy", "test_loss", "batch_size", "epochs", "learning_rate", "seed",
+                "engine", "backend", "seconds_per_epoch", "created", "data", "digest", "limits", "setup")
+_HEADINGS = {"sweep": "where", "test_accuracy": "accuracy", "test_loss": "loss", "batch_size": "batch", "learning_rate": "lr",
+             "seconds_per_epoch": "s/epoch"}
+FORMATS = ("table", "csv", "json", "md")
+
+
+def rows(results_dir) -> list[dict]:
+    """Every run, cell, failure and checkpoint under ``results_dir``, one row each."""
+    results = Path(results_dir)
+    found = []
+    runs = results / RUNS_FOLDER
+    for run in sorted(runs.glob("[!.]*")) if runs.is_dir() else []:
+        if run.is_dir():
+            found.append(_run_row(run))
+    found += _checkpoint_rows(runs, "run", None)
+    sweeps = results / SWEEPS_FOLDER
+    for folder in sorted(sweeps.iterdir()) if sweeps.is_dir() else []:
+        if folder.is_dir():
+            found += _sweep_rows(folder)
+    return found
+
+
+def _empty(**fields) -> dict:
+    return {**dict.fromkeys(FIELDS), **fields}
+
+
+def _record_row(record: dict, **fields) -> dict:
+    config, data = record["config"], record["data"]
+    resolved = from_dict(config, "")  # valid: validated_record checked it
+    setup = "; ".join(part for part in (model_changes(resolved), describe_stages(resolved.continues)) if part)
+    limits = [f"{part} {data[f'{part}_limit']}" for part in ("train", "test") if data.get(f"{part}_limit")]
+    return _empty(model=record["model"], engine=config.get("engine", "keras"),
+                  backend=record["versions"].get("backend"), batch_size=config["training"]["batch_size"],
+                  epochs=record["epochs"], learning_rate=config["training"]["learning_rate"], seed=record["seed"],
+                  test_accuracy=record["test_accuracy"], test_loss=record["test_loss"],
+                  seconds_per_epoch=record["seconds_per_epoch"], created=record["created"],
+                  data=data.get("source"), digest=(data.get("digest") or "")[:12],
+                  limits=", ".join(limits) or "all", setup=setup, state="complete", **fields)
+
+
+def _run_row(run: Path) -> dict:
+    try:
+        record = read_run(run)
+    except DamagedResult as error:
+        return _empty(key=run.name, kind="run", name=run.name.rsplit("-", 1)[0], state="damaged", problem=str(error))
+    return _record_row(record, key=run.name, kind="run", name=run.name.rsplit("-", 1)[0])
+
+
+def _sweep_rows(folder: Path) -> list[dict]:
+    found = []
+    for path in sorted((folder / CELLS_FOLDER).glob("*.json")):
+        try:
+            record = validated_record(path, CELL_FIELDS)
+            found.append(_record_row(record, key=path.stem, kind="cell", sweep=folder.name, name=record["name"]))
+        except DamagedResult as error:
+            found.append(_empty(key=path.stem, kind="cell", sweep=folder.name, state="damaged", problem=str(error)))
+    for path in sorted((folder / FAILED_FOLDER).glob("*.json")):
+        found.append(_failure_row(path, folder.name))
+    return found + _checkpoint_rows(folder, "cell", folder.name, _live_sweep(folder))
+
+
+def _failure_row(path: Path, sweep: str) -> dict:
+    row = _empty(key=path.stem, kind="cell", sweep=sweep, name=path.stem.rsplit("-", 1)[0], state="failed")
+    try:
+        failure = json.loads(path.read_text())
+        config, training = failure["config"], failure["config"]["training"]
+        row.update(model=config["model"]["type"], engine=config.get("engine", "keras"), seed=config["seed"],
+                   batch_size=training["batch_size"], epochs=training["epochs"],
+                   learning_rate=training["learning_rate"], problem=str(failure["error"]).splitlines()[0],
+                   created=_modified(path))
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
+        row.update(state="damaged", problem=f"{path}: not a failure record ({type(error).__name__})")
+    return row
+
+
+def _checkpoint_rows(owner: Path, kind: str, sweep, live_pid=None) -> list[dict]:
+    """A row per checkpoint: a training that stopped after some epochs (or is running now)."""
+    found = []
+    for path in sorted((owner / CHECKPOINTS).glob(f"*{CHECKPOINT_SUFFIX}")):
+        key = path.name[:-len(CHECKPOINT_SUFFIX)]
+        state = "in progress" if live_pid else "partial"
+        try:
+            checkpoint = Checkpoint.from_bytes(path.read_bytes(), str(path))
+        except (OSError, DamagedResult) as error:
+            found.append(_empty(key=key, kind=kind, sweep=sweep, state="damaged", problem=str(error)))
+            continue
+        last = checkpoint.history[-1]
+        found.append(_empty(key=key, kind=kind, sweep=sweep, name=key.rsplit("-", 1)[0],
+                            state=state, epochs=checkpoint.epoch,
+                            test_accuracy=last["test_accuracy"], test_loss=last["test_loss"],
+                            backend=checkpoint.versions.get("backend"), created=_modified(path)))
+    return found
+
+
+def _live_sweep(folder: Path):
+    """The pid in a sweep folder's lock file when that process is alive on this host, else None
+    (the lock is not taken here: a listing must never make a starting sweep fail)."""
+    try:
+        pid = int((folder / ".lock").read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def _modified(path: Path) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat()
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def select(found: list[dict], where=(), sort=None) -> list[dict]:
+    """The rows matching every ``FIELD=VALUE`` of ``where`` (compared as printed: 0.5, 300, cnn),
+    sorted by ``sort`` (``-FIELD`` descending; default: newest first)."""
+    for condition in where:
+        field, separator, value = condition.partition("=")
+        if not separator or field not in FIELDS:
+            raise UsageError(f"--where {condition}: expected FIELD=VALUE with FIELD one of {', '.join(FIELDS)}")
+        found = [row for row in found if _text(row[field]) == value or
+                 (field == "state" and _text(row[field]).startswith(value))]
+    field = (sort or "-created").lstrip("-")
+    if field not in FIELDS:
+        raise UsageError(f"--sort {sort}: expected one of {', '.join(FIELDS)} (-FIELD for descending)")
+    present = sorted((row for row in found if row[field] is not None), key=lambda row: row[field],
+                     reverse=(sort or "-created").startswith("-"))
+    return present + [row for row in found if row[field] is None]
+
+
+def formatted(found: list[dict], form: str, width: int = 100) -> str:
+    if form == "json":
+        return json.dumps(found, indent=1) + "\n"
+    if form == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({field: _text(row[field]) for field in FIELDS} for row in found)
+        return buffer.getvalue()
+    cells = [[_cell(row, field) for field in TABLE_FIELDS] for row in found]
+    headings = [_HEADINGS.get(field, field) for field in TABLE_FIELDS]
+    if form == "md":
+        return "\n".join(["| " + " | ".join(headings) + " |", "|" + " --- |" * len(headings),
+                          *("| " + " | ".join(line) + " |" for line in cells)]) + "\n"
+    problems = "".join(f"{row['key']}: {row['problem']}\n" for row in found if row["problem"])
+    return _fitted_table(headings, cells, width) + problems
+
+
+def _cell(row, field) -> str:
+    value = row[field]
+    if field == "sweep":
+        return "run" if row["kind"] == "run" else f"sweep {value}"
+    if value is None:
+        return "—"
+    if field == "test_accuracy":
+        return f"{value:.2%}"
+    if field == "test_loss":
+        return f"{value:.4f}"
+    if field == "seconds_per_epoch":
+        return f"{value:.2f}"
+    if field == "created":
+        return value[:16].replace("T", " ")
+    return _text(value)
+
+
+_SETUP_ROOM = 16  # the least width the last column keeps before other columns give way
+
+
+def _fitted_table(headings, cells, width) -> str:
+    """Aligned columns in TABLE_FIELDS order, as many as fit in ``width`` characters with the
+    last column (cut with … to the room left) always shown."""
+    widths = [max([len(heading)] + [len(line[index]) for line in cells]) for index, heading in enumerate(headings)]
+    last = len(headings) - 1
+    shown = last
+    while shown > 1 and sum(widths[:shown]) + 2 * shown + min(widths[last], _SETUP_ROOM) > width:
+        shown -= 1
+    room = max(width - sum(widths[:shown]) - 2 * shown, _SETUP_ROOM)
+    columns = [*range(shown), last]
+
+    def line(texts):
+        parts = [texts[index].ljust(widths[index]) for index in columns[:-1]]
+        final = texts[last] if len(texts[last]) <= room else texts[last][:room - 1] + "…"
+        return "  ".join(parts + [final]).rstrip()
+
+    lines = [line(texts) for texts in [headings, *cells]]
+    if shown < last:
+        lines.append(f"({last - shown} more columns: {', '.join(headings[shown:last])}; a wider terminal, "
+                     "--format csv or json show them)")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,135 @@
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mnist_lab import catalog, cli
+from mnist_lab.checkpoints import Checkpoint, CheckpointFolder
+from mnist_lab.errors import UsageError
+from mnist_lab.store import METRICS_FILE
+
+from conftest import cell_record, write_cells
+
+
+def _write_run(results, record, created):
+    run = results / "runs" / record["key"]
+    run.mkdir(parents=True)
+    (run / METRICS_FILE).write_text(json.dumps({**record, "created": created, "confusion_matrix": [[0] * 10] * 10}))
+    (run / "model.keras").write_bytes(b"weights")
+    return run
+
+
+@pytest.fixture
+def results(tmp_path, mnist):
+    """A results folder with two runs, three sweep cells (one continued), a failed cell, a
+    checkpoint of a stopped training, and a damaged cell."""
+    _write_run(tmp_path, cell_record(mnist, "logreg", 300, 10, 0.5, 0, 0.921, 0.275), "2026-01-02T10:00:00")
+    _write_run(tmp_path, cell_record(mnist, "cnn", 100, 2, 0.1, 1, 0.97, 0.09, train_limit=600),
+               "2026-01-03T10:00:00")
+    sweep = tmp_path / "sweeps" / "lab"
+    cells = [cell_record(mnist, "mlp", 300, 10, rate, 0, accuracy, loss)
+             for rate, accuracy, loss in ((0.2, 0.929, 0.25), (0.5, 0.947, 0.18))]
+    continued = cell_record(mnist, "logreg", 400, 10, 0.5, 0, 0.9255, 0.2669)
+    continued["config"]["continues"] = [{"batch_size": 300, "epochs": 10, "learning_rate": 0.5}]
+    from mnist_lab.identity import identity_hash, record_experiment
+
+    continued["key"] = f"logreg-{identity_hash(record_experiment(continued, 'test'))}"
+    write_cells(sweep, cells + [continued])
+    (sweep / "failed").mkdir()
+    failed = cell_record(mnist, "cnn", 300, 10, 0.5, 2, 0.1, 2.3)
+    (sweep / "failed" / f"{failed['key']}.json").write_text(json.dumps(
+        {"key": failed["key"], "config": failed["config"], "error": "ValueError: out of memory\nmore", "traceback": ""}))
+    (sweep / "cells" / "mlp-000000000000.json").write_text("{not json")
+    history = [{"epoch": 1, "train_loss": 0.5, "train_accuracy": 0.8, "test_loss": 0.4, "test_accuracy": 0.85,
+                "train_seconds": 1.0}]
+    CheckpointFolder(sweep).save("cnn-aaaaaaaaaaaa", Checkpoint("cnn-aaaaaaaaaaaa", history, [np.zeros(3)], [],
+                                                                {"backend": "jax"}, 2).to_bytes())
+    return tmp_path
+
+
+def test_every_result_is_one_row_with_its_state(results):
+    rows = {row["key"]: row for row in catalog.rows(results)}
+    assert len(rows) == 8
+    states = sorted(row["state"] for row in rows.values())
+    assert states == ["complete"] * 5 + ["damaged", "failed", "partial"]
+    cnn_run = next(row for row in rows.values() if row["kind"] == "run" and row["model"] == "cnn")
+    assert (cnn_run["batch_size"], cnn_run["epochs"], cnn_run["learning_rate"], cnn_run["seed"]) == (100, 2, 0.1, 1)
+    assert cnn_run["limits"] == "train 600" and cnn_run["data"] == "builtin" and len(cnn_run["digest"]) == 12
+    assert cnn_run["test_accuracy"] == 0.97 and cnn_run["sweep"] is None
+    continued = next(row for row in rows.values() if row["setup"])
+    assert continued["setup"] == "after 300x10 lr 0.5" and continued["sweep"] == "lab"
+    failed = next(row for row in rows.values() if row["state"] == "failed")
+    assert failed["problem"] == "ValueError: out of memory" and failed["seed"] == 2
+    assert rows["mlp-000000000000"]["problem"].endswith("not valid JSON (Expecting property name enclosed in "
+                                                        "double quotes: line 1 column 2 (char 1))")
+    partial = rows["cnn-aaaaaaaaaaaa"]
+    assert (partial["epochs"], partial["test_accuracy"], partial["backend"]) == (1, 0.85, "jax")
+
+
+def test_a_checkpoint_of_a_live_sweep_is_in_progress(results):
+    (results / "sweeps" / "lab" / ".lock").write_text(f"{os.getpid()}\n")
+    assert {row["state"] for row in catalog.rows(results) if row["key"] == "cnn-aaaaaaaaaaaa"} == {"in progress"}
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (results / "sweeps" / "lab" / ".lock").write_text(dead.stdout)
+    assert {row["state"] for row in catalog.rows(results) if row["key"] == "cnn-aaaaaaaaaaaa"} == {"partial"}
+
+
+def test_where_and_sort_compare_values_as_printed(results):
+    rows = catalog.rows(results)
+    mlp = catalog.select(rows, ["model=mlp", "learning_rate=0.5"])
+    assert [(row["model"], row["learning_rate"]) for row in mlp] == [("mlp", 0.5)]
+    by_accuracy = catalog.select(rows, ["state=complete"], sort="-test_accuracy")
+    assert [row["test_accuracy"] for row in by_accuracy] == sorted((row["test_accuracy"] for row in by_accuracy),
+                                                                   reverse=True)
+    newest = catalog.select(rows, ["kind=run"])
+    assert [row["created"][:10] for row in newest] == ["2026-01-03", "2026-01-02"]
+    with_missing = catalog.select(rows, sort="batch_size")
+    assert with_missing[0]["batch_size"] == 100 and with_missing[-1]["batch_size"] is None
+    with pytest.raises(UsageError, match="--where colour=red: expected FIELD=VALUE with FIELD one of key,"):
+        catalog.select(rows, ["colour=red"])
+    with pytest.raises(UsageError, match="--sort -speed: expected one of key,"):
+        catalog.select(rows, sort="-speed")
+
+
+def test_the_formats_hold_every_row(results):
+    rows = catalog.select(catalog.rows(results))
+    parsed = list(csv.DictReader(io.StringIO(catalog.formatted(rows, "csv"))))
+    assert [row["key"] for row in parsed] == [row["key"] for row in rows] and set(parsed[0]) == set(catalog.FIELDS)
+    assert json.loads(catalog.formatted(rows, "json")) == rows
+    markdown = catalog.formatted(rows, "md").splitlines()
+    assert len(markdown) == 2 + len(rows) and markdown[0].startswith("| key | where | state | accuracy |")
+
+
+@pytest.mark.parametrize("width", [60, 80, 200])
+def test_the_table_fits_the_terminal(results, width):
+    text = catalog.formatted(catalog.select(catalog.rows(results)), "table", width)
+    table, problems = text.split("\n(") if "\n(" in text else (text, "")
+    lines = table.splitlines()
+    assert all(len(line) <= width for line in lines[:9]), lines
+    assert lines[0].startswith("key") and lines[0].rstrip().endswith("setup")
+    assert ("more columns" in text) == (width < 200)
+    assert "mlp-000000000000: " in text  # the damaged cell's reason, below the table
+
+
+def test_the_runs_command_reads_without_keras(results):
+    code = ("import sys; from mnist_lab import cli; sys.argv = ['mnist-lab', 'runs', '--results', sys.argv[1]]\n"
+            "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+            "print([m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow', 'sklearn', 'matplotlib')])")
+    result = subprocess.run([sys.executable, "-c", code, str(results)], capture_output=True, text=True)
+    assert result.stdout.rstrip().endswith("[]") and "logreg-" in result.stdout
+
+
+def test_the_runs_command_options(results):
+    listed = CliRunner().invoke(cli.main, ["runs", "--results", str(results), "--where", "state=failed",
+                                           "--format", "json"])
+    assert listed.exit_code == 0 and [row["state"] for row in json.loads(listed.output)] == ["failed"]
+    none = CliRunner().invoke(cli.main, ["runs", "--results", str(results), "--where", "model=vgg"])
+    assert none.exit_code == 0 and none.output == f"No results under {results} match --where model=vgg.\n"
+    wrong = CliRunner().invoke(cli.main, ["runs", "--results", str(results), "--sort", "speed"])
+    assert wrong.exit_code == 2 and wrong.output.startswith("Error: --sort speed: expected one of")
