@@ -263,6 +263,54 @@ def runs(results_dir, conditions, sort, form):
 
 
 @main.command()
+@click.argument("run", metavar="RUN")
+@click.argument("images", metavar="IMAGE...", nargs=-1, required=True)
+@click.option("--results", "results_dir", default="results", show_default=True, metavar="DIR", callback=_folder,
+              help="Where RUN is looked for when it is a run's key rather than a folder (DIR/runs/RUN).")
+@click.option("--show", "show_dir", metavar="DIR", callback=_folder,
+              help="Also write, per image, the 28x28 image the model classified (DIR/<image name>.28x28.png).")
+@click.option("--format", "form", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="One line per image, or JSON.")
+def predict(run, images, results_dir, show_dir, form):
+    """Classify your own digit images with RUN's model (a run folder or its key).
+
+    Any size, PNG, JPEG or another format Pillow reads, dark ink on light paper
+    or light on dark. Each image is prepared as MNIST's digits were: grey levels,
+    light ink on black, cropped to the digit, scaled to fit 20x20, placed in
+    28x28 by its centre of mass. Prints the three likeliest digits per image.
+
+    \b
+    Examples:
+      mnist-lab predict results/runs/cnn-<hash> my-seven.png
+      mnist-lab predict cnn-<hash> photos/*.jpg --show seen/ --format json
+    """
+    import json
+
+    from .predict import Classifier, prepared, seen_names, top_digits, write_seen
+    from .store import RUNS_FOLDER, check_writable
+
+    folder = Path(run)
+    if not folder.is_dir() and os.sep not in run:
+        folder = Path(results_dir) / RUNS_FOLDER / run
+    classifier = Classifier.of_run(folder)
+    if show_dir is not None:
+        check_writable(Path(show_dir), "--show")
+    seen = prepared(images)
+    ranked = top_digits(classifier.probabilities(seen))
+    if show_dir is not None:
+        Path(show_dir).mkdir(parents=True, exist_ok=True)
+        for image, name in zip(seen, seen_names(images)):
+            write_seen(image, Path(show_dir) / name)
+    if form == "json":
+        click.echo(json.dumps([{"image": path, "predictions": [{"digit": digit, "probability": probability}
+                                                                for digit, probability in digits]}
+                               for path, digits in zip(images, ranked)], indent=1))
+        return
+    for path, digits in zip(images, ranked):
+        click.echo(f"{path}: " + ", ".join(f"{digit} ({probability:.1%})" for digit, probability in digits))
+
+
+@main.command()
 @click.option("--copy", "destination", metavar="DIR", callback=_folder,
               help="Copy every built-in config into DIR for editing (files already there are kept).")
 def configs(destination):
