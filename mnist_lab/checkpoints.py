@@ -131,5 +131,8 @@ class CheckpointFolder:
 
     def remove(self, key: str):
         self.path(key).unlink(missing_ok=True)
+        self.remove_if_empty()
+
+    def remove_if_empty(self):
         if self.folder.is_dir() and not any(self.folder.iterdir()):
             self.folder.rmdir()

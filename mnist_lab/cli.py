@@ -85,7 +85,9 @@ def main(debug, backend):
 @click.option("--force", is_flag=True, help="Retrain even if this exact experiment has a complete run.")
 @click.option("--dry-run", is_flag=True, help="Show the resolved config and whether it would train; train nothing.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary or progress bar; only the result.")
-def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet):
+@click.option("--tensorboard/--no-tensorboard", "event_logs", default=True, show_default=True,
+              help="Write TensorBoard event files (<run>/tensorboard): tensorboard --logdir results")
+def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet, event_logs):
     """Train the model CONFIG describes and write its run directory.
 
     CONFIG is a YAML file or the name of a built-in config (`mnist-lab configs`
@@ -118,7 +120,7 @@ def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet)
         return
     # Answers a done experiment from its run without importing Keras; warnings show even with -q.
     result = train_run(config, name, results_dir, force=force, progress=not quiet,
-                       log=(lambda *_: None) if quiet else click.echo, warn=click.echo)
+                       log=(lambda *_: None) if quiet else click.echo, warn=click.echo, event_logs=event_logs)
     metrics, trained = result.metrics, result.trained
     if not trained:
         from .backends import selected_backend
@@ -161,9 +163,11 @@ def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet)
               help="Run trajectories on a running Dask cluster, e.g. tcp://10.0.0.5:8786.")
 @click.option("--threads-per-worker", type=click.IntRange(min=1), metavar="T",
               help="Compute threads of each worker (default: this machine's cores / N; 1 with --scheduler).")
+@click.option("--tensorboard/--no-tensorboard", "event_logs", default=True, show_default=True,
+              help="Write TensorBoard event files and hyper-parameters per cell (<sweep>/tensorboard/<cell>).")
 @click.pass_context
 def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_run, report_only, quiet, workers,
-          scheduler, threads_per_worker):
+          scheduler, threads_per_worker, event_logs):
     """Train every cell of the grid SWEEP describes: a YAML file or a built-in
     sweep's name (default: ./configs/sweep.yaml when present, else the lab's
     built-in sweep).
@@ -213,7 +217,8 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
         return
     from .sweep import run_sweep
 
-    outcome = run_sweep(plan, results_dir, force=force, progress=not quiet, log=click.echo, cluster=cluster)
+    outcome = run_sweep(plan, results_dir, force=force, progress=not quiet, log=click.echo, cluster=cluster,
+                        event_logs=event_logs)
     click.echo(f"Sweep {plan.name}: {outcome.trained} cells trained, {outcome.skipped} skipped, "
                f"{len(outcome.failures)} failed; tables in {outcome.folder}")
     if outcome.failures:

@@ -105,6 +105,14 @@ class Config:
         """Epochs of all stages: the earlier ones and ``training``'s."""
         return sum(stage.epochs for stage in self.stages)
 
+    def stage_of(self, epoch: int):
+        """The stage (a TrainingConfig or StageConfig) that epoch ``epoch`` (counted from 0) trains in."""
+        for stage in self.stages:
+            if epoch < stage.epochs:
+                return stage
+            epoch -= stage.epochs
+        raise ValueError(f"epoch {epoch} is past the {self.total_epochs} epochs of this training")
+
 
 @dataclass(frozen=True)
 class StageConfig:

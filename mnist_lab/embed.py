@@ -8,6 +8,7 @@ its own neighbour, and among points at the same distance the lower index wins.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -244,7 +245,7 @@ class Representation:
     """What gets embedded: the test images as one source sees them."""
 
     source: str
-    features: object  # a callable returning the (n x d) array, computed only on a cache miss
+    features: object  # a callable returning the (n x d) array, computed at most once, only when needed
     key: str  # digest of everything that determines the features
     dimensions: str  # for progress lines, e.g. "10,000 x 784"
     images: str  # digest of the images embedded
@@ -254,7 +255,7 @@ def visualize(*, sources=SOURCES, methods=METHODS, results_dir="results", limit=
               runs_by_type=None, train_missing=False, settings=TsneSettings(), data_config=None,
               ellipse_stds=ELLIPSE_STDS, progress=True, log=print) -> list:
     """The lab's Part 3: embeddings, their figures and the separability table; returns written paths."""
-    from . import plots
+    from . import plots, projector
     from .config import DataConfig
     from .train import load_checked
 
@@ -268,9 +269,16 @@ def visualize(*, sources=SOURCES, methods=METHODS, results_dir="results", limit=
     written = [Path(results_dir) / "figures" / "train_first_200.png"]
     plots.image_grid(dataset.x_train[:200], 10, 20, written[0], "The first 200 training images")
     rows, tsne_panels = [], []
+    tensors = []  # for TensorBoard's Projector: each source's features and each of its maps
     for representation in representations:
+        tensors.append((f"{representation.source} features ({representation.dimensions})",
+                        projector.tensor_file(representation.source, representation.key), representation.features))
         for method in methods:
             points, measures = _embedding(representation, method, labels, settings, seed, folder, progress, log)
+            tensors.append((f"{representation.source} {_METHOD_NAMES[method]} map",
+                            projector.tensor_file(f"{representation.source}_{method}",
+                                                  hashlib.sha256(points.tobytes()).hexdigest()),
+                            lambda points=points: points))
             title = f"{representation.source} {_METHOD_NAMES[method]}"
             path = folder / f"{representation.source}_{method}.png"
             plots.embedding_panels(points, labels, class_hulls(points, labels),
@@ -284,6 +292,7 @@ def visualize(*, sources=SOURCES, methods=METHODS, results_dir="results", limit=
     if len(tsne_panels) > 1:
         written.append(folder / "untangling.png")
         plots.untangling(tsne_panels, labels, written[-1])
+    written += projector.export(folder / projector.FOLDER, images, labels, tensors)
     rows += _cached_rows(folder, rows, idx_sha256(images), settings, seed)
     rows.sort(key=lambda row: (SOURCES.index(row["source"]), METHODS.index(row["method"])))
     return written + tables.write_separability(rows, folder)
@@ -319,7 +328,7 @@ def _representation(source, images, dataset, data_config, results_dir, run, trai
     images_digest = idx_sha256(images)
     shape = f"{len(images):,} x "
     if source == "raw":
-        return Representation("raw", lambda: model_inputs(images, "mlp"),
+        return Representation("raw", functools.cache(lambda: model_inputs(images, "mlp")),
                               _digest({"source": "raw", "images": images_digest}), shape + "784", images_digest)
     if run is None:
         run = _default_run(source, dataset, data_config, results_dir, train_missing, log)
@@ -345,7 +354,7 @@ def _representation(source, images, dataset, data_config, results_dir, run, trai
             raise UsageError(f"{model_file}: cannot load the model ({reason}); retrain it with mnist-lab train "
                              f"--force") from None
 
-    return Representation(source, features,
+    return Representation(source, functools.cache(features),
                           _digest({"source": source, "images": images_digest, "model": model_digest}),
                           shape + "100", images_digest)
 

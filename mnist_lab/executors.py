@@ -159,9 +159,10 @@ class _Run:
         for kind, index, payload in self.queue.get(batch=True):
             if kind == "epoch":
                 # A trajectory run again after its worker died repeats epochs: count each once.
-                if payload["epoch"] > self.epochs_seen.get(index, 0):
-                    self.epochs_seen[index] = payload["epoch"]
-                    self.listener.epoch(payload)
+                cell, row = payload
+                if row["epoch"] > self.epochs_seen.get(index, 0):
+                    self.epochs_seen[index] = row["epoch"]
+                    self.listener.epoch(cell, row)
             elif kind == "checkpoint":
                 self.listener.checkpoint(*payload)
                 self.latest[index].set(payload[1])
@@ -189,8 +190,8 @@ class _QueueListener:
     def __init__(self, queue, index):
         self.queue, self.index, self.cells = queue, index, []
 
-    def epoch(self, row):
-        self.queue.put(("epoch", self.index, row))
+    def epoch(self, cell, row):
+        self.queue.put(("epoch", self.index, (cell, row)))
 
     def cell(self, cell, record):
         self.cells.append((cell, record))

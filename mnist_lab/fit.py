@@ -71,7 +71,7 @@ def fit_model(model, config, arrays, *, verbose=0, on_epoch=None, resume=None) -
                       history=history)
     run_epoch = (_numpy_epochs if config.engine == "numpy" else _keras_epochs)(model, config, arrays, epochs, verbose)
     for epoch in range(len(history), total):
-        if not run_epoch(epoch, stage_of(config, epoch)):
+        if not run_epoch(epoch, config.stage_of(epoch)):
             break
         if on_epoch is not None:
             # Outside the backend's fit: a Ctrl-C while cells or checkpoints are written unwinds
@@ -80,20 +80,11 @@ def fit_model(model, config, arrays, *, verbose=0, on_epoch=None, resume=None) -
     last = epochs.history[-1]
     if not math.isfinite(last["train_loss"]):
         raise Diverged(f"training diverged: the loss became {last['train_loss']} in epoch {last['epoch']} "
-                       f"(learning rate {stage_of(config, last['epoch'] - 1).learning_rate}); a smaller "
+                       f"(learning rate {config.stage_of(last['epoch'] - 1).learning_rate}); a smaller "
                        f"training.learning_rate usually helps")
     if epochs.test_probabilities is None:  # resumed after its last epoch: nothing was left to train
         epochs.test_probabilities = predict(model, arrays.x_test)
     return Trajectory(model, epochs.history, epochs.test_probabilities)
-
-
-def stage_of(config, epoch: int):
-    """The stage (a TrainingConfig) that epoch ``epoch`` (counted from 0) of ``config`` trains in."""
-    for stage in config.stages:
-        if epoch < stage.epochs:
-            return stage
-        epoch -= stage.epochs
-    raise ValueError(f"epoch {epoch} is past the {config.total_epochs} epochs of this training")
 
 
 def _numpy_epochs(model, config, arrays, epochs: EpochLog, verbose):

@@ -99,6 +99,13 @@ def validated_record(path: Path, fields: dict) -> dict:
     return record
 
 
+def created_seconds(record: dict) -> float:
+    """When a result was made (its ``created`` time), in seconds since the epoch."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(record["created"]).timestamp()
+
+
 def warn_damaged(problems, log):
     for problem in problems:
         log(f"Warning: damaged result, treated as not done: {problem}")

@@ -252,7 +252,7 @@ def exclusive_lock(folder: Path):
 
 
 def run_sweep(sweep: Sweep, results_dir="results", *, force=False, progress=True, log=print,
-              cluster=None) -> SweepOutcome:
+              cluster=None, event_logs=True) -> SweepOutcome:
     """Train every pending cell, one trajectory per group, then rewrite the tables and figures.
 
     ``cluster`` (an executors.ClusterSpec) runs the trajectories on Dask workers; this process
@@ -280,7 +280,7 @@ def run_sweep(sweep: Sweep, results_dir="results", *, force=False, progress=True
                 f"checkpoints ({sum(resumed)} epochs already done)")
         total_epochs = sum(longest(group).config.total_epochs for group in groups) - sum(done_epochs)
         with SweepProgress(len(sweep.cells), skipped, total_epochs, enabled=progress, log=log) as bar:
-            listener = SweepListener(folder, bar, saved)
+            listener = SweepListener(folder, bar, saved, event_logs)
             if cluster is None:
                 data = DataCache()
                 failures = {}
@@ -348,20 +348,38 @@ class SweepCheckpoints:
 
 class SweepListener:
     """Where a trajectory's events go, in this process (also for events a Dask worker sent): cells
-    and checkpoints to the sweep's files, epochs and notes to the progress bar."""
+    and checkpoints to the sweep's files, epochs and notes to the progress bar; with
+    ``event_logs``, epochs to the live TensorBoard log of the cell they train to, and each cell's
+    complete log beside its record (event_logs.py)."""
 
-    def __init__(self, folder: Path, bar, saved: SweepCheckpoints):
-        self.folder, self.bar, self.saved = folder, bar, saved
+    def __init__(self, folder: Path, bar, saved: SweepCheckpoints, event_logs=True):
+        self.folder, self.bar, self.saved, self.event_logs = folder, bar, saved, event_logs
         self.written = set()  # cell keys written by this sweep
+        self.live = {}  # cell key -> its LiveLog
 
-    def epoch(self, row):
+    def epoch(self, cell, row):
         self.bar.epoch_done(row)
+        if self.event_logs and cell.key not in self.written:
+            from .event_logs import LiveLog
+
+            self.live.setdefault(cell.key, LiveLog(self.log_folder(cell), cell.config)).epoch(row)
+
+    def log_folder(self, cell) -> Path:
+        from .event_logs import FOLDER
+
+        return self.folder / FOLDER / cell.key
 
     def cell(self, cell, record):
         """Write a cell's record once (a trajectory run again after its worker died repeats it)."""
         if cell.key not in self.written:
             store.write_cell(self.folder, cell.key, record)
             self.written.add(cell.key)
+            if self.event_logs:
+                from .event_logs import hyperparameters, write_log
+
+                self.live.pop(cell.key, None)
+                write_log(self.log_folder(cell), cell.config, record["history"],
+                          hyperparameters(cell.config, record), store.created_seconds(record))
             self.bar.cell_done(cell, record)
 
     def checkpoint(self, key, data):

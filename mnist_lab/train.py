@@ -6,6 +6,7 @@ importing Keras or TensorFlow.
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from . import store
 from .checkpoints import CheckpointFolder
 from .data import load_dataset, prepare
 from .errors import DataError
+from .event_logs import FOLDER as LOGS_FOLDER, LiveLog, hyperparameters, write_log
 from .identity import data_digest
 
 # Seconds per epoch on full MNIST measured on the project's 2-core CPU machine
@@ -43,10 +45,12 @@ def existing_run(config, name: str, results_dir, log=print):
 
 
 def train(config, name: str, results_dir="results", *, force=False, progress=True,
-          log=print, warn=None, dataset=None) -> TrainResult:
+          log=print, warn=None, dataset=None, event_logs=True) -> TrainResult:
     """Train ``config`` unless a complete run of its experiment exists; return its run folder.
     ``warn`` (default ``log``) names a damaged run that is trained again, and a training resumed
-    from its checkpoint (after its last finished epoch, unless ``force``)."""
+    from its checkpoint (after its last finished epoch, unless ``force``). With ``event_logs``,
+    TensorBoard follows the training in its checkpoint folder (<run>.tensorboard) and the run
+    keeps the complete log (<run>/tensorboard)."""
     final = store.run_dir(results_dir, name, config)
     saved = CheckpointFolder(final.parent)
     existing = None if force else existing_run(config, name, results_dir, warn or log)
@@ -71,7 +75,11 @@ def train(config, name: str, results_dir="results", *, force=False, progress=Tru
         notice(f"Resuming after epoch {resume.epoch} of {config.total_epochs} "
                f"(checkpoint {saved.path(final.name)})")
 
+    live = LiveLog(saved.folder / f"{final.name}.{LOGS_FOLDER}", config) if event_logs else None
+
     def save_checkpoint(history):
+        if live is not None:
+            live.epoch(history[-1])
         saved.save(final.name, fit.checkpoint(model, final.name, history).to_bytes())
 
     try:
@@ -85,10 +93,16 @@ def train(config, name: str, results_dir="results", *, force=False, progress=Tru
                               wall_seconds=time.perf_counter() - started)
     with store.staging(final) as staged:
         fit.write_run(staged, name, config, model, summary, trajectory.history, metrics)
+        if event_logs:
+            write_log(staged / LOGS_FOLDER, config, trajectory.history, hyperparameters(config, metrics),
+                      store.created_seconds(metrics))
         # A damaged run at ``final`` is replaced too; a good one published meanwhile by a
         # concurrent train of the same experiment is kept.
         trained = store.publish(staged, final, replace=force or _damaged(final))
     saved.remove(final.name)
+    if live is not None:
+        shutil.rmtree(live.folder, ignore_errors=True)
+        saved.remove_if_empty()
     return TrainResult(final, metrics if trained else store.read_run(final), trained)
 
 

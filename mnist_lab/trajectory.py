@@ -4,7 +4,7 @@ The same code trains a trajectory in the sweep's own process and on a Dask
 worker (executors.py); it reports what happens to a listener, and the listener
 decides where it goes (the sweep's files here, the client's queue on a worker):
 
-  epoch(row)               an epoch ended (the progress bar)
+  epoch(cell, row)         an epoch ended on the way to ``cell`` (progress bar, live log)
   cell(cell, record)       the training passed a cell's epoch count: its result record
   checkpoint(key, data)    the trajectory's checkpoint after that epoch, as bytes
   note(text)               something the user should read
@@ -38,7 +38,7 @@ def train_trajectory(group, dataset, arrays, listener, resume=None):
         return
 
     def epoch_done(history):
-        listener.epoch(history[-1])
+        listener.epoch(longest, history[-1])
         cell = by_epochs.get(len(history))
         if cell is not None:
             listener.cell(cell, cell_record(cell, dataset, history, model))

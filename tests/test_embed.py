@@ -101,11 +101,15 @@ def test_visualize_writes_every_figure_and_table_then_uses_its_cache(tiny_runs, 
     lines = []
     chosen = {"mlp": runs["mlp"], "cnn": runs["cnn"]}
     written = embed.visualize(results_dir=results, limit=150, progress=False, log=lines.append, runs_by_type=chosen)
-    names = {path.name for path in written}
+    projector = results / "embeddings" / "projector"
+    names = {path.name for path in written if path.parent != projector}
     assert names == {"train_first_200.png", "untangling.png", "separability.csv", "separability.md",
                      *(f"{source}_{method}.png" for source in ("raw", "mlp", "cnn") for method in ("tsne", "pca"))}
     for path in written:
-        assert path.stat().st_size > 1000, path
+        assert path.stat().st_size > (1000 if path.parent != projector else 100), path
+    exported = (projector / "projector_config.pbtxt").read_text()
+    assert exported.count("embeddings {") == 9  # three sources' features and their six maps
+    assert 'tensor_name: "cnn features (150 x 100)"' in exported and 'tensor_name: "mlp t-SNE map"' in exported
     assert f"mlp: hidden layer of {runs['mlp']}" in lines
     table = (results / "embeddings" / "separability.csv").read_bytes()
 
@@ -117,10 +121,13 @@ def test_visualize_writes_every_figure_and_table_then_uses_its_cache(tiny_runs, 
     embed.visualize(results_dir=results, limit=150, progress=False, log=lines.append, runs_by_type=chosen)
     assert sum("cached" in line for line in lines) == 6
     assert (results / "embeddings" / "separability.csv").read_bytes() == table
-    # A partial view adds to the table from the cache instead of shrinking it.
+    # A partial view adds to the table and the Projector's export instead of shrinking them.
     embed.visualize(sources=("raw",), methods=("pca",), results_dir=results, limit=150, progress=False,
                     log=lines.append)
     assert (results / "embeddings" / "separability.csv").read_bytes() == table
+    assert sorted(exported.split("embeddings {")) == sorted((projector / "projector_config.pbtxt").read_text()
+                                                            .split("embeddings {"))
+    assert len(list(projector.glob("*.float32"))) == 9
     with pytest.raises(AssertionError, match="cache"):  # another perplexity is another embedding
         embed.visualize(sources=("raw",), methods=("tsne",), results_dir=results, limit=150, progress=False,
                         log=lines.append, settings=embed.TsneSettings(perplexity=20))
@@ -236,11 +243,11 @@ def test_missing_run_names_the_command_to_run(tmp_path):
     from mnist_lab.errors import UsageError
 
     with pytest.raises(UsageError, match=r"no complete run of the lab's cnn config on the whole of this data under "
-                                         r".*runs: run `mnist-lab train configs/cnn.yaml` first, pass --cnn "
+                                         r".*runs: run `mnist-lab train cnn` first, pass --cnn "
                                          r"RUN_DIR, or add --train-missing"):
         embed.visualize(sources=("cnn",), results_dir=tmp_path, limit=100, progress=False, log=lambda *_: None)
     result = CliRunner().invoke(cli.main, ["visualize", "--sources", "raw,mlp", "--results", str(tmp_path)])
-    assert result.exit_code == 2 and "run `mnist-lab train configs/mlp.yaml` first" in result.output
+    assert result.exit_code == 2 and "run `mnist-lab train mlp` first" in result.output
     wrong = CliRunner().invoke(cli.main, ["visualize", "--sources", "raw,rnn"])
     assert wrong.exit_code == 2 and "expected a comma-separated list of raw, mlp, cnn, got 'raw,rnn'" in wrong.output
 
