@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import store
-from .config import ModelConfig, TrainingConfig
+from .config import Config, ModelConfig, TrainingConfig, to_dict
 from .data import IMAGE_SHAPE, load_builtin, model_inputs, prepare
 from .files import atomic_write_text
 from .lab import LAB_RESULTS, is_lab_setup, reproduced
@@ -176,15 +176,40 @@ def _cnn_section(folder: Path, log) -> str:
               f"**None of the {len(scored)} hypotheses reproduces the lab's pair.** Closest: {closest[1]} "
               f"({closest[2]['test_accuracy_mean']:.2%}, loss {closest[2]['test_loss_mean']:.4f}; the lab's pair "
               f"lies {closest[0]:.1f} standard deviations away in its farther metric)."]
+    lines += ["", accuracy_and_loss(lab_accuracy, lab_loss, [entry for _, _, entry, _ in scored])]
     return "\n".join(lines)
+
+
+def accuracy_and_loss(lab_accuracy, lab_loss, entries) -> str:
+    """Whether any group reaches the lab's accuracy with a loss as high as its (a pair a fresh
+    model rarely shows: more accuracy usually comes with less loss), worded by the numbers."""
+    reaching = [entry for entry in entries if entry["test_accuracy_mean"] >= lab_accuracy]
+    if not reaching:
+        return (f"No group's mean accuracy reaches the lab's {lab_accuracy:.2%} (the highest: "
+                f"{max(entry['test_accuracy_mean'] for entry in entries):.2%}).")
+    losses = [entry["test_loss_mean"] for entry in reaching]
+    above = sum(loss >= lab_loss for loss in losses)
+    return (f"{len(reaching)} of {len(entries)} groups reach the lab's accuracy of {lab_accuracy:.2%} on average; "
+            f"their mean losses run from {min(losses):.4f} to {max(losses):.4f}, "
+            + (f"all below the lab's {lab_loss:.4f}: none pairs that accuracy with that loss." if not above else
+               f"{above} of them at or above the lab's {lab_loss:.4f}."))
 
 
 def _hypothesis(entry) -> str:
     """A group of the CNN sweep in words: its setting and what else differs from the reference."""
+    reference = to_dict(Config(model=ModelConfig(type=entry["model"])))
     extras = [value if field == "continues" else f"{field} {value}" for field, value in entry["extras"].items()
-              if value not in (None, "fresh model")]
+              if value not in (None, "fresh model") and value != _field(reference, field)]
     return ", ".join([f"batch {entry['batch_size']}, {entry['epochs']} epochs, lr {entry['learning_rate']:g}",
                       *extras])
+
+
+def _field(config_dict: dict, dotted: str):
+    """The value of field ``dotted`` (e.g. "model.conv_filters") in a config's plain form, or None."""
+    value = config_dict
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def _curves_section(records, results: Path) -> str:

@@ -175,3 +175,16 @@ def test_the_batch_size_answer_is_worded_by_the_sweeps():
     assert "Accuracy rises with the batch size: +0.30 points from 300 to 500" in text
     assert "do not show" not in text and "reproduces" not in text and text.endswith("92.54%).")
     assert report.batch_size_answer(rising[:1], [], 60000) == ""
+
+
+def test_the_accuracy_and_loss_sentence_follows_the_groups():
+    def group(accuracy, loss):
+        return {"test_accuracy_mean": accuracy, "test_loss_mean": loss}
+
+    text = report.accuracy_and_loss(0.9826, 0.1003, [group(0.9899, 0.0296), group(0.9844, 0.0497), group(0.96, 0.13)])
+    assert text == ("2 of 3 groups reach the lab's accuracy of 98.26% on average; their mean losses run from 0.0296 "
+                    "to 0.0497, all below the lab's 0.1003: none pairs that accuracy with that loss.")
+    paired = report.accuracy_and_loss(0.9826, 0.1003, [group(0.9830, 0.1010), group(0.9850, 0.05)])
+    assert paired.endswith("1 of them at or above the lab's 0.1003.") and "none pairs" not in paired
+    assert report.accuracy_and_loss(0.9826, 0.1003, [group(0.97, 0.1)]) == (
+        "No group's mean accuracy reaches the lab's 98.26% (the highest: 97.00%).")
