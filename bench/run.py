@@ -9,6 +9,8 @@
 6. the logreg + MLP cells of configs/sweep.yaml on Dask: --workers 2 and --workers 1 against serial;
 7. resuming: seconds lost when a CNN training is killed at a random moment and run again,
    against the seconds of one epoch;
+8. TensorBoard event files: a logistic regression's wall seconds per epoch with and without them;
+9. `mnist-lab runs` over 1,000 generated results, against its goal of one second;
 and the CNN's achieved training FLOP/s against this CPU's FP32 peak, with AVX-512 and with
 oneDNN limited to AVX2.
 
@@ -26,9 +28,11 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
+import event_log_cost  # noqa: E402
 import identity_cost  # noqa: E402
 import parallel_speed  # noqa: E402
 import resume_cost  # noqa: E402
+import runs_listing  # noqa: E402
 import sweep_speed  # noqa: E402
 import train_speed  # noqa: E402
 import tsne_options  # noqa: E402
@@ -108,6 +112,12 @@ def main():
     key = identity_cost.measure()
     rows.append(("experiment key ms, full MNIST path", f"{key['cache file']:.3f} (cached)",
                  f"{key['cold']:.1f} (cold: read and digest)", key["cache file"] / key["cold"]))
+    logged = event_log_cost.measure()
+    rows.append(("train wall s/epoch, event files", f"{logged['with']:.4f} (with)", f"{logged['without']:.4f} (without)",
+                 logged["with"] / logged["without"]))
+    listing = runs_listing.measure()
+    rows.append((f"mnist-lab runs s, {listing['runs']:,} results", f"{listing['seconds']:.3f}", "1.000 (goal)",
+                 listing["seconds"]))
     print(f"\n{'measure':34} {'mnist-lab':>34} {'baseline':>40} {'ratio':>7}")
     for name, ours, baseline, ratio in rows:
         print(f"{name:34} {ours:>34} {baseline:>40} {ratio:7.3f}")
