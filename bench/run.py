@@ -11,6 +11,7 @@
    against the seconds of one epoch;
 8. TensorBoard event files: a logistic regression's wall seconds per epoch with and without them;
 9. `mnist-lab runs` over 1,000 generated results, against its goal of one second;
+10. `visualize`, `report` and `sweep --report-only` with nothing to do, against two seconds;
 and the CNN's achieved training FLOP/s against this CPU's FP32 peak, with AVX-512 and with
 oneDNN limited to AVX2.
 
@@ -36,6 +37,7 @@ import runs_listing  # noqa: E402
 import sweep_speed  # noqa: E402
 import train_speed  # noqa: E402
 import tsne_options  # noqa: E402
+import warm_commands  # noqa: E402
 
 CHOSEN_TSNE = "openTSNE FFT 250 iterations"
 # FP32 FLOP per cycle and core: two FMA units, 2 FLOP per FMA, 8 lanes with AVX2, 16 with AVX-512
@@ -118,6 +120,8 @@ def main():
     listing = runs_listing.measure()
     rows.append((f"mnist-lab runs s, {listing['runs']:,} results", f"{listing['seconds']:.3f}", "1.000 (goal)",
                  listing["seconds"]))
+    for name, (cold, warm) in warm_commands.measure().items():
+        rows.append((f"{name} s, nothing to do", f"{warm:.2f} (warm)", f"2.00 (goal; cold {cold:.1f})", warm / 2))
     print(f"\n{'measure':34} {'mnist-lab':>34} {'baseline':>40} {'ratio':>7}")
     for name, ours, baseline, ratio in rows:
         print(f"{name:34} {ours:>34} {baseline:>40} {ratio:7.3f}")

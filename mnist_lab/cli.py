@@ -206,9 +206,10 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
         from .tables import write_sweep_report
 
         written = write_sweep_report(folder, keys, log=click.echo)
-        if not written:
+        if written is None:
             raise click.ClickException(f"{folder} has no finished cells; run `mnist-lab sweep {sweep_path}` first")
-        click.echo("\n".join(f"Wrote {path}" for path in written))
+        click.echo("\n".join(f"Wrote {path}" for path in written) if written else
+                   f"Up to date: {folder}'s tables and figures were made from these cells by this code")
         return
     if dry_run:
         from .sweep import dry_run as list_cells
@@ -425,10 +426,9 @@ def report(results_dir):
 
     check_writable(Path(results_dir) / FIGURES_FOLDER, "--results")
     try:
-        path = write_report(results_dir, log=click.echo)
+        write_report(results_dir, log=click.echo)  # says whether it wrote or found REPORT.md up to date
     except FileNotFoundError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"Wrote {path}")
 
 
 def run():

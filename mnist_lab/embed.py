@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import tables
+from . import freshness, tables
 from .data import NUM_CLASSES, idx_sha256
 from .errors import UsageError
 from .files import atomic_path, atomic_write_text
@@ -254,8 +254,10 @@ class Representation:
 def visualize(*, sources=SOURCES, methods=METHODS, results_dir="results", limit=None, seed=0,
               runs_by_type=None, train_missing=False, settings=TsneSettings(), data_config=None,
               ellipse_stds=ELLIPSE_STDS, progress=True, log=print) -> list:
-    """The lab's Part 3: embeddings, their figures and the separability table; returns written paths."""
-    from . import plots, projector
+    """The lab's Part 3: embeddings, their figures and the separability table; returns the paths
+    written. A figure or table already made from the same inputs is kept, not made again
+    (freshness.py), so a call with nothing new to do reads the cache and writes nothing."""
+    from . import projector
     from .config import DataConfig
     from .train import load_checked
 
@@ -266,8 +268,10 @@ def visualize(*, sources=SOURCES, methods=METHODS, results_dir="results", limit=
     check_inputs(labels, methods, settings, ellipse_stds)
     representations = [_representation(source, images, dataset, data_config, results_dir,
                                        (runs_by_type or {}).get(source), train_missing, log) for source in sources]
-    written = [Path(results_dir) / "figures" / "train_first_200.png"]
-    plots.image_grid(dataset.x_train[:200], 10, 20, written[0], "The first 200 training images")
+    figures = _Figures(idx_sha256(labels))
+    first = dataset.x_train[:200]
+    figures.draw(Path(results_dir) / "figures" / "train_first_200.png", ("first 200", idx_sha256(first)),
+                 lambda plots, path: plots.image_grid(first, 10, 20, path, "The first 200 training images"))
     rows, tsne_panels = [], []
     tensors = []  # for TensorBoard's Projector: each source's features and each of its maps
     for representation in representations:
@@ -275,27 +279,50 @@ def visualize(*, sources=SOURCES, methods=METHODS, results_dir="results", limit=
                         projector.tensor_file(representation.source, representation.key), representation.features))
         for method in methods:
             points, measures = _embedding(representation, method, labels, settings, seed, folder, progress, log)
+            points_digest = hashlib.sha256(points.tobytes()).hexdigest()
             tensors.append((f"{representation.source} {_METHOD_NAMES[method]} map",
-                            projector.tensor_file(f"{representation.source}_{method}",
-                                                  hashlib.sha256(points.tobytes()).hexdigest()),
+                            projector.tensor_file(f"{representation.source}_{method}", points_digest),
                             lambda points=points: points))
-            title = f"{representation.source} {_METHOD_NAMES[method]}"
-            path = folder / f"{representation.source}_{method}.png"
-            plots.embedding_panels(points, labels, class_hulls(points, labels),
-                                   class_ellipses(points, labels, seed, ellipse_stds), path,
-                                   f"{title}: Neighborhood Hit (k = {NEIGHBORHOOD_K}) {measures['neighborhood_hit']:.3f}",
-                                   ellipse_caption(ellipse_stds))
-            written.append(path)
+            title = (f"{representation.source} {_METHOD_NAMES[method]}: Neighborhood Hit (k = {NEIGHBORHOOD_K}) "
+                     f"{measures['neighborhood_hit']:.3f}")
+            figures.draw(folder / f"{representation.source}_{method}.png", (points_digest, title, seed, ellipse_stds),
+                         lambda plots, path, points=points, title=title: plots.embedding_panels(
+                             points, labels, class_hulls(points, labels), class_ellipses(points, labels, seed,
+                                                                                        ellipse_stds),
+                             path, title, ellipse_caption(ellipse_stds)))
             rows.append({"source": representation.source, "method": method, "points": len(labels), **measures})
             if method == "tsne":
-                tsne_panels.append((f"{representation.source}: NH {measures['neighborhood_hit']:.3f}", points))
+                tsne_panels.append((f"{representation.source}: NH {measures['neighborhood_hit']:.3f}", points,
+                                    points_digest))
     if len(tsne_panels) > 1:
-        written.append(folder / "untangling.png")
-        plots.untangling(tsne_panels, labels, written[-1])
-    written += projector.export(folder / projector.FOLDER, images, labels, tensors)
+        figures.draw(folder / "untangling.png", [(title, digest) for title, _, digest in tsne_panels],
+                     lambda plots, path: plots.untangling([panel[:2] for panel in tsne_panels], labels, path))
+    written = figures.written + projector.export(folder / projector.FOLDER, images, labels, tensors)
     rows += _cached_rows(folder, rows, idx_sha256(images), settings, seed)
     rows.sort(key=lambda row: (SOURCES.index(row["source"]), METHODS.index(row["method"])))
-    return written + tables.write_separability(rows, folder)
+    written += tables.write_separability(rows, folder)
+    if figures.kept:
+        log(f"Up to date, not redrawn: {figures.kept} figure{'s' if figures.kept > 1 else ''}")
+    return written
+
+
+class _Figures:
+    """Draws a figure only when it is not up to date with its inputs (freshness.py); matplotlib is
+    imported only when one is drawn."""
+
+    def __init__(self, labels_digest: str):
+        self.labels_digest, self.written, self.kept = labels_digest, [], 0
+
+    def draw(self, path: Path, inputs, draw):
+        key = freshness.inputs_key(path.name, self.labels_digest, inputs)
+        if freshness.up_to_date([path], key):
+            self.kept += 1
+            return
+        from . import plots
+
+        draw(plots, path)
+        freshness.record([path], key)
+        self.written.append(path)
 
 
 def check_inputs(labels, methods, settings, ellipse_stds=ELLIPSE_STDS):

@@ -38,3 +38,14 @@ def atomic_path(path):
 def atomic_write_text(path, text: str):
     with atomic_path(path) as temporary:
         temporary.write_text(text)
+
+
+def write_if_changed(path, text: str) -> bool:
+    """Write ``text`` atomically unless ``path`` holds it already; whether it wrote."""
+    try:
+        if Path(path).read_text() == text:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    atomic_write_text(path, text)
+    return True

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import store
+from . import freshness, store
 from .config import Config, ModelConfig, TrainingConfig, to_dict
 from .data import IMAGE_SHAPE, load_builtin, model_inputs, prepare
 from .files import atomic_write_text
@@ -27,7 +27,15 @@ CONVEXITY_SEED = 0
 
 
 def write_report(results_dir="results", log=print) -> Path:
+    """Write DIR/REPORT.md and its figures, unless they are up to date: made, by this code, from
+    the same cells and embedding results (freshness.py). Returns REPORT.md's path."""
     results = Path(results_dir)
+    path = results / REPORT_FILE
+    key = freshness.inputs_key(REPORT_FILE, _inputs(results))
+    outputs = freshness.made_from([results, results / FIGURES_FOLDER], key)
+    if path in outputs and freshness.up_to_date(outputs, key):
+        log(f"Up to date: {path} was made from these results by this code")
+        return path
     # Only the lab's setup on the whole of MNIST is compared with the lab: cells of slices or
     # other architectures in the same folder stay out of every number here.
     # Fresh models only: a continued model (a chain's later stage) is another protocol.
@@ -51,9 +59,20 @@ def write_report(results_dir="results", log=print) -> Path:
         _embeddings_section(results / "embeddings"),
         _questions_section(summary, continued, results / "embeddings", log),
     ]
-    path = results / REPORT_FILE
     atomic_write_text(path, "\n\n".join(section.strip() for section in sections if section) + "\n")
+    freshness.record([path, *sorted((results / FIGURES_FOLDER).glob("*.png"))], key)
+    log(f"Wrote {path}")
     return path
+
+
+def _inputs(results: Path) -> list:
+    """What REPORT.md is made from: the cells of the sweeps it reads, the separability table, and
+    the embedding figures it links."""
+    files = [path for sweep in (LAB_SWEEP, NOTEBOOK_SWEEP, CNN_SWEEP, ENGINES_SWEEP)
+             for path in sorted((results / "sweeps" / sweep / store.CELLS_FOLDER).glob("*.json"))]
+    files += [path for path in [results / "embeddings" / "separability.csv"] if path.exists()]
+    return ([(path.relative_to(results).as_posix(), freshness.file_digest(path)) for path in files]
+            + sorted(path.name for path in (results / "embeddings").glob("*.png")))
 
 
 def _records(folder: Path, log) -> list[dict]:

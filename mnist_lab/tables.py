@@ -13,9 +13,9 @@ import math
 import statistics
 from pathlib import Path
 
-from . import store
+from . import freshness, store
 from .config import TrainingConfig, describe_stages
-from .files import atomic_write_text
+from .files import atomic_write_text, write_if_changed
 from .lab import lab_numbers, reproduced, within_spread
 
 SETTING = ("name", "model", "engine", "batch_size", "epochs", "learning_rate")
@@ -168,28 +168,37 @@ def markdown_table(summary, title: str) -> str:
     return "\n".join(lines)
 
 
-def write_sweep_report(folder: Path, keys=None, log=print) -> list[Path]:
-    """Rewrite table.csv, summary.csv, table.md and the figures from the cells; return the paths.
+def write_sweep_report(folder: Path, keys=None, log=print) -> list[Path] | None:
+    """Rewrite table.csv, summary.csv, table.md and the figures from the cells; return the paths
+    written: [] when they are up to date with the cells (freshness.py), None without cells.
 
     ``keys`` limits the tables to the cells of the sweep as it is now defined (a
     cell of a grid value since removed stays on disk but leaves the tables).
     Damaged cell files are named in a warning and left out.
     """
-    from . import plots
-
     cells = store.read_cells(folder)
     store.warn_damaged(cells.damaged, log)
-    rows = cell_rows([record for key, record in cells.records.items() if keys is None or key in keys])
-    if not rows:
+    used = sorted(key for key in cells.records if keys is None or key in keys)
+    if not used:
+        return None
+    key = freshness.inputs_key("sweep tables", folder.name,
+                               [(cell, freshness.file_digest(store.cell_path(folder, cell))) for cell in used])
+    outputs = freshness.made_from([folder, folder / FIGURES_FOLDER], key)
+    tables = [folder / "table.csv", folder / "summary.csv", folder / "table.md"]
+    if set(tables) <= set(outputs) and freshness.up_to_date(outputs, key):
         return []
+    from . import plots
+
+    rows = cell_rows([cells.records[cell] for cell in used])
     summary = summarize(rows)
     extras = varying_fields(rows)
-    written = [folder / "table.csv", folder / "summary.csv", folder / "table.md"]
-    atomic_write_text(written[0], _csv(rows, (*SETTING, *extras, *METRICS)))
-    atomic_write_text(written[1], _csv(summary, (*SETTING, *extras, *SUMMARY_METRICS)))
-    atomic_write_text(written[2], markdown_table(summary, f"Sweep {folder.name}: test results"))
+    atomic_write_text(tables[0], _csv(rows, (*SETTING, *extras, *METRICS)))
+    atomic_write_text(tables[1], _csv(summary, (*SETTING, *extras, *SUMMARY_METRICS)))
+    atomic_write_text(tables[2], markdown_table(summary, f"Sweep {folder.name}: test results"))
+    written = list(tables)
     for _, prefix, entries in _groups(summary):
         written += plots.sweep_figures(entries, folder / FIGURES_FOLDER, prefix)
+    freshness.record(written, key)
     return written
 
 
@@ -242,11 +251,11 @@ _SOURCE_NAMES = {"raw": "raw pixels", "mlp": "MLP hidden layer", "cnn": "CNN den
 
 
 def write_separability(rows: list[dict], folder: Path) -> list[Path]:
-    """separability.csv and .md: one row per (source, method), and the lab's conclusion checked."""
-    written = [folder / "separability.csv", folder / "separability.md"]
-    atomic_write_text(written[0], _csv(rows, SEPARABILITY_FIELDS))
-    atomic_write_text(written[1], separability_markdown(rows))
-    return written
+    """separability.csv and .md: one row per (source, method), and the lab's conclusion checked;
+    returns those that changed."""
+    texts = {folder / "separability.csv": _csv(rows, SEPARABILITY_FIELDS),
+             folder / "separability.md": separability_markdown(rows)}
+    return [path for path, text in texts.items() if write_if_changed(path, text)]
 
 
 def read_separability(folder: Path, log=print) -> list[dict]:

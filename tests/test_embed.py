@@ -118,8 +118,15 @@ def test_visualize_writes_every_figure_and_table_then_uses_its_cache(tiny_runs, 
 
     monkeypatch.setattr(embed, "embed_points", no_recomputing)
     lines.clear()
-    embed.visualize(results_dir=results, limit=150, progress=False, log=lines.append, runs_by_type=chosen)
+    figure = results / "embeddings" / "mlp_pca.png"
+    drawn = figure.read_bytes()
+    again = embed.visualize(results_dir=results, limit=150, progress=False, log=lines.append, runs_by_type=chosen)
     assert sum("cached" in line for line in lines) == 6
+    assert again == [] and lines[-1] == "Up to date, not redrawn: 8 figures"  # nothing to do, nothing written
+    figure.write_bytes(b"edited by hand")
+    assert embed.visualize(results_dir=results, limit=150, progress=False, log=lines.append,
+                           runs_by_type=chosen) == [figure]
+    assert figure.read_bytes() == drawn  # drawn again, the same
     assert (results / "embeddings" / "separability.csv").read_bytes() == table
     # A partial view adds to the table and the Projector's export instead of shrinking them.
     embed.visualize(sources=("raw",), methods=("pca",), results_dir=results, limit=150, progress=False,

@@ -43,7 +43,17 @@ def test_report_is_generated_from_the_cells_and_regenerates_identically(tmp_path
     assert "| cnn | conv1: (24, 24, 32), 832;" in first and "| 155,606 |" in first
     assert "![logreg learning curves](report/logreg_learning_curves.png)" in first
     assert (tmp_path / "report" / "logreg_learning_curves.png").stat().st_size > 10_000
+    lines = []
+    assert report.write_report(tmp_path, log=lines.append).read_text() == first
+    assert lines == [f"Up to date: {tmp_path / 'REPORT.md'} was made from these results by this code"]
+    path.unlink()  # made again from the same cells: the same file
     assert report.write_report(tmp_path).read_text() == first
+    # A changed cell makes it again.
+    changed = cell_record(mnist, "logreg", 300, 10, 0.5, 1, 0.9240, 0.270)
+    write_cells(tmp_path / "sweeps" / "lab", [changed])
+    lines.clear()
+    assert "92.30% ± 0.10%" in report.write_report(tmp_path, log=lines.append).read_text()
+    assert lines == [f"Wrote {tmp_path / 'REPORT.md'}"]
 
 
 def test_report_needs_the_sweep(tmp_path):

@@ -51,9 +51,13 @@ def test_report_is_a_view_of_the_cells(tmp_path, records):
     assert "trained on 60,000 images and tested on 10,000" in markdown
     assert "| 300 | 10 | 0.5 | 3 | 92.20 ± 0.10 | 0.2700 ± 0.0000 | 92.26 | 0.2737 | yes (+0.06 pp) | no (+0.0037) " \
         "| **no** | 0.50 |" in markdown  # reproduced: the accuracy and the loss both inside
+    assert tables.write_sweep_report(tmp_path) == []  # up to date with the cells: nothing written
     for path in written:
         path.unlink()
     assert {path.name: path.read_bytes() for path in tables.write_sweep_report(tmp_path)} == first
+    (tmp_path / "cells" / f"{records[0]['key']}.json").unlink()  # a cell fewer: made again
+    assert {path.name for path in tables.write_sweep_report(tmp_path)} == names
+    assert tables.write_sweep_report(tmp_path / "empty") is None
 
 
 def test_slice_cells_never_pool_with_full_data_cells(tmp_path, records, mnist):
