@@ -26,10 +26,14 @@ from .store import (CELL_FIELDS, CELLS_FOLDER, FAILED_FOLDER, RUNS_FOLDER, SWEEP
 FIELDS = ("key", "kind", "sweep", "state", "model", "setup", "engine", "backend", "batch_size", "epochs",
           "learning_rate", "seed", "test_accuracy", "test_loss", "seconds_per_epoch", "data", "digest", "limits", "created", "name",
           "problem")
-# The table's columns, most wanted first: the rightmost give way when the terminal is narrow,
-# except the last, "setup" (what sets a row apart from the lab's model), cut to the room left.
+# The table's columns, and those that give way, first to last, when the terminal is narrow (the
+# key, unique to each row, always stays; "setup", what sets a row apart from the lab's model,
+# is cut with … past SETUP_WIDTH).
 TABLE_FIELDS = ("key", "sweep", "state", "test_accuracy", "test_loss", "batch_size", "epochs", "learning_rate", "seed",
-                "engine", "backend", "seconds_per_epoch", "created", "data", "digest", "limits", "setup")
+                "setup", "engine", "backend", "seconds_per_epoch", "created", "data", "digest", "limits")
+GIVE_WAY = ("limits", "digest", "data", "created", "seconds_per_epoch", "backend", "engine", "seed", "setup", "sweep",
+            "state", "learning_rate", "epochs", "batch_size", "test_loss")
+SETUP_WIDTH = 40
 _HEADINGS = {"sweep": "where", "test_accuracy": "accuracy", "test_loss": "loss", "batch_size": "batch", "learning_rate": "lr",
              "seconds_per_epoch": "s/epoch"}
 FORMATS = ("table", "csv", "json", "md")
@@ -200,27 +204,36 @@ def _cell(row, field) -> str:
     return _text(value)
 
 
-_SETUP_ROOM = 16  # the least width the last column keeps before other columns give way
-
-
 def _fitted_table(headings, cells, width) -> str:
-    """Aligned columns in TABLE_FIELDS order, as many as fit in ``width`` characters with the
-    last column (cut with … to the room left) always shown."""
-    widths = [max([len(heading)] + [len(line[index]) for line in cells]) for index, heading in enumerate(headings)]
-    last = len(headings) - 1
-    shown = last
-    while shown > 1 and sum(widths[:shown]) + 2 * shown + min(widths[last], _SETUP_ROOM) > width:
-        shown -= 1
-    room = max(width - sum(widths[:shown]) - 2 * shown, _SETUP_ROOM)
-    columns = [*range(shown), last]
+    """Aligned columns in TABLE_FIELDS order, fitted to ``width`` characters by leaving out
+    columns in GIVE_WAY order. A column with one value in every row (several rows) is said once
+    above the table instead, leaving room for the others."""
+    import textwrap
+
+    fields = list(TABLE_FIELDS)
+    constant = {index for index in range(1, len(fields)) if len(cells) > 1 and len({line[index] for line in cells}) == 1}
+    lines = (textwrap.wrap(f"All rows: {', '.join(f'{headings[index]} {cells[0][index]}' for index in sorted(constant))}",
+                           width, subsequent_indent="  ") if constant else [])
+    widths = {field: min(max([len(headings[index])] + [len(line[index]) for line in cells]),
+                         SETUP_WIDTH if field == "setup" else width)
+              for index, field in enumerate(fields)}
+    shown = [field for index, field in enumerate(fields) if index not in constant]
+    left_out = []
+    for field in GIVE_WAY:
+        if sum(widths[name] for name in shown) + 2 * (len(shown) - 1) <= width:
+            break
+        if field in shown:
+            shown.remove(field)
+            left_out.append(headings[fields.index(field)])
+    columns = [fields.index(field) for field in shown]
 
     def line(texts):
-        parts = [texts[index].ljust(widths[index]) for index in columns[:-1]]
-        final = texts[last] if len(texts[last]) <= room else texts[last][:room - 1] + "…"
-        return "  ".join(parts + [final]).rstrip()
+        parts = [texts[index] if len(texts[index]) <= widths[fields[index]] else
+                 texts[index][:widths[fields[index]] - 1] + "…" for index in columns]
+        return "  ".join(part.ljust(widths[fields[index]]) for part, index in zip(parts, columns)).rstrip()
 
-    lines = [line(texts) for texts in [headings, *cells]]
-    if shown < last:
-        lines.append(f"({last - shown} more columns: {', '.join(headings[shown:last])}; a wider terminal, "
-                     "--format csv or json show them)")
+    lines += [line(texts) for texts in [headings, *cells]]
+    if left_out:
+        lines.append(f"(left out for the terminal's width: {', '.join(left_out)}; --format csv or json show every "
+                     "field)")
     return "\n".join(lines) + "\n"

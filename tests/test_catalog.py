@@ -106,15 +106,25 @@ def test_the_formats_hold_every_row(results):
     assert len(markdown) == 2 + len(rows) and markdown[0].startswith("| key | where | state | accuracy |")
 
 
-@pytest.mark.parametrize("width", [60, 80, 200])
+@pytest.mark.parametrize("width", [80, 100, 250])
 def test_the_table_fits_the_terminal(results, width):
     text = catalog.formatted(catalog.select(catalog.rows(results)), "table", width)
-    table, problems = text.split("\n(") if "\n(" in text else (text, "")
-    lines = table.splitlines()
-    assert all(len(line) <= width for line in lines[:9]), lines
-    assert lines[0].startswith("key") and lines[0].rstrip().endswith("setup")
-    assert ("more columns" in text) == (width < 200)
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("key "))
+    table = lines[lines.index(header):lines.index(header) + 9]
+    assert all(len(line) <= width for line in table), table
+    assert lines[0].startswith("All rows: ") is False  # the rows differ in every column shown
+    assert ("left out for the terminal's width" in text) == (width < 250)
+    assert ("setup" in header) == (width >= 100) and "accuracy" in header
     assert "mlp-000000000000: " in text  # the damaged cell's reason, below the table
+
+
+def test_a_column_with_one_value_is_said_once(results):
+    rows = catalog.select(catalog.rows(results), ["sweep=lab", "state=complete"])
+    text = catalog.formatted(rows, "table", 100)
+    header = next(line for line in text.splitlines() if line.startswith("key "))
+    assert text.startswith("All rows: where sweep lab, state complete, ") and "batch" in header
+    assert "where" not in header and "state" not in header
 
 
 def test_the_runs_command_reads_without_keras(results):
