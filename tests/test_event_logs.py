@@ -189,3 +189,10 @@ def test_no_tensorboard_writes_no_logs(tmp_path, mnist):
                 event_logs=False).run_dir
     assert (run / store.METRICS_FILE).exists() and not list(tmp_path.rglob("events.out.tfevents*"))
     shutil.rmtree(run)
+
+
+def test_the_numpy_engine_logs_the_same_way(tmp_path, mnist):
+    config = load_config(ROOT / "configs" / "mlp-numpy.yaml", [*LIMITS, "training.epochs=2"], environ={})
+    run = train(config, "mlp-numpy", tmp_path, progress=False, log=lambda *_: None, dataset=mnist).run_dir
+    assert _read_steps(run / "tensorboard" / "train") == _read_steps(run / "tensorboard" / "test") == [1, 2]
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))  # its HParams session

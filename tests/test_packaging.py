@@ -83,6 +83,12 @@ def test_the_installed_wheel_works_in_an_empty_folder(wheel, tmp_path):
     assert trained.returncode == 0, trained.stderr
     (run,) = (empty / "results" / "runs").glob("logreg-*")
     assert (run / "metrics.json").exists() and "Test loss" in trained.stdout
+    pictured = mnist_lab("visualize", "--sources", "raw", "--methods", "pca", "--limit", "200", "--quiet")
+    assert pictured.returncode == 0, pictured.stderr
+    assert (empty / "results" / "embeddings" / "raw_pca.png").exists()
+    # Without trained networks it names the command that works here: a built-in config by name.
+    needs_runs = mnist_lab("visualize", "--sources", "cnn", "--limit", "200")
+    assert needs_runs.returncode == 2 and "run `mnist-lab train cnn` first" in needs_runs.stderr
     assert sorted(path.name for path in empty.iterdir()) == ["results"]
 
 
