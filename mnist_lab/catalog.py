@@ -29,9 +29,10 @@ FIELDS = ("key", "kind", "sweep", "state", "model", "setup", "engine", "backend"
 # The table's columns, and those that give way, first to last, when the terminal is narrow (the
 # key, unique to each row, always stays; "setup", what sets a row apart from the lab's model,
 # is cut with … past SETUP_WIDTH).
-TABLE_FIELDS = ("key", "sweep", "state", "test_accuracy", "test_loss", "batch_size", "epochs", "learning_rate", "seed",
+TABLE_FIELDS = ("key", "sweep", "model", "state", "test_accuracy", "test_loss", "batch_size", "epochs", "learning_rate", "seed",
                 "setup", "engine", "backend", "seconds_per_epoch", "created", "data", "digest", "limits")
-GIVE_WAY = ("limits", "digest", "data", "created", "seconds_per_epoch", "backend", "engine", "seed", "setup", "sweep",
+GIVE_WAY = ("limits", "digest", "data", "created", "seconds_per_epoch", "backend", "engine", "seed", "model", "setup",
+            "sweep",
             "state", "learning_rate", "epochs", "batch_size", "test_loss")
 SETUP_WIDTH = 40
 _HEADINGS = {"sweep": "where", "test_accuracy": "accuracy", "test_loss": "loss", "batch_size": "batch", "learning_rate": "lr",

@@ -103,7 +103,7 @@ def test_the_formats_hold_every_row(results):
     assert [row["key"] for row in parsed] == [row["key"] for row in rows] and set(parsed[0]) == set(catalog.FIELDS)
     assert json.loads(catalog.formatted(rows, "json")) == rows
     markdown = catalog.formatted(rows, "md").splitlines()
-    assert len(markdown) == 2 + len(rows) and markdown[0].startswith("| key | where | state | accuracy |")
+    assert len(markdown) == 2 + len(rows) and markdown[0].startswith("| key | where | model | state | accuracy |")
 
 
 @pytest.mark.parametrize("width", [80, 100, 250])
