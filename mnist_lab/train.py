@@ -87,6 +87,9 @@ def train(config, name: str, results_dir="results", *, force=False, progress=Tru
                                    on_epoch=save_checkpoint)
     except fit.Diverged:
         saved.remove(final.name)  # it would only diverge again
+        if live is not None:
+            shutil.rmtree(live.folder, ignore_errors=True)
+            saved.remove_if_empty()
         raise
     predictions = trajectory.test_probabilities.argmax(axis=1)
     metrics = fit.run_metrics(config, dataset, trajectory, fit.confusion_counts(arrays.test_labels, predictions),

@@ -141,13 +141,16 @@ def test_a_diverging_numpy_run_is_one_error_line_without_numpy_warnings(tmp_path
 
     from conftest import ROOT
 
+    # A first stage trains (and is logged, and checkpointed); the second diverges in its first epoch.
     result = subprocess.run([sys.executable, "-W", "default", "-m", "mnist_lab", "train",
                              str(ROOT / "configs" / "mlp-numpy.yaml"), "--set", "training.learning_rate=1e38",
+                             "--set", "continues=[{epochs: 1, learning_rate: 0.1}]",
                              "--set", "data.train_limit=600", "--set", "data.test_limit=100",
                              "--results", str(tmp_path), "-q"], capture_output=True, text=True)
     assert result.returncode == 1
-    assert "Error: training diverged: the loss became" in result.stderr
+    assert "Error: training diverged: the loss became" in result.stderr and "in epoch 2" in result.stderr
     assert "RuntimeWarning" not in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs" / ".checkpoints").exists()  # neither its checkpoint nor its live log is kept
 
 
 def test_a_continued_model_goes_through_its_stages_as_a_hand_written_loop_would(mnist):
