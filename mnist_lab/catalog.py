@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from .config import describe_stages, from_dict
+from .data import describe_limits
 from .checkpoints import FOLDER as CHECKPOINTS, SUFFIX as CHECKPOINT_SUFFIX, Checkpoint
 from .errors import UsageError
 from .progress import model_changes
@@ -32,12 +33,10 @@ FIELDS = ("key", "kind", "sweep", "state", "model", "setup", "engine", "backend"
 TABLE_FIELDS = ("key", "sweep", "model", "state", "test_accuracy", "test_loss", "batch_size", "epochs", "learning_rate", "seed",
                 "setup", "engine", "backend", "seconds_per_epoch", "created", "data", "digest", "limits")
 GIVE_WAY = ("limits", "digest", "data", "created", "seconds_per_epoch", "backend", "engine", "seed", "model", "setup",
-            "sweep",
-            "state", "learning_rate", "epochs", "batch_size", "test_loss")
+            "sweep", "state", "learning_rate", "epochs", "batch_size", "test_loss")
 SETUP_WIDTH = 40
 _HEADINGS = {"sweep": "where", "test_accuracy": "accuracy", "test_loss": "loss", "batch_size": "batch", "learning_rate": "lr",
              "seconds_per_epoch": "s/epoch"}
-FORMATS = ("table", "csv", "json", "md")
 
 
 def rows(results_dir) -> list[dict]:
@@ -64,14 +63,13 @@ def _record_row(record: dict, **fields) -> dict:
     config, data = record["config"], record["data"]
     resolved = from_dict(config, "")  # valid: validated_record checked it
     setup = "; ".join(part for part in (model_changes(resolved), describe_stages(resolved.continues)) if part)
-    limits = [f"{part} {data[f'{part}_limit']}" for part in ("train", "test") if data.get(f"{part}_limit")]
     return _empty(model=record["model"], engine=config.get("engine", "keras"),
                   backend=record["versions"].get("backend"), batch_size=config["training"]["batch_size"],
                   epochs=record["epochs"], learning_rate=config["training"]["learning_rate"], seed=record["seed"],
                   test_accuracy=record["test_accuracy"], test_loss=record["test_loss"],
                   seconds_per_epoch=record["seconds_per_epoch"], created=record["created"],
                   data=data.get("source"), digest=(data.get("digest") or "")[:12],
-                  limits=", ".join(limits) or "all", setup=setup, state="complete", **fields)
+                  limits=describe_limits(data), setup=setup, state="complete", **fields)
 
 
 def _run_row(run: Path) -> dict:
@@ -162,11 +160,12 @@ def select(found: list[dict], where=(), sort=None) -> list[dict]:
             raise UsageError(f"--where {condition}: expected FIELD=VALUE with FIELD one of {', '.join(FIELDS)}")
         found = [row for row in found if _text(row[field]) == value or
                  (field == "state" and _text(row[field]).startswith(value))]
-    field = (sort or "-created").lstrip("-")
+    order = sort or "-created"
+    field = order.lstrip("-")
     if field not in FIELDS:
         raise UsageError(f"--sort {sort}: expected one of {', '.join(FIELDS)} (-FIELD for descending)")
     present = sorted((row for row in found if row[field] is not None), key=lambda row: row[field],
-                     reverse=(sort or "-created").startswith("-"))
+                     reverse=order.startswith("-"))
     return present + [row for row in found if row[field] is None]
 
 

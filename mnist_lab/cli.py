@@ -292,7 +292,8 @@ def predict(run, images, results_dir, show_dir, form):
     """
     import json
 
-    from .predict import Classifier, prepared, seen_names, top_digits, write_seen
+    from .files import atomic_write_png
+    from .predict import Classifier, prepared, seen_names, top_digits
     from .store import RUNS_FOLDER, check_writable
 
     folder = Path(run)
@@ -306,7 +307,7 @@ def predict(run, images, results_dir, show_dir, form):
     if show_dir is not None:
         Path(show_dir).mkdir(parents=True, exist_ok=True)
         for image, name in zip(seen, seen_names(images)):
-            write_seen(image, Path(show_dir) / name)
+            atomic_write_png(image, Path(show_dir) / name)
     if form == "json":
         click.echo(json.dumps([{"image": path, "predictions": [{"digit": digit, "probability": probability}
                                                                 for digit, probability in digits]}

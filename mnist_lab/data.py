@@ -74,6 +74,12 @@ class Dataset:
                 "train_limit": train_limit, "test_limit": test_limit, "sha256": dict(self.sha256)}
 
 
+def describe_limits(record: dict) -> str:
+    """A data record's slices in words: "train 600, test 200", or "all"."""
+    limits = [f"{part} {record[f'{part}_limit']}" for part in ("train", "test") if record.get(f"{part}_limit")]
+    return ", ".join(limits) or "all"
+
+
 @dataclass(frozen=True, eq=False)
 class Prepared:
     """Model-ready arrays: inputs scaled to [0, 1] float32, one-hot labels."""

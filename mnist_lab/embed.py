@@ -361,7 +361,7 @@ def _representation(source, images, dataset, data_config, results_dir, run, trai
         run = _default_run(source, dataset, data_config, results_dir, train_missing, log)
     record = _checked_run(source, Path(run), dataset)
     model_file, scaled = Path(record["model_file"]), record["config"]["data"].get("scaled", True)
-    model_digest = hashlib.sha256(model_file.read_bytes()).hexdigest()
+    model_digest = freshness.file_digest(model_file)
     log(f"{source}: hidden layer of {run}")
 
     def features():

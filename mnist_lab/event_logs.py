@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from .config import describe_stages
+from .data import describe_limits
 from .files import atomic_path
 from .progress import model_changes
 
@@ -33,16 +34,16 @@ _FILE_PREFIX = "events.out.tfevents"
 def hyperparameters(config, record) -> dict:
     """What the HParams dashboard compares a result by: its settings and what it ran on."""
     data = record["data"]
-    limits = [f"{part} {data[f'{part}_limit']}" for part in ("train", "test") if data.get(f"{part}_limit")]
     return {"model": config.model.type, "engine": config.engine, "batch_size": config.training.batch_size,
             "epochs": config.training.epochs, "learning_rate": config.training.learning_rate, "seed": config.seed,
             "setup": model_changes(config) or "the lab's", "continues": describe_stages(config.continues) or "no",
-            "data": f"{data.get('source')} {(data.get('digest') or '')[:12]}, {', '.join(limits) or 'all'}",
+            "data": f"{data.get('source')} {(data.get('digest') or '')[:12]}, {describe_limits(data)}",
             "backend": record["versions"].get("backend", "")}
 
 
-def _scalars(row: dict, learning_rate: float) -> dict:
-    """The scalars of one epoch (a history row), by subrun."""
+def _scalars(row: dict, config) -> dict:
+    """The scalars of one epoch (a history row of ``config``'s training), by subrun."""
+    learning_rate = config.stage_of(row["epoch"] - 1).learning_rate
     return {"train": {"epoch_loss": row["train_loss"], "epoch_accuracy": row["train_accuracy"],
                       "epoch_learning_rate": learning_rate, "epoch_seconds": row["train_seconds"]},
             "test": {"epoch_loss": row["test_loss"], "epoch_accuracy": row["test_accuracy"]}}
@@ -105,17 +106,17 @@ def empty_event_file(path: Path):
         temporary.write_bytes(_encode(_event(wall_time=0.0)))
 
 
-def write_log(folder: Path, config, history: list, hparams: dict, created: float = None):
+def write_log(folder: Path, config, history: list, hparams: dict, created: float):
     """A complete log of a finished training from its ``history`` (store.HISTORY_FIELDS rows),
-    replacing whatever ``folder`` held: each file written whole, then renamed into place."""
-    created = time.time() if created is None else created
+    ``created`` (seconds since the epoch) when it ended, replacing whatever ``folder`` held:
+    each file written whole, then renamed into place."""
     started = created - sum(row["train_seconds"] for row in history)
     shutil.rmtree(folder, ignore_errors=True)
     events = {name: [_event(wall_time=started)] for name in SUBRUNS}
     elapsed = started
     for row in history:
         elapsed += row["train_seconds"]
-        for name, values in _scalars(row, config.stage_of(row["epoch"] - 1).learning_rate).items():
+        for name, values in _scalars(row, config).items():
             events[name].append(_event(row["epoch"], _scalar_summary(values), elapsed))
     events[""] = [_event(wall_time=started)] + [_event(0, summary, stamp) for summary, stamp in
                                                 zip(_hparams_summaries(hparams, started, created), (started, created))]
@@ -145,7 +146,6 @@ class LiveLog:
                 if not path.exists():
                     path.write_bytes(_encode(_event(wall_time=stamp)))
                 self._files[name] = path
-        learning_rate = self.config.stage_of(row["epoch"] - 1).learning_rate
-        for name, values in _scalars(row, learning_rate).items():
+        for name, values in _scalars(row, self.config).items():
             with open(self._files[name], "ab") as stream:
                 stream.write(_encode(_event(row["epoch"], _scalar_summary(values))))

@@ -40,6 +40,14 @@ def atomic_write_text(path, text: str):
         temporary.write_text(text)
 
 
+def atomic_write_png(pixels, path):
+    """A greyscale (2-D uint8) array as a PNG file, written atomically."""
+    from PIL import Image
+
+    with atomic_path(path) as temporary:
+        Image.fromarray(pixels).save(temporary, format="PNG")
+
+
 def write_if_changed(path, text: str) -> bool:
     """Write ``text`` atomically unless ``path`` holds it already; whether it wrote."""
     try:

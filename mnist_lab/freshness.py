@@ -78,6 +78,13 @@ def record(paths, key: str):
         atomic_write_text(folder / RECORD, json.dumps(records, indent=1, sort_keys=True) + "\n")
 
 
+def outputs_up_to_date(folders, key: str, required) -> bool:
+    """Whether the files of ``folders`` made from ``key`` include every one of ``required`` and are
+    all up to date: a generated set (a report and its figures) with nothing to make again."""
+    outputs = made_from(folders, key)
+    return set(map(Path, required)) <= set(outputs) and up_to_date(outputs, key)
+
+
 def made_from(folders, key: str) -> list[Path]:
     """The files of ``folders`` recorded as made from ``key``."""
     return [Path(folder) / name for folder in map(Path, folders)

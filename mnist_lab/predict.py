@@ -17,7 +17,6 @@ import numpy as np
 
 from .data import IMAGE_SHAPE, model_inputs
 from .errors import UsageError
-from .files import atomic_path
 from .store import DamagedResult, read_run
 
 BOX = 20  # MNIST's digits fit a 20 x 20 box inside the 28 x 28 image
@@ -145,14 +144,6 @@ def top_digits(probabilities: np.ndarray, count=TOP) -> list[list[tuple[int, flo
     """Per image, the ``count`` likeliest digits with their probabilities, likeliest first."""
     order = np.argsort(-probabilities, axis=1, kind="stable")[:, :count]
     return [[(int(digit), float(row[digit])) for digit in digits] for row, digits in zip(probabilities, order)]
-
-
-def write_seen(image: np.ndarray, path: Path):
-    """The 28 x 28 image the model classified, as a PNG (atomically)."""
-    from PIL import Image
-
-    with atomic_path(path) as temporary:
-        Image.fromarray(image).save(temporary, format="PNG")
 
 
 def seen_names(paths) -> list[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_path, atomic_write_text
+from .files import atomic_path, atomic_write_png, write_if_changed
 
 FOLDER = "projector"
 CONFIG = "projector_config.pbtxt"
@@ -70,11 +70,10 @@ def export(folder: Path, images: np.ndarray, labels: np.ndarray, tensors: list) 
         if stale.name not in kept:
             stale.unlink()
     for path, text in ((folder / METADATA, labels_text), (folder / CONFIG, text_format.MessageToString(config))):
-        if _read(path) != text:
-            atomic_write_text(path, text)
+        if write_if_changed(path, text):
             written.append(path)
     if not _same_image(folder / SPRITE, sprite):
-        _write_png(sprite, folder / SPRITE)
+        atomic_write_png(sprite, folder / SPRITE)
         written.append(folder / SPRITE)
     if not (folder / EVENTS).exists():
         empty_event_file(folder / EVENTS)
@@ -108,9 +107,3 @@ def _same_image(path: Path, pixels: np.ndarray) -> bool:
     except (OSError, ValueError):
         return False
 
-
-def _write_png(pixels: np.ndarray, path: Path):
-    from PIL import Image
-
-    with atomic_path(path) as temporary:
-        Image.fromarray(pixels).save(temporary, format="PNG")

@@ -32,8 +32,7 @@ def write_report(results_dir="results", log=print) -> Path:
     results = Path(results_dir)
     path = results / REPORT_FILE
     key = freshness.inputs_key(REPORT_FILE, _inputs(results))
-    outputs = freshness.made_from([results, results / FIGURES_FOLDER], key)
-    if path in outputs and freshness.up_to_date(outputs, key):
+    if freshness.outputs_up_to_date([results, results / FIGURES_FOLDER], key, [path]):
         log(f"Up to date: {path} was made from these results by this code")
         return path
     # Only the lab's setup on the whole of MNIST is compared with the lab: cells of slices or

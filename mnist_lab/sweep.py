@@ -24,6 +24,7 @@ from .config import (FOLDER_NAME, Config, TrainingConfig, config_name, consisten
                      load_sweep_config, to_dict)
 from .errors import ConfigError
 from .checkpoints import CheckpointFolder
+from .event_logs import FOLDER as LOGS_FOLDER, LiveLog, hyperparameters, write_log
 from .identity import experiment_key, trajectory_key
 from .trajectory import DataCache, failure_message, train_trajectory
 from .train import FULL_TRAIN_IMAGES, estimate_seconds as trajectory_seconds
@@ -360,14 +361,12 @@ class SweepListener:
     def epoch(self, cell, row):
         self.bar.epoch_done(row)
         if self.event_logs and cell.key not in self.written:
-            from .event_logs import LiveLog
-
-            self.live.setdefault(cell.key, LiveLog(self.log_folder(cell), cell.config)).epoch(row)
+            if cell.key not in self.live:
+                self.live[cell.key] = LiveLog(self.log_folder(cell), cell.config)
+            self.live[cell.key].epoch(row)
 
     def log_folder(self, cell) -> Path:
-        from .event_logs import FOLDER
-
-        return self.folder / FOLDER / cell.key
+        return self.folder / LOGS_FOLDER / cell.key
 
     def cell(self, cell, record):
         """Write a cell's record once (a trajectory run again after its worker died repeats it)."""
@@ -375,8 +374,6 @@ class SweepListener:
             store.write_cell(self.folder, cell.key, record)
             self.written.add(cell.key)
             if self.event_logs:
-                from .event_logs import hyperparameters, write_log
-
                 self.live.pop(cell.key, None)
                 write_log(self.log_folder(cell), cell.config, record["history"],
                           hyperparameters(cell.config, record), store.created_seconds(record))

@@ -183,9 +183,8 @@ def write_sweep_report(folder: Path, keys=None, log=print) -> list[Path] | None:
         return None
     key = freshness.inputs_key("sweep tables", folder.name,
                                [(cell, freshness.file_digest(store.cell_path(folder, cell))) for cell in used])
-    outputs = freshness.made_from([folder, folder / FIGURES_FOLDER], key)
     tables = [folder / "table.csv", folder / "summary.csv", folder / "table.md"]
-    if set(tables) <= set(outputs) and freshness.up_to_date(outputs, key):
+    if freshness.outputs_up_to_date([folder, folder / FIGURES_FOLDER], key, tables):
         return []
     from . import plots
 

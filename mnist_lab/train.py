@@ -6,7 +6,6 @@ importing Keras or TensorFlow.
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +74,7 @@ def train(config, name: str, results_dir="results", *, force=False, progress=Tru
         notice(f"Resuming after epoch {resume.epoch} of {config.total_epochs} "
                f"(checkpoint {saved.path(final.name)})")
 
-    live = LiveLog(saved.folder / f"{final.name}.{LOGS_FOLDER}", config) if event_logs else None
+    live = LiveLog(saved.log_folder(final.name), config) if event_logs else None
 
     def save_checkpoint(history):
         if live is not None:
@@ -86,10 +85,7 @@ def train(config, name: str, results_dir="results", *, force=False, progress=Tru
         trajectory = fit.fit_model(model, config, arrays, verbose=fit.verbosity(progress), resume=resume,
                                    on_epoch=save_checkpoint)
     except fit.Diverged:
-        saved.remove(final.name)  # it would only diverge again
-        if live is not None:
-            shutil.rmtree(live.folder, ignore_errors=True)
-            saved.remove_if_empty()
+        saved.remove(final.name)  # it would only diverge again: its checkpoint and live log go
         raise
     predictions = trajectory.test_probabilities.argmax(axis=1)
     metrics = fit.run_metrics(config, dataset, trajectory, fit.confusion_counts(arrays.test_labels, predictions),
@@ -103,9 +99,6 @@ def train(config, name: str, results_dir="results", *, force=False, progress=Tru
         # concurrent train of the same experiment is kept.
         trained = store.publish(staged, final, replace=force or _damaged(final))
     saved.remove(final.name)
-    if live is not None:
-        shutil.rmtree(live.folder, ignore_errors=True)
-        saved.remove_if_empty()
     return TrainResult(final, metrics if trained else store.read_run(final), trained)
 
 
