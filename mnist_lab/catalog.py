@@ -12,14 +12,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
+import math
 from pathlib import Path
 
 from .config import describe_stages, from_dict
 from .data import describe_limits
 from .checkpoints import FOLDER as CHECKPOINTS, SUFFIX as CHECKPOINT_SUFFIX, Checkpoint
-from .errors import UsageError
+from .errors import UsageError, printable
+from .files import lock_holder, read_bounded
 from .progress import model_changes
+from .sweep import LOCK_FILE
 from .store import (CELL_FIELDS, CELLS_FOLDER, FAILED_FOLDER, RUNS_FOLDER, SWEEPS_FOLDER, DamagedResult, read_run,
                     validated_record)
 
@@ -96,13 +98,15 @@ def _sweep_rows(folder: Path) -> list[dict]:
 def _failure_row(path: Path, sweep: str) -> dict:
     row = _empty(key=path.stem, kind="cell", sweep=sweep, name=path.stem.rsplit("-", 1)[0], state="failed")
     try:
-        failure = json.loads(path.read_text())
-        config, training = failure["config"], failure["config"]["training"]
-        row.update(model=config["model"]["type"], engine=config.get("engine", "keras"), seed=config["seed"],
-                   batch_size=training["batch_size"], epochs=training["epochs"],
-                   learning_rate=training["learning_rate"], problem=str(failure["error"]).splitlines()[0],
+        failure = json.loads(read_bounded(path))
+        config = from_dict(failure["config"], str(path))  # a failure's config is checked like a result's
+        if not isinstance(failure["error"], str):
+            raise TypeError("its error is not text")
+        row.update(model=config.model.type, engine=config.engine, seed=config.seed,
+                   batch_size=config.training.batch_size, epochs=config.training.epochs,
+                   learning_rate=config.training.learning_rate, problem=(failure["error"].splitlines() or [""])[0],
                    created=_modified(path))
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as error:
         row.update(state="damaged", problem=f"{path}: not a failure record ({type(error).__name__})")
     return row
 
@@ -114,7 +118,7 @@ def _checkpoint_rows(owner: Path, kind: str, sweep, live_pid=None) -> list[dict]
         key = path.name[:-len(CHECKPOINT_SUFFIX)]
         state = "in progress" if live_pid else "partial"
         try:
-            checkpoint = Checkpoint.from_bytes(path.read_bytes(), str(path))
+            checkpoint = Checkpoint.from_bytes(read_bounded(path), str(path))
         except (OSError, DamagedResult) as error:
             found.append(_empty(key=key, kind=kind, sweep=sweep, state="damaged", problem=str(error)))
             continue
@@ -126,15 +130,9 @@ def _checkpoint_rows(owner: Path, kind: str, sweep, live_pid=None) -> list[dict]
     return found
 
 
-def _live_sweep(folder: Path):
-    """The pid in a sweep folder's lock file when that process is alive on this host, else None
-    (the lock is not taken here: a listing must never make a starting sweep fail)."""
-    try:
-        pid = int((folder / ".lock").read_text().strip())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return None
-    return pid
+def _live_sweep(folder: Path) -> bool:
+    """Whether a sweep process holds the folder's lock now (asked, never taken: files.lock_holder)."""
+    return lock_holder(folder / LOCK_FILE) is not None
 
 
 def _modified(path: Path) -> str:
@@ -144,11 +142,13 @@ def _modified(path: Path) -> str:
 
 
 def _text(value) -> str:
+    """A field as printed: every text from a file or a folder name escaped and bounded (no
+    terminal escape sequence or newline reaches the terminal, no row is forged)."""
     if value is None:
         return ""
     if isinstance(value, float):
         return f"{value:g}"
-    return str(value)
+    return printable(value, 200)
 
 
 def select(found: list[dict], where=(), sort=None) -> list[dict]:
@@ -164,14 +164,25 @@ def select(found: list[dict], where=(), sort=None) -> list[dict]:
     field = order.lstrip("-")
     if field not in FIELDS:
         raise UsageError(f"--sort {sort}: expected one of {', '.join(FIELDS)} (-FIELD for descending)")
-    present = sorted((row for row in found if row[field] is not None), key=lambda row: row[field],
+    present = sorted((row for row in found if row[field] is not None), key=lambda row: _sort_key(row[field]),
                      reverse=order.startswith("-"))
     return present + [row for row in found if row[field] is None]
 
 
+def _sort_key(value) -> tuple:
+    """Numbers before texts, each in their own order (a field may hold both)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return (0, value, "") if number else (1, 0, str(value))
+
+
+def _finite_or_none(value):
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
 def formatted(found: list[dict], form: str, width: int = 100) -> str:
-    if form == "json":
-        return json.dumps(found, indent=1) + "\n"
+    if form == "json":  # strict JSON: a non-finite number is null, every non-ASCII character escaped
+        return json.dumps([{field: _finite_or_none(value) for field, value in row.items()} for row in found],
+                          indent=1, allow_nan=False) + "\n"
     if form == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n")
@@ -183,7 +194,7 @@ def formatted(found: list[dict], form: str, width: int = 100) -> str:
     if form == "md":
         return "\n".join(["| " + " | ".join(headings) + " |", "|" + " --- |" * len(headings),
                           *("| " + " | ".join(line) + " |" for line in cells)]) + "\n"
-    problems = "".join(f"{row['key']}: {row['problem']}\n" for row in found if row["problem"])
+    problems = "".join(f"{_text(row['key'])}: {printable(row['problem'])}\n" for row in found if row["problem"])
     return _fitted_table(headings, cells, width) + problems
 
 
@@ -200,7 +211,7 @@ def _cell(row, field) -> str:
     if field == "seconds_per_epoch":
         return f"{value:.2f}"
     if field == "created":
-        return value[:16].replace("T", " ")
+        return _text(value[:16].replace("T", " "))
     return _text(value)
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_path
+from .files import atomic_path, read_bounded
 from .store import HISTORY_FIELDS, DamagedResult, warn_damaged
 from .versions import compared
 
@@ -114,7 +114,7 @@ class CheckpointFolder:
         for leftover in self.folder.glob(f".{path.name}.*.tmp"):  # a save cut short by a kill
             leftover.unlink(missing_ok=True)
         try:
-            data = path.read_bytes()
+            data = read_bounded(path)
         except FileNotFoundError:
             return None
         except OSError as error:

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from . import __version__, interrupts
-from .errors import UsageError
+from .errors import UsageError, printable
 
 _EXIT_USAGE, _EXIT_FAILURE, _EXIT_BROKEN_PIPE = 2, 1, 141
 
@@ -25,11 +25,13 @@ class _Commands(click.Group):
     def invoke(self, ctx):
         interrupts.install()
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            interrupts.check()  # a signal whose first exception was swallowed (interrupts.py)
+            return result
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except KeyboardInterrupt as interrupt:
-            line, code = interrupts.describe(interrupt)
+            line, code = interrupts.acknowledge(interrupt)
             click.echo(line, err=True)
             ctx.exit(code)
         except BrokenPipeError:
@@ -43,8 +45,8 @@ class _Commands(click.Group):
             lines = str(error).splitlines() or [type(error).__name__]
             if not usage:
                 lines[-1] += " (--debug shows the traceback)"
-            for line in lines:
-                click.echo(f"Error: {line}", err=True)
+            for line in lines:  # bounded and escaped: a message may quote a file's or an option's text
+                click.echo(f"Error: {printable(line)}", err=True)
             ctx.exit(_EXIT_USAGE if usage else _EXIT_FAILURE)
 
 
@@ -163,11 +165,14 @@ def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet,
               help="Run trajectories on a running Dask cluster, e.g. tcp://10.0.0.5:8786.")
 @click.option("--threads-per-worker", type=click.IntRange(min=1), metavar="T",
               help="Compute threads of each worker (default: this machine's cores / N; 1 with --scheduler).")
+@click.option("--worker-timeout", type=click.FloatRange(min=1), metavar="S",
+              help="With --workers or --scheduler: stop with an error (finished cells kept) when no usable "
+                   "worker has been there for S seconds [default: 60].")
 @click.option("--tensorboard/--no-tensorboard", "event_logs", default=True, show_default=True,
               help="Write TensorBoard event files and hyper-parameters per cell (<sweep>/tensorboard/<cell>).")
 @click.pass_context
 def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_run, report_only, quiet, workers,
-          scheduler, threads_per_worker, event_logs):
+          scheduler, threads_per_worker, worker_timeout, event_logs):
     """Train every cell of the grid SWEEP describes: a YAML file or a built-in
     sweep's name (default: ./configs/sweep.yaml when present, else the lab's
     built-in sweep).
@@ -195,17 +200,20 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
         raise click.UsageError("--threads-per-worker needs --workers or --scheduler")
     from .executors import ClusterSpec
 
-    cluster = None if workers is None and scheduler is None else ClusterSpec.create(workers, scheduler, threads_per_worker)
+    cluster = None if workers is None and scheduler is None else ClusterSpec.create(
+        workers, scheduler, threads_per_worker, worker_timeout)
     sweep_path = default_sweep() if sweep_path is None else resolve(sweep_path)
     plan = load_sweep(sweep_path, overrides, data_path=data_path, only=only.split(",") if only else None)
-    keys = {cell.key for cell in plan.cells}  # reads (and so validates) the data of every cell, up front
+    from .identity import key_hash
+
+    experiments = {key_hash(cell.key) for cell in plan.cells}  # reads (so validates) every cell's data, up front
     folder = sweep_folder(results_dir, plan.name)
     for subfolder in (CELLS_FOLDER, FAILED_FOLDER):
         check_writable(folder / subfolder, "--results")
     if report_only:
         from .tables import write_sweep_report
 
-        written = write_sweep_report(folder, keys, log=click.echo)
+        written = write_sweep_report(folder, experiments, log=click.echo)
         if written is None:
             raise click.ClickException(f"{folder} has no finished cells; run `mnist-lab sweep {sweep_path}` first")
         click.echo("\n".join(f"Wrote {path}" for path in written) if written else
@@ -260,6 +268,8 @@ def runs(results_dir, conditions, sort, form):
 
     from .catalog import formatted, rows, select
 
+    if Path(results_dir).exists() and not Path(results_dir).is_dir():
+        raise UsageError(f"--results {results_dir}: a file, expected a results folder")
     found = select(rows(results_dir), conditions, sort)
     if not found and form in ("table", "md"):
         condition = f" match {' '.join(f'--where {item}' for item in conditions)}" if conditions else ""
@@ -294,11 +304,11 @@ def predict(run, images, results_dir, show_dir, form):
 
     from .files import atomic_write_png
     from .predict import Classifier, prepared, seen_names, top_digits
-    from .store import RUNS_FOLDER, check_writable
+    from .store import RUNS_FOLDER, check_writable, find_run
 
     folder = Path(run)
-    if not folder.is_dir() and os.sep not in run:
-        folder = Path(results_dir) / RUNS_FOLDER / run
+    if not folder.is_dir() and os.sep not in run:  # a key: found by its experiment, whatever its label
+        folder = find_run(results_dir, run) or Path(results_dir) / RUNS_FOLDER / run
     classifier = Classifier.of_run(folder)
     if show_dir is not None:
         check_writable(Path(show_dir), "--show")
@@ -436,9 +446,15 @@ def run():
     """The program: ``main``, and after an interrupt an immediate exit. Everything was cleaned up
     before the exit code was chosen; TensorFlow's own teardown after a fit cut short can crash
     the interpreter on its way out (seen: free(): invalid next size, exit -6)."""
+    interrupts.install()
     try:
         main(prog_name="mnist-lab")
     except SystemExit as leaving:
+        interrupts.ignore_from_now()
+        late = interrupts.unacted()
+        if late is not None:  # a signal that came as the command ended: its exit code all the same
+            click.echo(late[0], err=True)
+            leaving.code = late[1]
         if leaving.code in (interrupts.EXIT_INTERRUPTED, interrupts.EXIT_TERMINATED):
             sys.stdout.flush()
             sys.stderr.flush()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, printable, quoted
 
 MODEL_TYPES = ("logreg", "mlp", "cnn")
 ACTIVATIONS = ("sigmoid", "relu", "tanh", "elu", "gelu", "selu", "softplus", "swish")
@@ -214,8 +214,14 @@ def describe_stages(stages) -> str:
 
 
 def config_name(path) -> str:
-    """The name runs of this config carry: the file name without extension."""
-    return Path(path).stem
+    """The name runs of this config carry: the file name without extension; ConfigError when it
+    cannot label a result folder (a name starting with '.' would make a hidden run that no listing
+    shows; a space, a newline or a slash would break the folder's name)."""
+    name = Path(path).stem
+    if not FOLDER_NAME[0].fullmatch(name):
+        raise ConfigError([f"{printable(path, 200)}: the file's name {quoted(name)} labels its results, expected "
+                           f"{FOLDER_NAME[1]}; rename the file"])
+    return name
 
 
 def to_dict(config) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import io
 import json
 import math
 import time
@@ -19,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import freshness, tables
+from . import freshness, interrupts, tables
 from .data import NUM_CLASSES, idx_sha256
 from .errors import UsageError
-from .files import atomic_path, atomic_write_text
+from .files import atomic_path, atomic_write_text, read_bounded
 
 NEIGHBORHOOD_K = 6  # the lab's Neighborhood Hit
 KNN_FOLDS = 5  # folds of the k-NN accuracy
@@ -182,6 +183,7 @@ def embed_points(features: np.ndarray, method: str, settings: TsneSettings, seed
     from openTSNE import TSNE
 
     def report(iteration, error, embedding):
+        interrupts.check()  # a signal lost inside openTSNE's threads or callbacks stops it here
         if progress is not None:
             progress(_TSNE_REPORT_EVERY)
 
@@ -365,21 +367,15 @@ def _representation(source, images, dataset, data_config, results_dir, run, trai
     log(f"{source}: hidden layer of {run}")
 
     def features():
+        from .store import load_model
+
         inputs = model_inputs(images, source, scaled)  # as the run's model was trained
-        try:
-            if model_file.suffix == ".npz":  # the numpy engine's MLP
-                from .numpy_engine import NumpyModel
+        model = load_model(model_file)
+        if model_file.suffix == ".npz":  # the numpy engine's MLP
+            return model.hidden(inputs)
+        from .models import hidden_features
 
-                return NumpyModel.load(model_file).hidden(inputs)
-            import keras
-
-            from .models import hidden_features
-
-            return hidden_features(keras.saving.load_model(model_file), inputs)
-        except Exception as error:  # a damaged model file: name it
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise UsageError(f"{model_file}: cannot load the model ({reason}); retrain it with mnist-lab train "
-                             f"--force") from None
+        return hidden_features(model, inputs)
 
     return Representation(source, functools.cache(features),
                           _digest({"source": source, "images": images_digest, "model": model_digest}),
@@ -469,8 +465,8 @@ _MEASURES = tables.SEPARABILITY_FIELDS[3:]  # after source, method, points: what
 def _read_cache_entry(points_file, measures_file, count):
     """(points, measures) of a cache entry, or None when either file is missing or damaged."""
     try:
-        points = np.load(points_file, allow_pickle=False)
-        measures = json.loads(measures_file.read_text())
+        points = np.load(io.BytesIO(read_bounded(points_file)), allow_pickle=False)
+        measures = json.loads(read_bounded(measures_file))
     except (OSError, ValueError, EOFError):
         return None
     if (points.shape != (count, 2) or not np.isfinite(points).all() or not isinstance(measures, dict)
@@ -487,7 +483,7 @@ def _cached_rows(folder, rows, images_digest, settings, seed) -> list[dict]:
     found = {}
     for measures_file in sorted((folder / CACHE_FOLDER).glob("*.json"), key=lambda path: path.stat().st_mtime_ns):
         try:
-            origin = json.loads(measures_file.read_text()).get("origin", {})
+            origin = json.loads(read_bounded(measures_file)).get("origin", {})
         except (OSError, ValueError, AttributeError):
             continue
         pair = (origin.get("source"), origin.get("method"))

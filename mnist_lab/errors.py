@@ -19,3 +19,18 @@ class DataError(UsageError):
 
 class IntegrityError(RuntimeError):
     """The shipped data does not match its recorded digest: a damaged install."""
+
+
+def printable(text, limit: int = 400) -> str:
+    """``text`` as a terminal may show it: every non-printable character escaped (no terminal
+    escape sequence, carriage return or newline passes through: nothing printed from a file, a
+    record or an option can forge a line, retitle the window or write the clipboard), and cut to
+    about ``limit`` characters."""
+    text = str(text)
+    shown = "".join(character if character.isprintable() else repr(character)[1:-1] for character in text[:limit])
+    return shown if len(text) <= limit else f"{shown}… ({len(text):,} characters)"
+
+
+def quoted(value, limit: int = 120) -> str:
+    """``value`` quoted, as a message names the user's input: see printable()."""
+    return f"'{printable(value, limit)}'"

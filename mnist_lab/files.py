@@ -1,11 +1,17 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+"""Files as mnist-lab writes, reads and locks them: atomic writes (a reader sees the old file or the
+new one, never half of one), bounded reads that never block on a FIFO or read a device, and the
+one lock mechanism (POSIX ``lockf``) with a way to ask who holds a lock without taking it."""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+from . import interrupts
 
 
 def user_file_mode() -> int:
@@ -28,6 +34,7 @@ def atomic_path(path):
     os.close(handle)
     try:
         yield Path(temporary)
+        interrupts.check()  # nothing is published after a signal (interrupts.py)
         os.chmod(temporary, user_file_mode())
         os.replace(temporary, path)
     except BaseException:
@@ -57,3 +64,64 @@ def write_if_changed(path, text: str) -> bool:
         pass
     atomic_write_text(path, text)
     return True
+
+
+RECORD_BYTES = 64 * 2**20  # far above any result record or checkpoint mnist-lab writes (a CNN's: 2 MB)
+
+
+class UnreadableFile(OSError):
+    """Not a regular file (a FIFO, a device, a folder), or larger than what it claims to be."""
+
+
+def read_bounded(path, limit: int = RECORD_BYTES) -> bytes:
+    """The bytes of the regular file at ``path``, at most ``limit`` of them; UnreadableFile for a
+    FIFO, a device (a link to /dev/zero) or a folder — opened without blocking, never read — and
+    for a file over ``limit``."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(descriptor, "rb") as stream:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise UnreadableFile(errno.EINVAL, "not a regular file (a FIFO, a device or a folder)", str(path))
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise UnreadableFile(errno.EFBIG, f"larger than {limit:,} bytes", str(path))
+    return data
+
+
+def take_lock(path):
+    """A POSIX lock (``lockf``, which NFS supports) on ``path``, held until the returned file is
+    closed; BlockingIOError at once when another process holds it. The kernel releases it even
+    on kill -9."""
+    import fcntl
+
+    handle = open(path, "a+")
+    try:
+        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        handle.close()
+        if error.errno in (errno.EACCES, errno.EAGAIN):
+            raise BlockingIOError(error.errno, "locked by another process", str(path)) from None
+        raise
+    return handle
+
+
+def lock_holder(path) -> int | None:
+    """The process id holding a POSIX lock on ``path`` (0 for a process on another host sharing the
+    folder over NFS), or None when nobody does. Only asks (F_GETLK): a listing never takes the
+    lock, so it can never make the lock's owner fail to start."""
+    import fcntl
+    import struct
+
+    layout = "hhqqi4x"  # struct flock on Linux: type, whence, start, length, pid
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        answer = fcntl.fcntl(descriptor, fcntl.F_GETLK, struct.pack(layout, fcntl.F_WRLCK, 0, 0, 0, 0))
+    except OSError:
+        return None
+    finally:
+        os.close(descriptor)
+    kind, _, _, _, pid = struct.unpack(layout, answer)
+    return None if kind == fcntl.F_UNLCK else pid

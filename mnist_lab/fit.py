@@ -71,6 +71,7 @@ def fit_model(model, config, arrays, *, verbose=0, on_epoch=None, resume=None) -
                       history=history)
     run_epoch = (_numpy_epochs if config.engine == "numpy" else _keras_epochs)(model, config, arrays, epochs, verbose)
     for epoch in range(len(history), total):
+        interrupts.check()
         if not run_epoch(epoch, config.stage_of(epoch)):
             break
         if on_epoch is not None:

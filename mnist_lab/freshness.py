@@ -15,7 +15,7 @@ import json
 from importlib import metadata
 from pathlib import Path
 
-from .files import atomic_write_text
+from .files import atomic_write_text, read_bounded
 
 RECORD = ".made-from.json"
 # Libraries whose versions can change a figure or a number without any change of ours.
@@ -49,7 +49,7 @@ def file_digest(path: Path) -> str:
 
 def _records(folder: Path) -> dict:
     try:
-        records = json.loads((folder / RECORD).read_text())
+        records = json.loads(read_bounded(folder / RECORD))
     except (OSError, ValueError):
         return {}
     return records if isinstance(records, dict) else {}

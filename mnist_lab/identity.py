@@ -65,8 +65,14 @@ def experiment_hash(config, content=None, backend=None) -> str:
 
 
 def experiment_key(name: str, config) -> str:
-    """The key of a run or cell: its config's name and its experiment hash."""
+    """The key of a run or cell: its config's name, a label, and its experiment hash, which alone
+    finds it (key_hash): a copied or renamed config is the same experiment."""
     return f"{name}-{experiment_hash(config)}"
+
+
+def key_hash(key: str) -> str:
+    """The experiment hash a result's key ends with (what comes before it is only a label)."""
+    return key.rsplit("-", 1)[-1]
 
 
 def trajectory_key(name: str, config, content=None) -> str:

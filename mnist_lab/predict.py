@@ -17,7 +17,8 @@ import numpy as np
 
 from .data import IMAGE_SHAPE, model_inputs
 from .errors import UsageError
-from .store import DamagedResult, read_run
+from .files import UnreadableFile, read_bounded
+from .store import DamagedResult, load_model, read_run
 
 BOX = 20  # MNIST's digits fit a 20 x 20 box inside the 28 x 28 image
 INK_SHARE = 0.2  # a pixel is ink when it is at least this share of the way from background to darkest ink
@@ -25,18 +26,29 @@ MIN_CONTRAST = 24  # grey levels between background and ink below which an image
 TOP = 3  # digits printed per image
 
 
+IMAGE_BYTES = 256 * 2**20  # an image file larger than this is no photograph of a digit
+IMAGE_SIDE = 2048  # larger images are reduced first (by whole factors): a digit needs far less
+_WIDE_MODES = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535, "I": 65535}
+
+
 def read_grey(path: Path) -> np.ndarray:
-    """The image at ``path`` as grey levels 0-255 (transparent parts as white paper)."""
+    """The image at ``path`` as grey levels 0-255 (transparent parts as white paper). The file is
+    read without blocking (a FIFO is refused, not waited on) and bounded in size."""
+    import io
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        data = read_bounded(path, IMAGE_BYTES)
+        with Image.open(io.BytesIO(data)) as image:
             image.load()
             return read_grey_image(image)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a folder, expected an image file") from None
+    except UnreadableFile as error:
+        if Path(path).is_dir():
+            raise UsageError(f"{path}: is a folder, expected an image file") from None
+        raise UsageError(f"{path}: {error.strerror}, expected an image file") from None
     except UnidentifiedImageError:
         raise UsageError(f"{path}: not an image (expected PNG, JPEG or another format Pillow reads)") from None
     except (OSError, ValueError, Image.DecompressionBombError) as error:
@@ -45,9 +57,22 @@ def read_grey(path: Path) -> np.ndarray:
 
 def read_grey_image(image) -> np.ndarray:
     """A Pillow image as grey levels 0-255, transparent parts as white paper (a drawing app's
-    strokes on a transparent canvas)."""
+    strokes on a transparent canvas). 16-bit and 32-bit grey levels are scaled to 0-255, not
+    clipped (Pillow's convert("L") clips them: only pure black would survive as ink); 32-bit
+    floats are read as 0-1. An image larger than IMAGE_SIDE is first reduced by a whole factor."""
     from PIL import Image
 
+    if image.mode == "1":
+        image = image.convert("L")
+    factor = -(-max(image.size) // IMAGE_SIDE)
+    if factor > 1:
+        image = image.reduce(factor)
+    if image.mode in _WIDE_MODES:
+        grey = np.asarray(image, dtype=np.float64)
+        return np.clip(grey * (255 / max(_WIDE_MODES[image.mode], grey.max())), 0, 255)
+    if image.mode == "F":
+        grey = np.asarray(image, dtype=np.float64)
+        return np.clip(grey * (255 if grey.max() <= 1 else 1), 0, 255)
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
     return np.asarray(image.convert("L"), dtype=np.float64)
@@ -114,16 +139,9 @@ class Classifier:
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities of 28 x 28 uint8 ``images`` (one row per image)."""
         inputs = model_inputs(images, self.model_type, self.scaled)
+        model = load_model(self.model_file)
         if self.model_file.suffix == ".npz":
-            from .numpy_engine import NumpyModel
-
-            return NumpyModel.load(self.model_file).probabilities(inputs)
-        import keras
-
-        try:
-            model = keras.saving.load_model(self.model_file)
-        except Exception as error:  # a damaged model file: name it
-            raise UsageError(f"{self.model_file}: cannot load the model ({str(error).splitlines()[0]})") from None
+            return model.probabilities(inputs)
         return np.asarray(model.predict(inputs, verbose=0))
 
 

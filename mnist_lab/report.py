@@ -16,7 +16,7 @@ import numpy as np
 from . import freshness, store
 from .config import Config, ModelConfig, TrainingConfig, to_dict
 from .data import IMAGE_SHAPE, load_builtin, model_inputs, prepare
-from .files import atomic_write_text
+from .files import atomic_write_text, read_bounded
 from .lab import LAB_RESULTS, is_lab_setup, reproduced
 from .tables import cell_rows, read_separability, summarize, yes_no
 
@@ -266,9 +266,10 @@ def _engines_section(folder: Path, log) -> str:
 
 
 def _embeddings_section(folder: Path) -> str:
-    if not (folder / "separability.md").exists():
+    try:
+        table = read_bounded(folder / "separability.md").decode("utf-8").split("\n", 2)[2]  # without its title
+    except (OSError, UnicodeDecodeError, IndexError):  # none yet, or not the table visualize writes
         return ""
-    table = (folder / "separability.md").read_text().split("\n", 2)[2]  # without its title
     figures = " · ".join(f"[{path.stem}](embeddings/{path.name})" for path in sorted(folder.glob("*_*.png")))
     return "\n".join(["## Manifold untangling", "", "![t-SNE of raw pixels, MLP and CNN hidden layers]"
                       "(embeddings/untangling.png)", "", table.strip(), "", f"Each map with its hulls and "
@@ -294,8 +295,7 @@ def _questions_section(summary, continued, embeddings: Path, log) -> str:
              "∇b₂ = Σ ∂L/∂z₂, ∂L/∂h = ∂L/∂z₂ W₂ᵀ, ∂L/∂z₁ = ∂L/∂h ⊙ h(1 − h), ∇W₁ = xᵀ ∂L/∂z₁, "
              f"∇b₁ = Σ ∂L/∂z₁. Checked against centred finite differences (step 10⁻⁶, float64, "
              f"{gradients['images']} training images, up to {gradients['entries']} elements of each array, "
-             "weights moved off their initial values): largest relative error "
-             + ", ".join(f"{model} {error:.1e}" for model, error in gradients["errors"].items()) + ".",
+             f"weights moved off their initial values): {gradient_agreement(gradients['errors'])}.",
              "",
              convexity_answer(convexity),
              "",
@@ -539,6 +539,24 @@ def loss_landscape(x: np.ndarray, labels: np.ndarray, image_width=28) -> dict:
                         if one_class.any() else None),
             "rank": int(np.linalg.matrix_rank(_augmented(x))), "smoothness_bound": 0.5 * largest,
             "start_curvature": largest / len(classes)}
+
+
+def gradient_agreement(errors: dict) -> str:
+    """The finite-difference check in words: whether each model's largest relative error is below
+    GRADIENT_TOLERANCE. Not its digits: at about 10⁻⁸ they are the differences' round-off, which
+    changes with the CPU's BLAS kernels, and REPORT.md must be the same file on any machine."""
+    from .numpy_engine import GRADIENT_TOLERANCE
+
+    exponent = round(math.log10(GRADIENT_TOLERANCE))
+    wrong = [f"{model} {error:.1e}" for model, error in errors.items() if not error < GRADIENT_TOLERANCE]
+    if wrong:
+        return f"largest relative error above 10{superscript(exponent)} for {', '.join(wrong)}: a gradient is wrong"
+    return (f"largest relative error below 10{superscript(exponent)} for {' and '.join(errors)} (what a correct "
+            f"gradient gives; the digits beyond are the differences' round-off, which varies with the CPU's kernels)")
+
+
+def superscript(number: int) -> str:
+    return str(number).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
 def convexity_answer(checks: dict) -> str:

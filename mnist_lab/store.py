@@ -27,9 +27,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError, UsageError
-from .files import atomic_write_text
-from .identity import experiment_key, identity_hash, record_experiment
+from .errors import ConfigError, UsageError, printable
+from .files import atomic_write_text, read_bounded
+from .identity import experiment_key, identity_hash, key_hash, record_experiment
 
 RUNS_FOLDER = "runs"
 SWEEPS_FOLDER = "sweeps"
@@ -63,7 +63,7 @@ class DamagedResult(Exception):
 def validated_record(path: Path, fields: dict) -> dict:
     """The JSON record in ``path``, checked field by field; DamagedResult otherwise."""
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(read_bounded(path).decode("utf-8"))
     except FileNotFoundError:
         raise DamagedResult(f"{path}: missing") from None
     except (OSError, UnicodeDecodeError) as error:
@@ -74,20 +74,27 @@ def validated_record(path: Path, fields: dict) -> dict:
         raise DamagedResult(f"{path}: not a result record (JSON nested too deeply)") from None
     if not isinstance(record, dict):
         raise DamagedResult(f"{path}: expected a JSON object, got {type(record).__name__}")
-    wrong = [name for name, kind in fields.items()
-             if not isinstance(record.get(name), kind) or isinstance(record.get(name), bool)]
+    wrong = [name for name, kind in fields.items() if not _of_type(record.get(name), kind)]
     if wrong:
         raise DamagedResult(f"{path}: missing or mistyped field(s) {', '.join(wrong)}")
-    if not all(math.isfinite(record[name]) for name in ("test_loss", "test_accuracy")):
+    if not all(_finite(record[name]) for name in ("test_loss", "test_accuracy")):
         raise DamagedResult(f"{path}: test metrics are not finite numbers")
     data = record["data"]
-    if not (isinstance(data.get("sha256"), dict) and isinstance(data.get("train_images"), int)
-            and isinstance(data.get("test_images"), int)):
-        raise DamagedResult(f"{path}: data record lacks its digests or image counts")
-    per_epoch = [("epoch_seconds", lambda value: isinstance(value, _NUMBER))]
+    if not (isinstance(data.get("sha256"), dict) and all(isinstance(value, str) for value in data["sha256"].values())
+            and _of_type(data.get("train_images"), int) and _of_type(data.get("test_images"), int)
+            and all(isinstance(data.get(name, ""), str) for name in ("digest", "source"))
+            and all(data.get(name) is None or _of_type(data[name], int) for name in ("train_limit", "test_limit"))):
+        raise DamagedResult(f"{path}: data record lacks its digests or image counts, or has mistyped ones")
+    if not all(isinstance(value, str) for value in record["versions"].values()):
+        raise DamagedResult(f"{path}: versions record holds a value that is not text")
+    try:
+        created_seconds(record)
+    except (ValueError, OverflowError, OSError):
+        raise DamagedResult(f"{path}: created is not a time ({printable(record['created'], 60)})") from None
+    per_epoch = [("epoch_seconds", lambda value: _of_type(value, _NUMBER))]
     if "history" in fields:  # what the tables and REPORT.md's learning curves read of each epoch
         per_epoch.append(("history", lambda row: isinstance(row, dict) and all(
-            isinstance(row.get(name), _NUMBER) for name in HISTORY_FIELDS)))
+            _of_type(row.get(name), _NUMBER) for name in HISTORY_FIELDS)))
     for name, valid in per_epoch:
         if len(record[name]) != record["epochs"] or not all(map(valid, record[name])):
             raise DamagedResult(f"{path}: {name} does not hold one valid entry per epoch ({record['epochs']})")
@@ -97,6 +104,18 @@ def validated_record(path: Path, fields: dict) -> dict:
         raise DamagedResult(f"{path}: its config is not valid ({str(error).splitlines()[0]})") from None
     record["experiment_hash"] = identity_hash(record["experiment"])
     return record
+
+
+def _of_type(value, kind) -> bool:
+    """``value`` is of ``kind``, a bool is no number, and a number is one a float can hold (a
+    huge integer in a hostile record would overflow wherever it is used)."""
+    if not isinstance(value, kind) or isinstance(value, bool):
+        return False
+    return abs(value) < 2**63 if isinstance(value, int) else True
+
+
+def _finite(value) -> bool:
+    return math.isfinite(value) if isinstance(value, float) else abs(value) < 2**63
 
 
 def created_seconds(record: dict) -> float:
@@ -114,7 +133,22 @@ def warn_damaged(problems, log):
 # --- run folders -----------------------------------------------------------------------------
 
 def run_dir(results_dir, name: str, config) -> Path:
-    return Path(results_dir) / RUNS_FOLDER / experiment_key(name, config)
+    """The run folder of ``config``'s experiment: the one it has under any label (its config
+    copied or renamed, a run folder's config.yaml trained as is), else a new one labelled ``name``."""
+    key = experiment_key(name, config)
+    return find_run(results_dir, key) or Path(results_dir) / RUNS_FOLDER / key
+
+
+def find_run(results_dir, key: str) -> Path | None:
+    """The run folder of the experiment ``key`` names, by its hash whatever its label (the first by
+    name when an older version of mnist-lab made several), or None."""
+    import glob
+
+    folder = Path(results_dir) / RUNS_FOLDER
+    if (folder / key).is_dir():
+        return folder / key
+    found = sorted(path for path in folder.glob(f"[!.]*-{glob.escape(key_hash(key))}") if path.is_dir())
+    return found[0] if found else None
 
 
 def read_run(run: Path, name: str = None) -> dict:
@@ -144,6 +178,28 @@ def complete_runs(results_dir, log=print) -> list[tuple[Path, dict]]:
             damaged.append(str(error))
     warn_damaged(damaged, log)
     return sorted(found, key=lambda item: (item[1]["created"], item[0].name), reverse=True)
+
+
+def load_model(model_file):
+    """A run's model: a Keras model, or the NumPy engine's (``.npz``); UsageError naming the file
+    when it is damaged (truncated, overwritten, of another kind)."""
+    import zipfile
+
+    model_file = Path(model_file)
+    try:
+        if model_file.suffix == ".npz":
+            from .numpy_engine import NumpyModel
+
+            return NumpyModel.load(model_file)
+        if not zipfile.is_zipfile(model_file):  # Keras would say "File not found" of a truncated one
+            raise ValueError("not a complete .keras archive: truncated or overwritten")
+        import keras
+
+        return keras.saving.load_model(model_file)
+    except Exception as error:  # noqa: BLE001 (whatever a damaged file raises, it is named)
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UsageError(f"{model_file}: damaged, the model cannot be loaded ({reason}); retrain it with "
+                         f"`mnist-lab train --force`") from None
 
 
 @contextmanager

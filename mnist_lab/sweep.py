@@ -8,24 +8,23 @@ epoch count. A cell is done when its file exists, so a killed sweep resumes.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import functools
 import itertools
 import json
 import os
 import statistics
 import traceback
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import store
+from . import files, interrupts, store
 from .config import (FOLDER_NAME, Config, TrainingConfig, config_name, consistency_problems, load_config,
                      load_sweep_config, to_dict)
 from .errors import ConfigError
 from .checkpoints import CheckpointFolder
 from .event_logs import FOLDER as LOGS_FOLDER, LiveLog, hyperparameters, write_log
-from .identity import experiment_key, trajectory_key
+from .identity import experiment_key, key_hash, trajectory_key
 from .trajectory import DataCache, failure_message, train_trajectory
 from .train import FULL_TRAIN_IMAGES, estimate_seconds as trajectory_seconds
 
@@ -98,13 +97,16 @@ def load_sweep(path, overrides=(), data_path=None, only=None) -> Sweep:
         problems += list(dict.fromkeys(f"{path}: models[{index}]: {field_path}: {message}" for cell in expanded
                                        for field_path, message, _ in consistency_problems(cell.config)))
         cells += expanded
-    name = spec.name or config_name(path)
+    name = spec.name or Path(path).stem
     if not FOLDER_NAME[0].fullmatch(name):  # a name from the file's own name; spec.name is checked at load
         problems.append(f"{path}: name: expected {FOLDER_NAME[1]} (the default is the file's name), "
                         f"got {name!r}; set name: in the file")
     if problems:
         raise ConfigError(problems)
-    return Sweep(name, tuple(dict.fromkeys(cells)))
+    unique = {}  # one cell per experiment, whatever base config names it (reads every cell's data)
+    for cell in cells:
+        unique.setdefault(key_hash(cell.key), cell)
+    return Sweep(name, tuple(unique.values()))
 
 
 def expand_grid(name, base: Config, grid, seeds) -> list[Cell]:
@@ -175,8 +177,10 @@ def sweep_folder(results_dir, name) -> Path:
 
 
 def pending_cells(sweep: Sweep, done, force=False) -> list[Cell]:
-    """The cells whose key is not among ``done`` (all of them with ``force``)."""
-    return [cell for cell in sweep.cells if force or cell.key not in done]
+    """The cells whose experiment is not among the keys ``done``, whatever their labels (all of them
+    with ``force``)."""
+    done_experiments = {key_hash(key) for key in done}
+    return [cell for cell in sweep.cells if force or key_hash(cell.key) not in done_experiments]
 
 
 def dry_run(sweep: Sweep, folder: Path, force=False, cluster=None, log=print):
@@ -234,21 +238,21 @@ def json_key(value) -> str:
     return json.dumps(value, sort_keys=True)
 
 
+LOCK_FILE = ".lock"
+
+
 @contextmanager
 def exclusive_lock(folder: Path):
-    """Hold the sweep folder for this process; the kernel releases it even on kill -9."""
+    """Hold the sweep folder for this process (files.take_lock: the kernel releases it even on
+    kill -9, and `mnist-lab runs` asks who holds it without taking it)."""
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            raise SweepLocked(f"{folder} is being written by another sweep (pid {handle.read().strip() or '?'}); "
-                              f"wait for it to finish, or use another --results folder") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
+    try:
+        lock = files.take_lock(folder / LOCK_FILE)
+    except BlockingIOError:
+        holder = files.lock_holder(folder / LOCK_FILE)
+        raise SweepLocked(f"{folder} is being written by another sweep (pid {holder or '? (another host)'}); "
+                          f"wait for it to finish, or use another --results folder") from None
+    with lock:
         yield
 
 
@@ -271,7 +275,8 @@ def run_sweep(sweep: Sweep, results_dir="results", *, force=False, progress=True
         skipped = len(sweep.cells) - len(todo)
         if skipped:
             log(f"{skipped} of {len(sweep.cells)} cells already done, skipped (--force reruns them)")
-            _note_versions([cells.records[cell.key] for cell in sweep.cells if cell not in todo], log)
+            by_experiment = {key_hash(key): record for key, record in cells.records.items()}
+            _note_versions([by_experiment[key_hash(cell.key)] for cell in sweep.cells if cell not in todo], log)
         groups = trajectories(todo)
         saved = SweepCheckpoints(folder, sweep, groups, force, log)
         done_epochs = [saved.done_epochs(group) for group in groups]
@@ -280,18 +285,22 @@ def run_sweep(sweep: Sweep, results_dir="results", *, force=False, progress=True
             log(f"Resuming {len(resumed)} {'trajectory' if len(resumed) == 1 else 'trajectories'} from "
                 f"checkpoints ({sum(resumed)} epochs already done)")
         total_epochs = sum(longest(group).config.total_epochs for group in groups) - sum(done_epochs)
-        with SweepProgress(len(sweep.cells), skipped, total_epochs, enabled=progress, log=log) as bar:
+        with ExitStack() as stack:
+            if cluster is not None and groups:  # connected before the bar: connecting says so itself
+                from .executors import DaskClient, run_on_dask
+
+                dask_client = stack.enter_context(DaskClient(cluster, log))
+            bar = stack.enter_context(SweepProgress(len(sweep.cells), skipped, total_epochs, enabled=progress,
+                                                    log=log))
             listener = SweepListener(folder, bar, saved, event_logs)
+            failures = {}
             if cluster is None:
                 data = DataCache()
-                failures = {}
                 for group in groups:
                     failures.update(_run_trajectory(group, data, listener, saved))
-            else:
-                from .executors import run_on_dask
-
-                failures = run_on_dask(cluster, groups, DataCache(), listener, saved, log)
-        tables.write_sweep_report(folder, {cell.key for cell in sweep.cells}, log=lambda *_: None)
+            elif groups:
+                failures = run_on_dask(dask_client, groups, DataCache(), listener, saved, log)
+        tables.write_sweep_report(folder, {key_hash(cell.key) for cell in sweep.cells}, log=lambda *_: None)
     return SweepOutcome(folder, skipped, len(todo) - len(failures), failures)
 
 
@@ -397,6 +406,7 @@ class SweepListener:
 
 def _run_trajectory(group, data, listener: SweepListener, saved: SweepCheckpoints) -> dict:
     """Train one trajectory in this process, publishing each cell as it passes; return failures."""
+    interrupts.check()
     listener.bar.start_trajectory(longest(group), saved.done_epochs(group))
     try:
         dataset, arrays = data.get(group[0].config)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import freshness, store
 from .config import TrainingConfig, describe_stages
-from .files import atomic_write_text, write_if_changed
+from .files import atomic_write_text, read_bounded, write_if_changed
 from .lab import lab_numbers, reproduced, within_spread
 
 SETTING = ("name", "model", "engine", "batch_size", "epochs", "learning_rate")
@@ -168,17 +168,18 @@ def markdown_table(summary, title: str) -> str:
     return "\n".join(lines)
 
 
-def write_sweep_report(folder: Path, keys=None, log=print) -> list[Path] | None:
+def write_sweep_report(folder: Path, experiments=None, log=print) -> list[Path] | None:
     """Rewrite table.csv, summary.csv, table.md and the figures from the cells; return the paths
     written: [] when they are up to date with the cells (freshness.py), None without cells.
 
-    ``keys`` limits the tables to the cells of the sweep as it is now defined (a
-    cell of a grid value since removed stays on disk but leaves the tables).
+    ``experiments`` (hashes) limits the tables to the cells of the sweep as it is now
+    defined (a cell of a grid value since removed stays on disk but leaves the tables).
     Damaged cell files are named in a warning and left out.
     """
     cells = store.read_cells(folder)
     store.warn_damaged(cells.damaged, log)
-    used = sorted(key for key in cells.records if keys is None or key in keys)
+    used = sorted(key for key, record in cells.records.items()
+                  if experiments is None or record["experiment_hash"] in experiments)
     if not used:
         return None
     key = freshness.inputs_key("sweep tables", folder.name,
@@ -263,8 +264,7 @@ def read_separability(folder: Path, log=print) -> list[dict]:
     if not path.exists():
         return []
     try:
-        with open(path) as stream:
-            rows = list(csv.DictReader(stream))
+        rows = list(csv.DictReader(io.StringIO(read_bounded(path).decode("utf-8"))))
         if not rows or any(set(row) != set(SEPARABILITY_FIELDS) for row in rows):
             raise ValueError(f"expected the columns {', '.join(SEPARABILITY_FIELDS)}")
         return [{key: (value if key in ("source", "method") else float(value)) for key, value in row.items()}

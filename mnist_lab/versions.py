@@ -12,8 +12,6 @@ import os
 import platform
 from importlib import metadata
 
-from . import __version__
-
 # Keras backends and the distribution that provides each.
 _BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy"}
 
@@ -22,7 +20,7 @@ def installed(backend: str) -> dict:
     """Python, Keras, the backend and its version, NumPy and mnist-lab, as installed."""
     found = {"python": platform.python_version(), "keras": _version("keras"), "backend": backend,
              "backend_version": _version(_BACKEND_PACKAGES.get(backend, backend)),
-             "numpy": _version("numpy"), "mnist_lab": __version__}
+             "numpy": _version("numpy"), "mnist_lab": _version("mnist-lab")}
     if backend == "tensorflow":  # oneDNN kernels or not: the last digits of a result may differ
         found["onednn_opts"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default")
     return found

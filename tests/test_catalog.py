@@ -73,10 +73,20 @@ def test_every_result_is_one_row_with_its_state(results):
 
 
 def test_a_checkpoint_of_a_live_sweep_is_in_progress(results):
-    (results / "sweeps" / "lab" / ".lock").write_text(f"{os.getpid()}\n")
-    assert {row["state"] for row in catalog.rows(results) if row["key"] == "cnn-aaaaaaaaaaaa"} == {"in progress"}
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    (results / "sweeps" / "lab" / ".lock").write_text(dead.stdout)
+    """In progress while a process holds the sweep's lock; a lock file naming a live process that
+    holds no lock (a pid reused since) is partial."""
+    lock = results / "sweeps" / "lab" / ".lock"
+    lock.write_text(f"{os.getpid()}\n")
+    assert {row["state"] for row in catalog.rows(results) if row["key"] == "cnn-aaaaaaaaaaaa"} == {"partial"}
+    holder = subprocess.Popen([sys.executable, "-c", f"import sys, time; from mnist_lab.files import take_lock; "
+                               f"lock = take_lock({str(lock)!r}); print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert {row["state"] for row in catalog.rows(results) if row["key"] == "cnn-aaaaaaaaaaaa"} == {"in progress"}
+    finally:
+        holder.kill()
+        holder.wait()
     assert {row["state"] for row in catalog.rows(results) if row["key"] == "cnn-aaaaaaaaaaaa"} == {"partial"}
 
 

@@ -322,7 +322,8 @@ def test_damaged_runs_are_named_never_a_crash(tiny_runs, tmp_path):
                      f"{tmp_path / 'runs' / runs['cnn'].name / 'metrics.json'}: not valid JSON (empty file)"]
     model = tmp_path / "runs" / runs["mlp"].name / "model.keras"
     model.write_bytes(model.read_bytes()[:500])
-    with pytest.raises(UsageError, match=f"{model}: cannot load the model .*; retrain it"):
+    with pytest.raises(UsageError, match=f"{model}: damaged, the model cannot be loaded \\(not a complete .keras "
+                                         f"archive: truncated or overwritten\\); retrain it"):
         embed.visualize(sources=("mlp",), results_dir=tmp_path, limit=100, progress=False, log=lambda *_: None,
                         runs_by_type={"mlp": model.parent})
 

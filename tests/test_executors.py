@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -16,9 +17,9 @@ from mnist_lab import cli
 from mnist_lab.executors import ClusterSpec, plan_seconds
 
 from conftest import ROOT, default_sigint, write_config
+from dask_processes import DASK_BIN, RealCluster
 
 SLICE = ["--set", "data.train_limit=2000", "--set", "data.test_limit=300"]
-DASK_BIN = os.path.join(os.path.dirname(sys.executable), "dask")
 
 
 def grid(folder, name="par", epochs="[1, 3]", seeds="[0, 1]"):
@@ -181,7 +182,9 @@ def test_remote_workers_get_the_data_from_the_client(tmp_path, tiny_arrays):
 def test_workers_with_other_versions_are_refused(tmp_path, monkeypatch):
     from mnist_lab import versions
 
-    monkeypatch.setattr(versions, "__version__", "0.0.0-client")
+    installed = versions._version
+    monkeypatch.setattr(versions, "_version", lambda package: "0.0.0-client" if package == "mnist-lab"
+                        else installed(package))
     path = grid(tmp_path)
     result = CliRunner().invoke(cli.main, ["sweep", str(path), *SLICE, "--results", str(tmp_path), "--workers", "1"])
     assert result.exit_code == 2, result.output
@@ -225,3 +228,151 @@ def test_a_serial_sweep_never_imports_dask(tmp_path):
             "'dask' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.split() == ["0", "False", "False"], result.stdout + result.stderr
+
+
+# --- a real `dask scheduler` and `dask worker` processes, losing workers --------------------------
+
+@pytest.fixture
+def real_cluster(tmp_path):
+    cluster = RealCluster(tmp_path)
+    yield cluster
+    cluster.close()
+
+
+def cell_files(results, name="par"):
+    folder = results / "sweeps" / name / "cells"
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+def wait_for(condition, process, timeout=120):
+    """Wait until ``condition()`` holds, or ``process`` ended; whether it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+# Each way a worker dies, at several moments: as the sweep's first or second cell file appears
+# (right after a trajectory, or its first cell, finished: its result may still be on the dying
+# worker) and after a random delay (seeded) while trajectories train.
+KILL_TRIALS = [("machine", 1, None), ("machine", 2, None), ("nanny", 1, None), ("worker", 2, None),
+               ("machine", 0, 3 + random.Random(17).random() * 4)]
+
+
+@pytest.mark.parametrize("how, cells_before, delay", KILL_TRIALS)
+def test_a_real_cluster_losing_a_worker_finishes_the_sweep(serial, real_cluster, tmp_path, how, cells_before, delay):
+    path, expected = serial
+    victim = real_cluster.add_worker()
+    real_cluster.add_worker()
+    real_cluster.wait_for_workers(2)
+    results = tmp_path / "results"
+    process = subprocess.Popen(sweep_command(path, results, "--scheduler", real_cluster.address, "--no-tensorboard"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if delay is None:
+        wait_for(lambda: len(cell_files(results)) >= cells_before, process)
+    else:
+        time.sleep(delay)
+    real_cluster.kill(victim, how)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    assert "Sweep par: 6 cells trained, 0 skipped, 0 failed" in out
+    assert table(results) == expected
+
+
+def test_a_worker_of_other_versions_joining_late_trains_nothing(serial, real_cluster, tmp_path):
+    """A worker whose mnist-lab reports another version joins after the sweep started: it is
+    given no work, and every cell is the client's versions' (and the serial table's)."""
+    path, expected = serial
+    preload = tmp_path / "other_version.py"
+    preload.write_text("from mnist_lab import versions\n"  # imported by the nanny and its worker alike
+                       "if not hasattr(versions, 'real_version'):\n"
+                       "    versions.real_version = versions._version\n"
+                       "    versions._version = lambda package: ('0.0.0-other' if package == 'mnist-lab'\n"
+                       "                                         else versions.real_version(package))\n")
+    real_cluster.add_worker()
+    real_cluster.wait_for_workers(1)
+    results = tmp_path / "results"
+    process = subprocess.Popen(sweep_command(path, results, "--scheduler", real_cluster.address, "--no-tensorboard"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: len(cell_files(results)) >= 1, process)
+    real_cluster.add_worker(preload=preload)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    assert table(results) == expected
+    assert {json.loads(cell.read_text())["versions"]["mnist_lab"] for cell in cell_files(results)} == \
+        {versions_installed()["mnist_lab"]}
+    if "0.0.0-other" in out:  # it took a trajectory (Dask gives queued work to a new idle worker) and refused it
+        assert "has mnist-lab 0.0.0-other" in out and "it is given no work" in out
+
+
+def versions_installed():
+    from mnist_lab import backends, versions
+
+    return versions.installed(backends.use_backend())
+
+
+def test_a_cluster_with_no_worker_left_stops_with_an_error_and_keeps_the_cells(serial, real_cluster, tmp_path):
+    path, _ = serial
+    only = real_cluster.add_worker()
+    real_cluster.wait_for_workers(1)
+    results = tmp_path / "results"
+    process = subprocess.Popen(sweep_command(path, results, "--scheduler", real_cluster.address, "--no-tensorboard",
+                                             "--worker-timeout", "3"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: len(cell_files(results)) >= 1, process)
+    real_cluster.kill(only, "machine")
+    kept = len(cell_files(results))
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 1, out + err
+    assert "Error: no usable Dask worker for 3 s" in err and "trajectories wait:" in err
+    assert "the same command resumes the rest" in err
+    assert len(cell_files(results)) >= kept >= 1
+
+
+def test_ctrl_c_cancels_the_trajectories_on_a_shared_cluster(real_cluster, tmp_path):
+    """The client's futures are cancelled when it stops: the worker drops the trajectory at its
+    next epoch's end instead of training on for no one (40 epochs here)."""
+    path = write_config(tmp_path, f"name: long\nseeds: [0]\nmodels:\n  - config: {ROOT / 'configs' / 'mlp.yaml'}\n"
+                                  f"    batch_size: [50]\n    epochs: [40]\n", name="long.yaml")
+    real_cluster.add_worker()
+    real_cluster.wait_for_workers(1)
+    process = subprocess.Popen(sweep_command(path, tmp_path / "results", "--scheduler", real_cluster.address),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    checkpoints = tmp_path / "results" / "sweeps" / "long" / ".checkpoints"
+    assert wait_for(lambda: checkpoints.is_dir() and any(checkpoints.glob("*.npz")), process)
+    assert real_cluster.executing() == 1
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 130
+    deadline = time.monotonic() + 60  # a few epochs; the rest of the trajectory would take far longer
+    while real_cluster.executing() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert real_cluster.executing() == 0
+
+
+def test_a_scheduler_that_does_not_answer_is_named_with_exit_2(tmp_path):
+    import socket
+
+    path = grid(tmp_path)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # accepts connections and never says a word
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    free_port = closed.getsockname()[1]
+    closed.close()
+    environment = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"}
+    for address in (f"tcp://127.0.0.1:{free_port}", f"tcp://127.0.0.1:{silent.getsockname()[1]}"):
+        result = subprocess.run(sweep_command(path, tmp_path / "results", "--scheduler", address), env=environment,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2, result.stderr
+        assert f"Connecting to the Dask scheduler {address} (waiting up to 2 s)" in result.stdout
+        assert f"Error: --scheduler {address}: no Dask scheduler answered within 2 s" in result.stderr
+        assert "Traceback" not in result.stderr
+    silent.close()
+    for address in ("tcp://127.0.0.1:99999", "tcp://:8786", "nonsense://x"):
+        result = CliRunner().invoke(cli.main, ["sweep", str(path), "--scheduler", address])
+        assert result.exit_code == 2 and f"Error: --scheduler '{address}': expected an address" in result.output
+    many = CliRunner().invoke(cli.main, ["sweep", str(path), "--workers", "1000"])
+    assert many.exit_code == 2 and "--workers 1000: this machine has" in many.output

@@ -7,7 +7,7 @@ import scipy.special
 from mnist_lab.config import ModelConfig, load_config
 from mnist_lab.data import prepare
 from mnist_lab.errors import ConfigError
-from mnist_lab.numpy_engine import NumpyModel, finite_difference_errors, log_softmax, sigmoid, softmax
+from mnist_lab.numpy_engine import GRADIENT_TOLERANCE, NumpyModel, finite_difference_errors, log_softmax, sigmoid, softmax
 from mnist_lab.train import train
 
 from conftest import ROOT, write_config
@@ -34,7 +34,7 @@ def test_gradients_match_centred_finite_differences(model_type, mnist):
     before = {name: value.copy() for name, value in model.params.items()}
     errors = finite_difference_errors(model, x, y, rng)
     assert set(errors) == set(model.params)
-    assert max(errors.values()) < 1e-6, errors
+    assert max(errors.values()) < GRADIENT_TOLERANCE, errors
     for name, value in before.items():  # every probed parameter was put back
         np.testing.assert_array_equal(model.params[name], value)
     # A wrong gradient is caught: halve one array's back-propagated gradient.

@@ -136,3 +136,16 @@ def test_bad_runs_are_one_line_and_exit_2(runs, rendered, tmp_path):
     assert no_model.exit_code == 2 and no_model.output.startswith(f"Error: {empty}: not a complete run with a model")
     bad_image = CliRunner().invoke(cli.main, ["predict", str(runs["cnn"]), str(tmp_path / "x.png")])
     assert bad_image.exit_code == 2 and bad_image.output == f"Error: {tmp_path / 'x.png'}: no such file\n"
+
+
+@pytest.mark.parametrize("name, model_file", [("cnn", "model.keras"), ("mlp-numpy", "model.npz")])
+def test_a_damaged_model_file_is_named_as_damaged(runs, rendered, tmp_path, name, model_file):
+    import shutil
+
+    copy = tmp_path / runs[name].name
+    shutil.copytree(runs[name], copy)
+    (copy / model_file).write_bytes((copy / model_file).read_bytes()[:700])  # truncated
+    result = CliRunner().invoke(cli.main, ["predict", str(copy), str(rendered[0])])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"Error: {copy / model_file}: damaged, the model cannot be loaded (")
+    assert "File not found" not in result.output and len(result.output.splitlines()) == 1

@@ -1,3 +1,8 @@
+import os
+import shutil
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -6,7 +11,7 @@ from mnist_lab.config import ModelConfig
 from mnist_lab.data import prepare
 from mnist_lab.numpy_engine import NumpyModel
 
-from conftest import cell_record, write_cells
+from conftest import ROOT, cell_record, write_cells
 
 
 def test_logreg_loss_is_convex_and_the_mlp_loss_is_not():
@@ -198,3 +203,40 @@ def test_the_accuracy_and_loss_sentence_follows_the_groups():
     assert paired.endswith("1 of them at or above the lab's 0.1003.") and "none pairs" not in paired
     assert report.accuracy_and_loss(0.9826, 0.1003, [group(0.97, 0.1)]) == (
         "No group's mean accuracy reaches the lab's 98.26% (the highest: 97.00%).")
+
+
+def blas_kernel(environment) -> str:
+    """The OpenBLAS kernel NumPy runs under ``environment`` (threadpoolctl's word for it)."""
+    code = ("import numpy, threadpoolctl; print([pool.get('architecture') for pool in "
+            "threadpoolctl.threadpool_info() if pool['internal_api'] == 'openblas'][0])")
+    return subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_the_committed_results_regenerate_to_the_same_bytes_on_other_cpu_kernels(tmp_path):
+    """REPORT.md and every sweep's tables and figures, made again from the committed results under
+    another OpenBLAS kernel than this CPU's own, and with oneDNN limited to AVX2, are the committed
+    files byte for byte."""
+    native = blas_kernel(os.environ)
+    other = "Sandybridge" if native == "Haswell" else "Haswell"
+    variants = {other: {"OPENBLAS_CORETYPE": other}, "avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2"}}
+    assert blas_kernel({**os.environ, **variants[other]}) == other  # the variable did change the kernel
+    committed = ROOT / "results"
+    expected = {path.relative_to(committed): path.read_bytes() for path in committed.rglob("*")
+                if path.is_file() and path.name != ".made-from.json"}
+    processes = {}
+    for name, variables in variants.items():
+        copy = tmp_path / name
+        shutil.copytree(committed, copy, ignore=shutil.ignore_patterns(".made-from.json", ".lock"))
+        commands = [f"{sys.executable} -m mnist_lab report --results {copy}"] + [
+            f"{sys.executable} -m mnist_lab sweep {sweep} --report-only --results {copy}"
+            for sweep in ("sweep", "sweep-cnn", "sweep-notebook", "sweep-engines")]
+        processes[name] = subprocess.Popen(" && ".join(commands), shell=True, env={**os.environ, **variables},
+                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for name, process in processes.items():
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err
+        assert out.count("Wrote") >= 5, out  # every file was made again, not found up to date
+        made = {path.relative_to(tmp_path / name): path.read_bytes() for path in (tmp_path / name).rglob("*")
+                if path.is_file() and path.name != ".made-from.json"}
+        assert [str(path) for path in expected if made.get(path) != expected[path]] == [], name

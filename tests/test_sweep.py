@@ -359,3 +359,24 @@ def test_a_grid_sets_fields_of_its_base_config(tmp_path):
         load_sweep(bad)
     assert caught.value.problems == [f"{bad}: models[0].config: models[0].set: model.conv_activation: expected one "
                                      f"of sigmoid, relu, tanh, elu, gelu, selu, softplus, swish, got 'foo' (str)"]
+
+
+def test_a_renamed_base_config_is_the_same_experiment(tmp_path):
+    """The experiment, not the base config's file name, finds a cell: a renamed copy of the
+    config trains nothing again, and the tables keep every cell."""
+    run_sweep(load_sweep(tiny_sweep(tmp_path), QUICK), tmp_path / "results", **QUIET)
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    (renamed / "my-logreg.yaml").write_bytes((ROOT / "configs" / "logreg.yaml").read_bytes())
+    sweep = load_sweep(tiny_sweep(renamed, config=renamed / "my-logreg.yaml"), QUICK)
+    again = run_sweep(sweep, tmp_path / "results", **QUIET)
+    assert (again.trained, again.skipped) == (0, 4)
+    assert len(_table(sweep_folder(tmp_path / "results", "tiny"))) == 4
+
+
+def test_two_base_configs_of_one_experiment_make_one_cell(tmp_path):
+    copy = tmp_path / "copy.yaml"
+    copy.write_bytes((ROOT / "configs" / "logreg.yaml").read_bytes())
+    path = write_config(tmp_path, f"name: twice\nseeds: [0]\nmodels:\n  - config: {ROOT / 'configs' / 'logreg.yaml'}\n"
+                                  f"    epochs: [1]\n  - config: {copy}\n    epochs: [1]\n", name="twice.yaml")
+    assert len(load_sweep(path, QUICK).cells) == 1

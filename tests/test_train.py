@@ -174,3 +174,27 @@ def test_a_training_killed_mid_epoch_resumes_to_the_same_bits(tmp_path):
         with open(run / "history.csv") as stream:
             histories.append([{**row, "train_seconds": None} for row in csv.DictReader(stream)])
     assert histories[0] == histories[1] and len(histories[0]) == 5
+
+
+def test_a_copied_or_renamed_config_finds_the_same_run(tmp_path):
+    """`train <run>/config.yaml`, as the README allows, and any renamed copy of a config are the
+    same experiment: answered from its run, never trained into a second folder; predict finds the
+    run by a key under another label."""
+    from click.testing import CliRunner
+
+    from mnist_lab import cli
+
+    quick = ["--set", "data.train_limit=300", "--set", "data.test_limit=100", "--set", "training.epochs=1",
+             "--results", str(tmp_path), "--no-tensorboard"]
+    first = CliRunner().invoke(cli.main, ["train", "logreg", *quick])
+    assert first.exit_code == 0, first.output
+    (run,) = (tmp_path / "runs").iterdir()
+    renamed = tmp_path / "mine.yaml"
+    renamed.write_text((run / "config.yaml").read_text())
+    for config in (run / "config.yaml", renamed):
+        again = CliRunner().invoke(cli.main, ["train", str(config), *quick])
+        assert again.exit_code == 0 and f"Already trained: {run}" in again.output, again.output
+    assert [path.name for path in (tmp_path / "runs").iterdir()] == [run.name]
+    seen = CliRunner().invoke(cli.main, ["predict", f"config-{run.name.rsplit('-', 1)[1]}",
+                                         str(run / "learning_curves.png"), "--results", str(tmp_path)])
+    assert seen.exit_code == 0 and "learning_curves.png: " in seen.output, seen.output  # any image serves
