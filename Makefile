@@ -9,10 +9,11 @@ BIN := $(VENV)/bin
 demo: $(VENV)/.installed
 	$(BIN)/mnist-lab train configs/cnn.yaml
 
-# The whole suite on TensorFlow, then the core training tests on JAX.
+# The whole suite on TensorFlow, then the core training tests on JAX; two test processes, as
+# most tests wait on the command-line processes they start.
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest
-	KERAS_BACKEND=jax $(BIN)/python -m pytest -m backend
+	$(BIN)/python -m pytest -n 2
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -n 2 -m backend
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/run.py

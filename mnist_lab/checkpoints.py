@@ -74,7 +74,7 @@ class Checkpoint:
         checkpoint = cls(meta.get("key"), meta.get("history"), weights, optimizer, meta.get("versions"),
                          meta.get("compute_threads"))
         if meta.get("format") != FORMAT or not checkpoint._valid():
-            raise DamagedResult(f"{where}: not a checkpoint of format {FORMAT} with a valid history")
+            raise DamagedResult(f"{where}: not a checkpoint of format {FORMAT} with a valid history and finite weights")
         return checkpoint
 
     def _valid(self) -> bool:
@@ -83,7 +83,13 @@ class Checkpoint:
                 isinstance(row.get(name), (int, float)) for name in HISTORY_FIELDS)
             for number, row in enumerate(self.history, start=1))
         return (isinstance(self.key, str) and bool(history_valid) and isinstance(self.versions, dict)
-                and isinstance(self.compute_threads, int))
+                and isinstance(self.compute_threads, int)
+                and all(np.isfinite(array).all() for array in [*self.weights, *self.optimizer]
+                        if np.issubdtype(array.dtype, np.number)))
+
+    def fits(self, weights: list) -> bool:
+        """Whether its weights have the shapes of ``weights`` (a fresh model's of its config)."""
+        return [np.shape(array) for array in self.weights] == [np.shape(array) for array in weights]
 
     def mismatch(self, versions: dict, compute_threads: int) -> str | None:
         """Why this checkpoint cannot continue here (other versions or thread count: the resumed
@@ -117,8 +123,9 @@ class CheckpointFolder:
             data = read_bounded(path)
         except FileNotFoundError:
             return None
-        except OSError as error:
-            warn_damaged([f"{path}: unreadable ({error})"], log)
+        except OSError as error:  # a folder or a FIFO in its place would block every save: it goes
+            warn_damaged([f"{path}: unreadable ({error.strerror or error}); removed"], log)
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink(missing_ok=True)
             return None
         try:
             checkpoint = Checkpoint.from_bytes(data, str(path))

@@ -16,6 +16,7 @@ from . import __version__, interrupts
 from .errors import UsageError, printable
 
 _EXIT_USAGE, _EXIT_FAILURE, _EXIT_BROKEN_PIPE = 2, 1, 141
+_NO_BACKEND = {"runs", "configs"}  # commands that read files only: any --backend, installed or not, serves
 
 
 class _Commands(click.Group):
@@ -42,7 +43,8 @@ class _Commands(click.Group):
             if ctx.params.get("debug"):
                 raise
             usage = isinstance(error, UsageError)
-            lines = str(error).splitlines() or [type(error).__name__]
+            # A ConfigError's problems are one line each, whatever newline a quoted value holds.
+            lines = list(getattr(error, "problems", None) or str(error).splitlines() or [type(error).__name__])
             if not usage:
                 lines[-1] += " (--debug shows the traceback)"
             for line in lines:  # bounded and escaped: a message may quote a file's or an option's text
@@ -62,7 +64,8 @@ def _folder(ctx, param, value):
 @click.option("--debug", is_flag=True, help="Show the full traceback when a command fails.")
 @click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), envvar="KERAS_BACKEND",
               help="Keras backend for every command and Dask worker [default: $KERAS_BACKEND, else tensorflow].")
-def main(debug, backend):
+@click.pass_context
+def main(ctx, debug, backend):
     """Train, sweep and visualize the MNIST lab's models, reproducibly.
 
     \b
@@ -73,7 +76,8 @@ def main(debug, backend):
     """
     from .backends import use_backend
 
-    use_backend(backend)
+    if ctx.invoked_subcommand not in _NO_BACKEND:
+        use_backend(backend)
 
 
 @main.command()
@@ -112,7 +116,12 @@ def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet,
     config = load_config(config_path, overrides, data_path=data_path)
     name = config_name(config_path)
     final = run_dir(results_dir, name, config)
-    check_writable(final.parent, "--results")
+    from .checkpoints import CheckpointFolder
+
+    # Every place the training writes, checked before any work (a file blocking the live
+    # TensorBoard log would otherwise fail it after its first epoch, on every rerun).
+    for place in (final.parent, CheckpointFolder(final.parent).log_folder(final.name)):
+        check_writable(place, "--results")
     if dry_run:
         existing = None if force else existing_run(config, name, results_dir, log=click.echo)
         click.echo(to_yaml(config).rstrip())
@@ -208,7 +217,9 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
 
     experiments = {key_hash(cell.key) for cell in plan.cells}  # reads (so validates) every cell's data, up front
     folder = sweep_folder(results_dir, plan.name)
-    for subfolder in (CELLS_FOLDER, FAILED_FOLDER):
+    from .event_logs import FOLDER as LOGS_FOLDER
+
+    for subfolder in (CELLS_FOLDER, FAILED_FOLDER, *([LOGS_FOLDER] if event_logs else [])):
         check_writable(folder / subfolder, "--results")
     if report_only:
         from .tables import write_sweep_report

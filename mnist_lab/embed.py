@@ -327,11 +327,16 @@ class _Figures:
         self.written.append(path)
 
 
+MAX_ELLIPSE_STDS = 10
+
+
 def check_inputs(labels, methods, settings, ellipse_stds=ELLIPSE_STDS):
     """Refuse, before any work, a number of points the measures cannot use (UsageError)."""
     points = len(labels)
-    if not (math.isfinite(ellipse_stds) and ellipse_stds > 0):
-        raise UsageError(f"--ellipse-stds {ellipse_stds}: expected a finite number > 0")
+    if not (math.isfinite(ellipse_stds) and 0 < ellipse_stds <= MAX_ELLIPSE_STDS):
+        raise UsageError(f"--ellipse-stds {ellipse_stds:g}: expected a number > 0 and at most {MAX_ELLIPSE_STDS} "
+                         f"(an ellipse of {MAX_ELLIPSE_STDS} standard deviations holds all but e^-50 of a "
+                         f"Gaussian's mass; a larger one draws nothing more)")
     if not math.isfinite(settings.perplexity):
         raise UsageError(f"--perplexity {settings.perplexity}: expected a finite number >= 1")
     # t-SNE looks at 3 x perplexity neighbours of each point.

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import heapq
 import os
+import signal
+import threading
 import time
 import traceback
 import uuid
@@ -467,7 +469,7 @@ class DaskClient:
                 self.cluster = LocalCluster(n_workers=self.spec.workers, threads_per_worker=1, processes=True,
                                             dashboard_address=":0" if _has_dashboard() else None,
                                             env=backends.thread_environment(self.spec.threads()),
-                                            silence_logs=50)
+                                            silence_logs=50, preload=[__name__])  # see dask_setup
                 self.client = Client(self.cluster)
             self.refused = check_versions(self.client, self.log)
         except BaseException:
@@ -523,6 +525,14 @@ def _probe(address: str, timeout: float):
             comm.abort()
 
     asyncio.run(asyncio.wait_for(identity(), timeout))
+
+
+def dask_setup(worker):
+    """Run by each local worker process as it starts (Dask's preload): Ctrl-C in a terminal
+    reaches the whole process group, and this client shuts its workers down itself; left to
+    asyncio, each worker would print a KeyboardInterrupt traceback."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def connect_timeout() -> float:

@@ -78,31 +78,58 @@ def read_bounded(path, limit: int = RECORD_BYTES) -> bytes:
     FIFO, a device (a link to /dev/zero) or a folder — opened without blocking, never read — and
     for a file over ``limit``."""
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise UnreadableFile(errno.EINVAL, "not a regular file (a FIFO, a device or a folder)", str(path))
     with os.fdopen(descriptor, "rb") as stream:
-        status = os.fstat(descriptor)
-        if not stat.S_ISREG(status.st_mode):
-            raise UnreadableFile(errno.EINVAL, "not a regular file (a FIFO, a device or a folder)", str(path))
         data = stream.read(limit + 1)
     if len(data) > limit:
         raise UnreadableFile(errno.EFBIG, f"larger than {limit:,} bytes", str(path))
     return data
 
 
-def take_lock(path):
-    """A POSIX lock (``lockf``, which NFS supports) on ``path``, held until the returned file is
-    closed; BlockingIOError at once when another process holds it. The kernel releases it even
-    on kill -9."""
-    import fcntl
+_held = {}  # real path -> the Lock this process holds on it (see Lock)
 
-    handle = open(path, "a+")
-    try:
-        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as error:
-        handle.close()
-        if error.errno in (errno.EACCES, errno.EAGAIN):
-            raise BlockingIOError(error.errno, "locked by another process", str(path)) from None
-        raise
-    return handle
+
+class Lock:
+    """A POSIX lock (``lockf``, which NFS supports) on a file, held until ``close()`` or the end of
+    a ``with`` block; the kernel releases it even on kill -9. POSIX locks belong to the process,
+    not to a file handle: a second lock of the same file here would succeed, and closing any
+    other handle of it would release the lock. So this process's locks are also kept here: a
+    second take is refused, and lock_holder never opens a file this process holds."""
+
+    def __init__(self, path):
+        import fcntl
+
+        self.key = os.path.realpath(path)
+        if self.key in _held:
+            raise BlockingIOError(errno.EAGAIN, "locked by this process", str(path))
+        self.handle = open(path, "a+")
+        try:
+            fcntl.lockf(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            self.handle.close()
+            if error.errno in (errno.EACCES, errno.EAGAIN):
+                raise BlockingIOError(error.errno, "locked by another process", str(path)) from None
+            raise
+        _held[self.key] = self
+
+    def close(self):
+        if _held.get(self.key) is self:
+            del _held[self.key]
+            self.handle.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def take_lock(path) -> Lock:
+    """This process's lock on ``path``; BlockingIOError at once when a process (this one included)
+    holds it."""
+    return Lock(path)
 
 
 def lock_holder(path) -> int | None:
@@ -113,6 +140,8 @@ def lock_holder(path) -> int | None:
     import struct
 
     layout = "hhqqi4x"  # struct flock on Linux: type, whence, start, length, pid
+    if os.path.realpath(path) in _held:
+        return os.getpid()
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:

@@ -138,11 +138,14 @@ def checkpoint(model, key: str, history: list) -> Checkpoint:
                       versions.installed(keras.backend.backend()), backends.compute_threads())
 
 
-def usable_checkpoint(checkpoint, log=print):
-    """``checkpoint`` when this process can continue it exactly, else None (and a note why)."""
+def usable_checkpoint(checkpoint, model, log=print):
+    """``checkpoint`` when this process can continue it exactly into ``model`` (a fresh model of its
+    config), else None (and a note why)."""
     if checkpoint is None:
         return None
     reason = checkpoint.mismatch(versions.installed(keras.backend.backend()), backends.compute_threads())
+    if not checkpoint.fits(model.get_weights()):
+        reason = "another model's weights (other shapes)"
     if reason is not None:
         log(f"Note: starting over, not resuming after epoch {checkpoint.epoch}: its checkpoint was made "
             f"with {reason}")

@@ -45,7 +45,7 @@ def read_grey(path: Path) -> np.ndarray:
             return read_grey_image(image)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
-    except UnreadableFile as error:
+    except (UnreadableFile, IsADirectoryError) as error:
         if Path(path).is_dir():
             raise UsageError(f"{path}: is a folder, expected an image file") from None
         raise UsageError(f"{path}: {error.strerror}, expected an image file") from None
@@ -166,10 +166,18 @@ def top_digits(probabilities: np.ndarray, count=TOP) -> list[list[tuple[int, flo
 
 def seen_names(paths) -> list[str]:
     """The --show file name of each image, <stem>.28x28.png, numbered where two stems are alike
-    (a/7.png and b/7.png) so that no image's file replaces another's."""
+    (a/7.png and b/7.png), skipping any number another image's name already takes (7.png, 7.png
+    and 7-1.png), so that no image's file replaces another's."""
     stems = [Path(path).stem for path in paths]
-    counts, names = {}, []
+    taken, names = {stem for stem in stems}, []
+    counts = {}
     for stem in stems:
-        counts[stem] = counts.get(stem, 0) + 1
-        names.append(f"{stem}{'' if stems.count(stem) == 1 else f'-{counts[stem]}'}.28x28.png")
+        name = stem
+        if stems.count(stem) > 1:
+            counts[stem] = counts.get(stem, 0) + 1
+            while f"{stem}-{counts[stem]}" in taken:
+                counts[stem] += 1
+            name = f"{stem}-{counts[stem]}"
+            taken.add(name)
+        names.append(f"{name}.28x28.png")
     return names

@@ -388,6 +388,9 @@ def check_writable(folder, option: str):
     a place this user cannot write. Creates nothing."""
     folder = Path(folder)
     for path in (folder, *folder.parents):
+        if path.is_symlink() and not path.exists():
+            raise UsageError(f"{option} {folder}: {path} is a link to nothing ({os.readlink(path)}), expected a "
+                             f"folder")
         if path.exists():
             if not path.is_dir():
                 raise UsageError(f"{option} {folder}: {path} is a file, expected a folder")

@@ -272,6 +272,8 @@ def run_sweep(sweep: Sweep, results_dir="results", *, force=False, progress=True
         cells = store.rekey_cells(folder, store.read_cells(folder))
         store.warn_damaged(cells.damaged, log)
         todo = pending_cells(sweep, cells.records, force)
+        for cell in todo if event_logs else ():  # a file in a log's place would fail its trajectory on every run
+            store.check_writable(SweepListener.log_folder_of(folder, cell), "--results")
         skipped = len(sweep.cells) - len(todo)
         if skipped:
             log(f"{skipped} of {len(sweep.cells)} cells already done, skipped (--force reruns them)")
@@ -375,7 +377,11 @@ class SweepListener:
             self.live[cell.key].epoch(row)
 
     def log_folder(self, cell) -> Path:
-        return self.folder / LOGS_FOLDER / cell.key
+        return self.log_folder_of(self.folder, cell)
+
+    @staticmethod
+    def log_folder_of(folder: Path, cell) -> Path:
+        return folder / LOGS_FOLDER / cell.key
 
     def cell(self, cell, record):
         """Write a cell's record once (a trajectory run again after its worker died repeats it)."""

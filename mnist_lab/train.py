@@ -69,7 +69,7 @@ def train(config, name: str, results_dir="results", *, force=False, progress=Tru
     summary = fit.model_summary(model)
     log(summary)
     notice = warn or log  # what the user must know even with --quiet
-    resume = None if force else fit.usable_checkpoint(saved.load(final.name, notice), notice)
+    resume = None if force else fit.usable_checkpoint(saved.load(final.name, notice), model, notice)
     if resume is not None:
         notice(f"Resuming after epoch {resume.epoch} of {config.total_epochs} "
                f"(checkpoint {saved.path(final.name)})")

@@ -29,7 +29,7 @@ def train_trajectory(group, dataset, arrays, listener, resume=None):
     longest = by_epochs[max(by_epochs)]
     key = trajectory_key(longest.name, longest.config, dataset.digest)
     model = new_model(longest.config)
-    resume = usable_checkpoint(None if resume is None else Checkpoint.from_bytes(resume, key), listener.note)
+    resume = usable_checkpoint(None if resume is None else Checkpoint.from_bytes(resume, key), model, listener.note)
     done = 0 if resume is None else resume.epoch
     for total, cell in by_epochs.items():
         if total <= done:

@@ -153,3 +153,48 @@ def test_the_runs_command_options(results):
     assert none.exit_code == 0 and none.output == f"No results under {results} match --where model=vgg.\n"
     wrong = CliRunner().invoke(cli.main, ["runs", "--results", str(results), "--sort", "speed"])
     assert wrong.exit_code == 2 and wrong.output.startswith("Error: --sort speed: expected one of")
+
+
+def test_hostile_files_are_damaged_rows_never_a_hang_or_a_crash(results, mnist):
+    """A FIFO where a cell file should be (never opened for a blocking read), a cell linked to
+    /dev/zero (never read), a huge integer, a number where the data digest is text, a failure
+    record of the wrong types: each a damaged row, and --sort still works on the rest."""
+    cells, failed = results / "sweeps" / "lab" / "cells", results / "sweeps" / "lab" / "failed"
+    os.mkfifo(cells / "mlp-111111111111.json")
+    (cells / "mlp-222222222222.json").symlink_to("/dev/zero")
+    huge = cell_record(mnist, "mlp", 300, 10, 0.3, 0, 0.93, 0.22)
+    huge["seconds_per_epoch"] = 10 ** 400
+    (cells / "mlp-333333333333.json").write_text(json.dumps(huge))
+    number = cell_record(mnist, "mlp", 300, 10, 0.4, 0, 0.93, 0.22)
+    number["data"]["digest"] = 12345
+    (cells / "mlp-444444444444.json").write_text(json.dumps(number))
+    (failed / "cnn-555555555555.json").write_text(json.dumps({"config": {"model": {"type": 7}, "seed": "x"},
+                                                              "error": ["not", "text"]}))
+    rows = {row["key"]: row for row in catalog.rows(results)}
+    for key in ("mlp-111111111111", "mlp-222222222222", "mlp-333333333333", "mlp-444444444444", "cnn-555555555555"):
+        assert rows[key]["state"] == "damaged", rows[key]
+    assert "not a regular file" in rows["mlp-111111111111"]["problem"]
+    for field in ("seed", "-learning_rate", "model", "-epochs"):
+        result = CliRunner().invoke(cli.main, ["runs", "--results", str(results), "--sort", field])
+        assert result.exit_code == 0, result.output
+
+
+def test_text_from_records_and_names_is_escaped_and_json_is_strict(results, mnist):
+    """Terminal escape sequences (OSC 52 writes the clipboard, OSC 0 the title) and newlines in
+    a folder name or a record never reach the terminal raw, nor forge a row; a non-finite
+    number is null in --format json."""
+    cells = results / "sweeps" / "lab" / "cells"
+    (cells / "mlp-\x1b]52;c;aGk=\x07\nforged-row.json").write_text("{}")
+    nan = cell_record(mnist, "mlp", 300, 10, 0.25, 0, 0.93, 0.22)
+    nan["seconds_per_epoch"] = float("nan")
+    write_cells(results / "sweeps" / "lab", [nan])
+    for form in ("table", "csv", "md"):
+        result = CliRunner().invoke(cli.main, ["runs", "--results", str(results), "--format", form])
+        assert result.exit_code == 0 and "\x1b" not in result.output and "\x07" not in result.output
+        assert not any(line.startswith("forged-row") for line in result.output.splitlines())
+    result = CliRunner().invoke(cli.main, ["runs", "--results", str(results), "--format", "json"])
+    parsed = json.loads(result.output, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    assert [row["seconds_per_epoch"] for row in parsed if row["key"] == nan["key"]] == [None]
+    (results / "afile").write_text("")
+    blocked = CliRunner().invoke(cli.main, ["runs", "--results", str(results / "afile")])
+    assert blocked.exit_code == 2 and "a file, expected a results folder" in blocked.output

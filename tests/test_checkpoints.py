@@ -81,3 +81,25 @@ def test_a_damaged_or_foreign_file_is_warned_of_and_removed(tmp_path):
     lines.clear()
     assert saved.load("mlp-abc", lines.append) is None
     assert "holds the training cnn-def, not mlp-abc" in lines[0]
+
+
+def test_nan_weights_a_folder_in_its_place_or_another_models_arrays_never_resume(tmp_path):
+    """Each would fail every run (a save onto a folder, set_weights of other shapes) or resume a
+    training that only diverges: named, cleared, and the training starts over."""
+    from mnist_lab.fit import usable_checkpoint
+    from mnist_lab.numpy_engine import NumpyModel
+    from mnist_lab.config import ModelConfig
+
+    broken = checkpoint()
+    broken.weights[0][0, 0] = np.nan
+    with pytest.raises(DamagedResult, match="finite weights"):
+        Checkpoint.from_bytes(broken.to_bytes(), "x")
+    saved = CheckpointFolder(tmp_path)
+    saved.path("mlp-abc").mkdir(parents=True)
+    lines = []
+    assert saved.load("mlp-abc", lines.append) is None and "removed" in lines[0]
+    saved.save("mlp-abc", checkpoint().to_bytes())  # the folder is gone: saving works again
+    model = NumpyModel.initialised(ModelConfig(type="mlp"), seed=0)
+    notes = []
+    assert usable_checkpoint(saved.load("mlp-abc"), model, notes.append) is None
+    assert "another model's weights" in notes[0]

@@ -3,7 +3,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -27,12 +26,15 @@ def test_importing_the_cli_does_not_import_keras_or_tensorflow():
     assert result.returncode == 0, result.stdout
 
 
-@pytest.mark.parametrize("args", [["--help"], ["train", "--help"]])
-def test_help_answers_in_under_a_second(args):
-    started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "mnist_lab", *args], capture_output=True, text=True)
-    assert time.perf_counter() - started < 1.0
-    assert result.returncode == 0 and "Usage: mnist-lab" in result.stdout
+@pytest.mark.parametrize("args", [["--help"], ["train", "--help"], ["sweep", "--help"]])
+def test_help_answers_without_importing_anything_heavy(args):
+    """What makes --help instant, proved without a clock: it imports no backend, no Dask, no
+    scikit-learn or matplotlib."""
+    code = (f"import sys\nfrom mnist_lab import cli\ntry:\n    cli.main({args!r}, prog_name='mnist-lab')\n"
+            "except SystemExit:\n    pass\nprint('heavy:', sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'tensorflow', 'keras', 'jax', 'torch', 'dask', 'distributed', 'sklearn', 'matplotlib'}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "Usage: mnist-lab" in result.stdout and "heavy: []" in result.stdout, result.stdout + result.stderr
 
 
 def test_train_writes_a_run_and_keeps_it(tmp_path):
@@ -194,9 +196,7 @@ def test_every_bad_config_is_one_error_line_and_exit_2(tmp_path, content, args, 
         config.write_bytes(content)
     else:
         config.write_text(content)
-    started = time.perf_counter()
     result = invoke("train", config, *args, "--results", tmp_path / "results")
-    assert time.perf_counter() - started < 5  # no alias expansion, no training
     assert result.exit_code == 2, result.output
     errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and expected.format(config=config) in errors[0], result.output
@@ -238,9 +238,7 @@ def test_a_results_folder_that_cannot_be_is_refused_before_any_work(tmp_path, co
     blocker.write_text("not a folder")
     args = {"train": [ROOT / "configs" / "logreg.yaml", *QUICK], "sweep": [ROOT / "configs" / "sweep.yaml", *QUICK],
             "visualize": ["--sources", "raw", "--limit", "100"]}.get(command, [])
-    started = time.perf_counter()
     result = invoke(command, *args, "--results", blocker)
-    assert time.perf_counter() - started < 10
     assert result.exit_code == 2 and f"Error: --results {blocker}" in result.output
     assert f"{blocker} is a file, expected a folder" in result.output
     assert blocker.read_text() == "not a folder"
@@ -384,3 +382,34 @@ def test_a_backend_that_is_not_installed_is_named(tmp_path):
     assert result.returncode == 2
     assert f"Error: backend {missing}: the {missing} package is not installed; pip install 'mnist-lab[{missing}]'" \
         in result.stderr
+    for command in (["runs", "--results", str(tmp_path)], ["configs"]):  # they read files only: no backend
+        listed = subprocess.run([sys.executable, "-m", "mnist_lab", "--backend", missing, *command],
+                                capture_output=True, text=True)
+        assert listed.returncode == 0, listed.stderr
+
+
+def test_more_field_inputs_are_one_line_and_exit_2(tmp_path):
+    """A config whose file name would make a hidden run, a link to nothing as --copy's folder,
+    an ellipse no figure can draw, a file where the live TensorBoard log goes, a huge or escaping
+    option value: each refused before any work, with one bounded, escaped line."""
+    hidden = tmp_path / ".logreg.yaml"
+    hidden.write_bytes((ROOT / "configs" / "logreg.yaml").read_bytes())
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    quick = ["--set", "data.train_limit=300", "--set", "training.epochs=1", "--results", str(tmp_path / "r")]
+    final = CliRunner().invoke(cli.main, ["train", "logreg", *quick, "--dry-run"]).output.splitlines()[-1]
+    log = tmp_path / "r" / "runs" / ".checkpoints" / (final.split("runs/")[1].split(",")[0] + ".tensorboard")
+    log.parent.mkdir(parents=True)
+    log.write_text("")
+    cases = [(["train", str(hidden)], "the file's name '.logreg' labels its results"),
+             (["configs", "--copy", str(tmp_path / "dangling")], "is a link to nothing"),
+             (["visualize", "--ellipse-stds", "1e300", "--sources", "raw", "--results", str(tmp_path / "v")],
+              "--ellipse-stds 1e+300: expected a number > 0 and at most 10"),
+             (["train", "logreg", *quick], f"{log} is a file, expected a folder"),
+             (["train", "logreg", "--set", "x" * 100_000 + "=1"], "characters)"),
+             (["train", "logreg", "--set", "a\x1b]0;title\x07\nforged=1"], "a\\x1b]0;title\\x07\\nforged")]
+    for args, expected in cases:
+        result = CliRunner().invoke(cli.main, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert expected in result.output and len(result.output.splitlines()) == 1, result.output
+        assert len(result.output) < 1000 and "\x1b" not in result.output
+    assert not (tmp_path / "v" / "embeddings").exists()

@@ -107,6 +107,8 @@ def test_a_transparent_drawing_is_read_as_ink_on_white_paper(mnist):
 def test_show_names_never_collide():
     assert predict.seen_names(["a/7.png", "b/7.jpg", "c/1.png"]) == ["7-1.28x28.png", "7-2.28x28.png",
                                                                       "1.28x28.png"]
+    names = predict.seen_names(["a/7.png", "b/7.png", "7-1.png", "c/7-1.jpg", "7-2.png"])
+    assert len(set(names)) == len(names) == 5
 
 
 def test_the_predict_command(runs, rendered, tmp_path):
@@ -149,3 +151,24 @@ def test_a_damaged_model_file_is_named_as_damaged(runs, rendered, tmp_path, name
     assert result.exit_code == 2, result.output
     assert result.output.startswith(f"Error: {copy / model_file}: damaged, the model cannot be loaded (")
     assert "File not found" not in result.output and len(result.output.splitlines()) == 1
+
+
+def test_a_16_bit_image_is_read_as_its_8_bit_twin(mnist, tmp_path):
+    """Pillow's convert("L") clips 16-bit grey levels (only pure black would stay ink): they are
+    scaled instead, so the two files give the model the same 28x28 image."""
+    page = np.asarray(_render(mnist.x_test[0], 84, (100, 120), dark_ink=True))
+    Image.fromarray(page).save(tmp_path / "eight.png")
+    Image.fromarray(page.astype(np.uint16) * 257).save(tmp_path / "sixteen.png")
+    assert Image.open(tmp_path / "sixteen.png").mode.startswith("I")
+    eight, sixteen = predict.prepared([tmp_path / "eight.png", tmp_path / "sixteen.png"])
+    assert np.array_equal(eight, sixteen) and eight.max() > 200
+
+
+def test_a_fifo_or_a_huge_bitmap_is_neither_waited_on_nor_expanded(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(UsageError, match="pipe.png: not a regular file"):
+        predict.read_grey(tmp_path / "pipe.png")
+    Image.new("1", (12000, 12000), 1).save(tmp_path / "huge.png")  # 42 KB on disk, 144 M pixels
+    assert max(predict.read_grey(tmp_path / "huge.png").shape) <= predict.IMAGE_SIDE
