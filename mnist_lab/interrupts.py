@@ -13,7 +13,9 @@ training loop. There, unwinding through TensorFlow's running threads can
 corrupt the heap and abort the interpreter (seen: "munmap_chunk(): invalid
 pointer", exit -6, before any clean-up), and there is nothing to clean up:
 results are written after training, or atomically. So inside training the
-process says it was interrupted and leaves at once, with the same exit code.
+process says it was interrupted and leaves at once, with the same exit code;
+and so it does inside an import: an exception raised while TensorFlow loads
+its native modules crashed the interpreter (exit -11, seen).
 """
 
 from __future__ import annotations
@@ -42,19 +44,34 @@ def _interrupt(number) -> KeyboardInterrupt:
 def _record_and_raise(number, frame):
     global _pending
     _pending = number
-    if not _inside_a_finaliser(frame):  # there, the exception would only print a traceback
+    where = _place(frame)
+    if where == "import":
+        _leave(number)
+    if where is None:  # in a finaliser the exception would only print a traceback: recorded only
         raise _interrupt(number)
 
 
-def _inside_a_finaliser(frame) -> bool:
-    """Whether Python runs a ``__del__`` or a garbage-collection callback here (where it ignores
-    exceptions). Other such places (a weakref's callback) are caught by the safe points."""
+def _place(frame) -> str | None:
+    """Where Python is: "finaliser" in a ``__del__`` or a garbage-collection callback (where it
+    ignores exceptions; other such places, a weakref's callback, are caught by the safe points),
+    "import" inside an import (an exception raised while TensorFlow initialises its native
+    modules crashed the interpreter: exit -11, seen), else None."""
     callbacks = {getattr(getattr(callback, "__func__", callback), "__code__", None) for callback in gc.callbacks}
     while frame is not None:
         if frame.f_code.co_name == "__del__" or frame.f_code in callbacks:
-            return True
+            return "finaliser"
+        if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
+            return "import"
         frame = frame.f_back
-    return False
+    return None
+
+
+def _leave(number):
+    """Say the signal's line and end the process now, with its exit code."""
+    line, code = acknowledge(_interrupt(number))
+    sys.stdout.flush()
+    print(line, file=sys.stderr, flush=True)
+    os._exit(code)
 
 
 def install():
@@ -106,15 +123,9 @@ def leave_at_once():
     check()
     previous = {number: signal.getsignal(number) for number in SIGNALS}
 
-    def leave(number, frame):
-        line, code = acknowledge(_interrupt(number))
-        sys.stdout.flush()
-        print(line, file=sys.stderr, flush=True)
-        os._exit(code)
-
     for number, handler in previous.items():
         if handler is not signal.SIG_IGN:
-            signal.signal(number, leave)
+            signal.signal(number, lambda number, frame: _leave(number))
     try:
         yield
     finally:

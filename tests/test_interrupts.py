@@ -96,7 +96,7 @@ def test_a_signal_inside_a_finaliser_is_raised_at_the_next_safe_point(name, code
 # code and its one line, no traceback and no "Exception ignored", nothing half-written; the same
 # command then completes with the uninterrupted result. MNIST_LAB_SIGNAL_TRIALS scales the count.
 TRIALS = int(os.environ.get("MNIST_LAB_SIGNAL_TRIALS", "2"))
-SLICE = ["--set", "data.train_limit=3000", "--set", "data.test_limit=500"]
+SLICE = ["--set", "data.train_limit=2000", "--set", "data.test_limit=300"]
 COMMANDS = {
     "train": (["train", "logreg", *SLICE, "--set", "training.epochs=6", "--set", "training.batch_size=100"],
               lambda results: [(run.name, (run / "metrics.json").read_text().split('"seconds_per_epoch"')[0])
@@ -161,3 +161,17 @@ def test_a_signal_at_a_random_moment_is_never_lost(tmp_path, name):
     assert resumed.returncode == 0, resumed.stderr
     assert COMMANDS[name][1](folder / "results") == expected
     print(name, "signal, delay and exit code of each trial:", outcomes)
+
+
+@pytest.mark.parametrize("name, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_inside_an_import_the_process_leaves_at_once(tmp_path, name, code):
+    """An exception raised while a native library initialises (TensorFlow's import) crashed the
+    interpreter (exit -11): inside an import, the process says its line and leaves at once."""
+    (tmp_path / "slow_module.py").write_text(f"import os, signal, time\nos.kill(os.getpid(), signal.{name})\n"
+                                             "time.sleep(2)\n")
+    program = ("import sys\nfrom mnist_lab import interrupts\ninterrupts.install()\n"
+               "try:\n    import slow_module\nexcept KeyboardInterrupt:\n    print('unwound')\n")
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(tmp_path)}, preexec_fn=default_sigint, timeout=30)
+    assert result.returncode == code and "unwound" not in result.stdout
+    assert result.stderr.strip().endswith("nothing half-written was kept; the same command resumes.")
