@@ -11,7 +11,7 @@ demo: $(VENV)/.installed
 
 # The whole suite on TensorFlow, then the core training tests on JAX, each on two test processes:
 # most tests wait on the command-line processes they start (here 8 min 44 s for the suite, which
-# took 15 min 44 s in one process; 78 s for the JAX tests, 108 s in one).
+# took 15 min 44 s in one process with two more trials; 78 s for the JAX tests, 108 s in one).
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n 2
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -n 2 -m backend
