@@ -213,9 +213,7 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
         workers, scheduler, threads_per_worker, worker_timeout)
     sweep_path = default_sweep() if sweep_path is None else resolve(sweep_path)
     plan = load_sweep(sweep_path, overrides, data_path=data_path, only=only.split(",") if only else None)
-    from .identity import key_hash
-
-    experiments = {key_hash(cell.key) for cell in plan.cells}  # reads (so validates) every cell's data, up front
+    experiments = {cell.experiment for cell in plan.cells}  # reads (so validates) every cell's data, up front
     folder = sweep_folder(results_dir, plan.name)
     from .event_logs import FOLDER as LOGS_FOLDER
 

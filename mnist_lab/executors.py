@@ -51,6 +51,7 @@ STALL_SECONDS = 600  # no event from any trajectory for this long: the cluster i
 # (or Dask's config) sets another.
 CONNECT_TIMEOUT = "10s"
 CHECKPOINT_WAIT_SECONDS = 30  # a task whose checkpoint Variable is gone was abandoned by its client
+RESULT_WAIT_SECONDS = 30  # a finished task's result not fetched by then was lost with its worker
 # The versions a cell's numbers depend on: a worker that differs in any trains nothing.
 CHECKED_VERSIONS = ("mnist_lab", "keras", "backend", "backend_version")
 # Dask's own sampling in each worker (a statistical profiler every 10 ms, memory every 100 ms, a
@@ -299,7 +300,7 @@ class _Run:
         index, _ = self.futures[future]
         group = self.groups[index]
         try:
-            outcome = future.result(timeout=CHECKPOINT_WAIT_SECONDS)
+            outcome = future.result(timeout=RESULT_WAIT_SECONDS)
         except TimeoutError:  # its result was lost with its worker, and Dask runs it again: wait on
             return
         except Exception as error:  # the trajectory's workers kept dying (Dask's allowed failures)
@@ -309,6 +310,9 @@ class _Run:
         del self.futures[future]  # released: Dask will not run a handled trajectory again
         if "refused" in outcome:
             self._refused(index, outcome["worker"], outcome["refused"])
+            return
+        if "abandoned" in outcome:  # it saw no checkpoint or a cancelled state, yet this client waits on it
+            self._submit(index, self._placement())
             return
         for position, record in outcome["cells"]:  # in case an event was lost: the result holds them all
             self._cell(group, position, record)
@@ -385,8 +389,8 @@ class _QueueListener:
     """A trajectory's events on a worker, sent to the client's queue as plain data: the cell's
     position in its group, never the Cell object (see trajectory.py)."""
 
-    def __init__(self, queue, index, group, still_wanted):
-        self.queue, self.index, self.cells, self.still_wanted = queue, index, [], still_wanted
+    def __init__(self, queue, index, group, still_wanted, cells: list):
+        self.queue, self.index, self.cells, self.still_wanted = queue, index, cells, still_wanted
         self.position = {id(cell): position for position, cell in enumerate(group)}
 
     def epoch(self, cell, row):
@@ -409,13 +413,16 @@ def _trajectory_task(index, group, dataset, queue_name, checkpoint_name, setup: 
     """On a worker: train one trajectory from its latest checkpoint, streaming events to the client.
     Nothing escapes it as an exception: Dask sends a task's exception with its traceback object,
     and a traceback it cannot serialise leaves the client's future waiting forever."""
+    cells = []  # (position, record) of each cell passed, also sent as events
     try:
-        return _train_on_worker(index, group, dataset, queue_name, checkpoint_name, setup)
+        return _train_on_worker(index, group, dataset, queue_name, checkpoint_name, setup, cells)
+    except Abandoned:
+        return {"cells": cells, "abandoned": True}
     except Exception as error:  # reported once, not retried: the same inputs would fail again
-        return {"cells": [], "error": failure_message(error), "traceback": traceback.format_exception(error)}
+        return {"cells": cells, "error": failure_message(error), "traceback": traceback.format_exception(error)}
 
 
-def _train_on_worker(index, group, dataset, queue_name, checkpoint_name, setup: WorkerSetup):
+def _train_on_worker(index, group, dataset, queue_name, checkpoint_name, setup: WorkerSetup, cells: list):
     global _worker_data
     from distributed import Queue, Variable, get_worker
     from distributed.worker import thread_state
@@ -430,23 +437,16 @@ def _train_on_worker(index, group, dataset, queue_name, checkpoint_name, setup: 
     try:
         resume = Variable(checkpoint_name).get(timeout=CHECKPOINT_WAIT_SECONDS)
     except TimeoutError:  # its client handled it already, or is gone
-        return {"cells": [], "abandoned": True}
+        raise Abandoned() from None
 
     def still_wanted() -> bool:
         task = worker.state.tasks.get(key)
         return task is not None and task.state not in ("cancelled", "released", "forgotten")
 
     _worker_data = _worker_data or DataCache()
-    listener = _QueueListener(Queue(queue_name), index, group, still_wanted)
-    try:
-        arrays = _worker_data.arrays(dataset, group[0].config)
-        train_trajectory(group, dataset, arrays, listener, resume)
-    except Abandoned:
-        return {"cells": listener.cells, "abandoned": True}
-    except Exception as error:
-        return {"cells": listener.cells, "error": failure_message(error),
-                "traceback": traceback.format_exception(error)}
-    return {"cells": listener.cells}
+    listener = _QueueListener(Queue(queue_name), index, group, still_wanted, cells)
+    train_trajectory(group, dataset, _worker_data.arrays(dataset, group[0].config), listener, resume)
+    return {"cells": cells}
 
 
 class DaskClient:

@@ -28,7 +28,8 @@ TOP = 3  # digits printed per image
 
 IMAGE_BYTES = 256 * 2**20  # an image file larger than this is no photograph of a digit
 IMAGE_SIDE = 2048  # larger images are reduced first (by whole factors): a digit needs far less
-_WIDE_MODES = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535, "I": 65535}
+_WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # 16-bit grey levels (PNG's read as "I" too)
+_WIDE_WHITE = 65535
 
 
 def read_grey(path: Path) -> np.ndarray:
@@ -69,7 +70,7 @@ def read_grey_image(image) -> np.ndarray:
         image = image.reduce(factor)
     if image.mode in _WIDE_MODES:
         grey = np.asarray(image, dtype=np.float64)
-        return np.clip(grey * (255 / max(_WIDE_MODES[image.mode], grey.max())), 0, 255)
+        return np.clip(grey * (255 / max(_WIDE_WHITE, grey.max())), 0, 255)
     if image.mode == "F":
         grey = np.asarray(image, dtype=np.float64)
         return np.clip(grey * (255 if grey.max() <= 1 else 1), 0, 255)

@@ -39,8 +39,13 @@ class Cell:
 
     @functools.cached_property
     def key(self) -> str:
-        """The cell's identity: its experiment (config, data content), computed once."""
+        """The cell's key: its label (the base config's name) and its experiment hash, computed once."""
         return experiment_key(self.name, self.config)
+
+    @property
+    def experiment(self) -> str:
+        """The cell's identity: its experiment hash (config, data content), whatever its label."""
+        return key_hash(self.key)
 
     @property
     def epochs(self) -> int:
@@ -105,7 +110,7 @@ def load_sweep(path, overrides=(), data_path=None, only=None) -> Sweep:
         raise ConfigError(problems)
     unique = {}  # one cell per experiment, whatever base config names it (reads every cell's data)
     for cell in cells:
-        unique.setdefault(key_hash(cell.key), cell)
+        unique.setdefault(cell.experiment, cell)
     return Sweep(name, tuple(unique.values()))
 
 
@@ -180,7 +185,7 @@ def pending_cells(sweep: Sweep, done, force=False) -> list[Cell]:
     """The cells whose experiment is not among the keys ``done``, whatever their labels (all of them
     with ``force``)."""
     done_experiments = {key_hash(key) for key in done}
-    return [cell for cell in sweep.cells if force or key_hash(cell.key) not in done_experiments]
+    return [cell for cell in sweep.cells if force or cell.experiment not in done_experiments]
 
 
 def dry_run(sweep: Sweep, folder: Path, force=False, cluster=None, log=print):
@@ -278,7 +283,7 @@ def run_sweep(sweep: Sweep, results_dir="results", *, force=False, progress=True
         if skipped:
             log(f"{skipped} of {len(sweep.cells)} cells already done, skipped (--force reruns them)")
             by_experiment = {key_hash(key): record for key, record in cells.records.items()}
-            _note_versions([by_experiment[key_hash(cell.key)] for cell in sweep.cells if cell not in todo], log)
+            _note_versions([by_experiment[cell.experiment] for cell in sweep.cells if cell not in todo], log)
         groups = trajectories(todo)
         saved = SweepCheckpoints(folder, sweep, groups, force, log)
         done_epochs = [saved.done_epochs(group) for group in groups]
@@ -302,7 +307,7 @@ def run_sweep(sweep: Sweep, results_dir="results", *, force=False, progress=True
                     failures.update(_run_trajectory(group, data, listener, saved))
             elif groups:
                 failures = run_on_dask(dask_client, groups, DataCache(), listener, saved, log)
-        tables.write_sweep_report(folder, {key_hash(cell.key) for cell in sweep.cells}, log=lambda *_: None)
+        tables.write_sweep_report(folder, {cell.experiment for cell in sweep.cells}, log=lambda *_: None)
     return SweepOutcome(folder, skipped, len(todo) - len(failures), failures)
 
 
