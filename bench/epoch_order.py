@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mnist_lab.config import DataConfig, ModelConfig  # noqa: E402
-from mnist_lab.data import load_dataset, prepare  # noqa: E402
-from mnist_lab.models import build_model  # noqa: E402
+from mnist_lab.core.config import DataConfig, ModelConfig  # noqa: E402
+from mnist_lab.core.data import load_dataset, prepare  # noqa: E402
+from mnist_lab.training.models import build_model  # noqa: E402
 from plain_keras import Clock  # noqa: E402  (the same epoch clock as the speed baseline)
 
 TRAIN_IMAGES = {"logreg": None, "mlp": None, "cnn": 20000}

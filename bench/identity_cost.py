@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # One timing in a fresh process: the key of a config, `repeats` times, milliseconds each.
 PROBE = """
 import json, sys, time
-from mnist_lab.config import Config, DataConfig, ModelConfig
-from mnist_lab.identity import experiment_key
+from mnist_lab.core.config import Config, DataConfig, ModelConfig
+from mnist_lab.core.identity import experiment_key
 config = Config(model=ModelConfig(type="logreg"), data=DataConfig(path=sys.argv[1] or None))
 timings = []
 for _ in range(int(sys.argv[2])):
@@ -43,7 +43,7 @@ def probe(path, calls, cache) -> list:
 
 def measure(repeats=5) -> dict:
     """Median milliseconds per key: cold (no cache), from the cache file, from the memo, shipped data."""
-    from mnist_lab.data import shipped_path
+    from mnist_lab.core.data import shipped_path
 
     work = Path(tempfile.mkdtemp(prefix="identity-cost-"))
     try:

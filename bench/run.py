@@ -57,8 +57,8 @@ def help_seconds(repeats=7) -> float:
 
 def cnn_forward_multiply_adds() -> int:
     """Multiply-adds of one forward pass of the lab's CNN, from the model's layer shapes."""
-    from mnist_lab.config import ModelConfig
-    from mnist_lab.models import build_model
+    from mnist_lab.core.config import ModelConfig
+    from mnist_lab.training.models import build_model
 
     total = 0
     for layer in build_model(ModelConfig(type="cnn")).layers:

@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mnist_lab.identity import identity_hash, record_experiment  # noqa: E402
-from mnist_lab.store import CELLS_FOLDER, METRICS_FILE, RUNS_FOLDER, SWEEPS_FOLDER  # noqa: E402
+from mnist_lab.core.identity import identity_hash, record_experiment  # noqa: E402
+from mnist_lab.results.store import CELLS_FOLDER, METRICS_FILE, RUNS_FOLDER, SWEEPS_FOLDER  # noqa: E402
 
 
 def generate(results: Path, count: int):

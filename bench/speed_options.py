@@ -29,9 +29,9 @@ def one_run(model_type, epochs, variant):
     sys.path.insert(0, str(ROOT))
     import keras
 
-    from mnist_lab import fit
-    from mnist_lab.config import load_config
-    from mnist_lab.data import load_builtin, prepare
+    from mnist_lab.training import fit
+    from mnist_lab.core.config import load_config
+    from mnist_lab.core.data import load_builtin, prepare
 
     if "threads" in variant:
         import tensorflow as tf

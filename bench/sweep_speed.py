@@ -18,7 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mnist_lab.sweep import load_sweep, sweep_folder  # noqa: E402
+from mnist_lab.core.sweep_plan import load_sweep  # noqa: E402
+from mnist_lab.results.store import sweep_folder  # noqa: E402
 
 
 def timed(command) -> float:

@@ -17,8 +17,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mnist_lab import embed  # noqa: E402
-from mnist_lab.data import load_builtin, model_inputs  # noqa: E402
+from mnist_lab.analysis import measures  # noqa: E402
+from mnist_lab.core.data import load_builtin, model_inputs  # noqa: E402
 
 
 def pca(points, dimensions, seed):
@@ -61,7 +61,7 @@ def measure(names, limit=10000, seed=0) -> list:
         started = time.perf_counter()
         points = OPTIONS[name](pixels, seed)
         seconds = time.perf_counter() - started
-        rows.append((name, seconds, embed.neighborhood_hit(points, labels)[0], embed.trustworthiness(pixels, points)))
+        rows.append((name, seconds, measures.neighborhood_hit(points, labels)[0], measures.trustworthiness(pixels, points)))
     return rows
 
 

@@ -1,5 +1,5 @@
 """`python -m mnist_lab` runs the command line."""
 
-from .cli import run
+from mnist_lab.cli import run
 
 run()

@@ -1,6 +1,6 @@
 """Command line: options, help text and error mapping.
 
-The work lives in the other modules, imported inside each command so that
+Each command's body lives in commands/<command>.py, imported inside the command so that
 ``mnist-lab --help`` never pays for TensorFlow.
 """
 
@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import click
 
-from . import __version__, interrupts
-from .errors import UsageError, printable
+from mnist_lab import __version__
+from mnist_lab.core import interrupts
+from mnist_lab.core.backends import BACKENDS
+from mnist_lab.core.describe import METHODS, SOURCES
+from mnist_lab.core.errors import EXIT_FAILURE, EXIT_USAGE, UsageError, printable
 
-_EXIT_USAGE, _EXIT_FAILURE, _EXIT_BROKEN_PIPE = 2, 1, 141
+_EXIT_BROKEN_PIPE = 141  # a shell's code for a command whose reader went away (128 + SIGPIPE)
 _NO_BACKEND = {"runs", "configs"}  # commands that read files only: any --backend, installed or not, serves
 
 
@@ -49,7 +51,7 @@ class _Commands(click.Group):
                 lines[-1] += " (--debug shows the traceback)"
             for line in lines:  # bounded and escaped: a message may quote a file's or an option's text
                 click.echo(f"Error: {printable(line)}", err=True)
-            ctx.exit(_EXIT_USAGE if usage else _EXIT_FAILURE)
+            ctx.exit(EXIT_USAGE if usage else EXIT_FAILURE)
 
 
 def _folder(ctx, param, value):
@@ -62,7 +64,7 @@ def _folder(ctx, param, value):
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mnist-lab")
 @click.option("--debug", is_flag=True, help="Show the full traceback when a command fails.")
-@click.option("--backend", type=click.Choice(["tensorflow", "jax", "torch"]), envvar="KERAS_BACKEND",
+@click.option("--backend", type=click.Choice(BACKENDS), envvar="KERAS_BACKEND",
               help="Keras backend for every command and Dask worker [default: $KERAS_BACKEND, else tensorflow].")
 @click.pass_context
 def main(ctx, debug, backend):
@@ -74,7 +76,7 @@ def main(ctx, debug, backend):
     mnist-lab visualize
     mnist-lab configs
     """
-    from .backends import use_backend
+    from mnist_lab.core.backends import use_backend
 
     if ctx.invoked_subcommand not in _NO_BACKEND:
         use_backend(backend)
@@ -106,54 +108,9 @@ def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet,
       mnist-lab train mlp --set training.epochs=2 --set seed=1
       mnist-lab train my-configs/cnn.yaml
     """
-    from .builtin_configs import resolve
-    from .config import config_name, load_config, to_yaml
-    from .progress import duration
-    from .store import check_writable, run_dir
-    from .train import estimate_seconds, existing_run, train as train_run
+    from mnist_lab.commands import train as command
 
-    config_path = resolve(config_path)
-    config = load_config(config_path, overrides, data_path=data_path)
-    name = config_name(config_path)
-    final = run_dir(results_dir, name, config)
-    from .checkpoints import CheckpointFolder
-
-    # Every place the training writes, checked before any work (a file blocking the live
-    # TensorBoard log would otherwise fail it after its first epoch, on every rerun).
-    for place in (final.parent, CheckpointFolder(final.parent).log_folder(final.name)):
-        check_writable(place, "--results")
-    if dry_run:
-        existing = None if force else existing_run(config, name, results_dir, log=click.echo)
-        click.echo(to_yaml(config).rstrip())
-        click.echo(f"Already trained: {final}" if existing else
-                   f"Would train: {final}, estimated {duration(estimate_seconds(config, config.total_epochs))} "
-                   f"on this machine's measured speeds")
-        return
-    # Answers a done experiment from its run without importing Keras; warnings show even with -q.
-    result = train_run(config, name, results_dir, force=force, progress=not quiet,
-                       log=(lambda *_: None) if quiet else click.echo, warn=click.echo, event_logs=event_logs)
-    metrics, trained = result.metrics, result.trained
-    if not trained:
-        from .backends import selected_backend
-        from .versions import differences
-
-        click.echo(f"Already trained: {final} (use --force to retrain)")
-        changed = differences(metrics["versions"], selected_backend())
-        if changed:
-            click.echo(f"Note: made with other versions than those installed ({', '.join(changed)}); "
-                       "kept, as the experiment is the same; --force retrains with the installed ones.")
-    click.echo(f"Test loss {metrics['test_loss']:.4f}, test accuracy {metrics['test_accuracy']:.2%} "
-               f"({metrics['parameters']:,} parameters, {metrics['seconds_per_epoch']:.2f} s/epoch, "
-               f"{metrics['data']['test_images']:,} test images)")
-    from .config import to_dict
-    from .lab import UNSTATED_SETTINGS, lab_numbers
-
-    lab = lab_numbers(to_dict(config), metrics["data"]["verified_mnist"])
-    if lab:
-        unstated = UNSTATED_SETTINGS.get(config.model.type)
-        click.echo(f"The lab report gives test loss {lab[0]:.4f}, test accuracy {lab[1]:.2%} for this model "
-                   f"(one run, no fixed seed{f'; {unstated}' if unstated else ''}).")
-    click.echo(f"Run: {final}")
+    command.run(config_path, overrides, data_path, results_dir, force, dry_run, quiet, event_logs)
 
 
 @main.command()
@@ -199,51 +156,16 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
       mnist-lab sweep configs/sweep-full.yaml --workers 2
       mnist-lab sweep --scheduler tcp://10.0.0.5:8786
     """
-    from .builtin_configs import default_sweep, resolve
-    from .store import CELLS_FOLDER, FAILED_FOLDER, check_writable
-    from .sweep import load_sweep, sweep_folder
-
     if workers is not None and scheduler is not None:
         raise click.UsageError("--workers and --scheduler exclude each other: a local cluster, or a running one")
     if threads_per_worker is not None and workers is None and scheduler is None:
         raise click.UsageError("--threads-per-worker needs --workers or --scheduler")
-    from .executors import ClusterSpec
+    from mnist_lab.commands import sweep as command
 
-    cluster = None if workers is None and scheduler is None else ClusterSpec.create(
-        workers, scheduler, threads_per_worker, worker_timeout)
-    sweep_path = default_sweep() if sweep_path is None else resolve(sweep_path)
-    plan = load_sweep(sweep_path, overrides, data_path=data_path, only=only.split(",") if only else None)
-    experiments = {cell.experiment for cell in plan.cells}  # reads (so validates) every cell's data, up front
-    folder = sweep_folder(results_dir, plan.name)
-    from .event_logs import FOLDER as LOGS_FOLDER
-
-    for subfolder in (CELLS_FOLDER, FAILED_FOLDER, *([LOGS_FOLDER] if event_logs else [])):
-        check_writable(folder / subfolder, "--results")
-    if report_only:
-        from .tables import write_sweep_report
-
-        written = write_sweep_report(folder, experiments, log=click.echo)
-        if written is None:
-            raise click.ClickException(f"{folder} has no finished cells; run `mnist-lab sweep {sweep_path}` first")
-        click.echo("\n".join(f"Wrote {path}" for path in written) if written else
-                   f"Up to date: {folder}'s tables and figures were made from these cells by this code")
-        return
-    if dry_run:
-        from .sweep import dry_run as list_cells
-
-        list_cells(plan, folder, force, cluster, log=click.echo)
-        return
-    from .sweep import run_sweep
-
-    outcome = run_sweep(plan, results_dir, force=force, progress=not quiet, log=click.echo, cluster=cluster,
-                        event_logs=event_logs)
-    click.echo(f"Sweep {plan.name}: {outcome.trained} cells trained, {outcome.skipped} skipped, "
-               f"{len(outcome.failures)} failed; tables in {outcome.folder}")
-    if outcome.failures:
-        for key, message in outcome.failures.items():
-            click.echo(f"Failed: {key}: {message}", err=True)
-        click.echo("Failed cells are retried on the next run.", err=True)
-        ctx.exit(_EXIT_FAILURE)
+    code = command.run(sweep_path, overrides, data_path, results_dir, only, force, dry_run, report_only, quiet,
+                       workers, scheduler, threads_per_worker, worker_timeout, event_logs)
+    if code:
+        ctx.exit(code)
 
 
 @main.command()
@@ -273,18 +195,9 @@ def runs(results_dir, conditions, sort, form):
       mnist-lab runs --where model=cnn --where batch_size=300 --sort -test_accuracy
       mnist-lab runs --where sweep=lab --format csv > lab.csv
     """
-    import shutil
+    from mnist_lab.commands import runs as command
 
-    from .catalog import formatted, rows, select
-
-    if Path(results_dir).exists() and not Path(results_dir).is_dir():
-        raise UsageError(f"--results {results_dir}: a file, expected a results folder")
-    found = select(rows(results_dir), conditions, sort)
-    if not found and form in ("table", "md"):
-        condition = f" match {' '.join(f'--where {item}' for item in conditions)}" if conditions else ""
-        click.echo(f"No results under {results_dir}{condition or ' (no runs or sweep cells)'}.")
-        return
-    click.echo(formatted(found, form, shutil.get_terminal_size().columns), nl=False)
+    command.run(results_dir, conditions, sort, form)
 
 
 @main.command()
@@ -309,31 +222,9 @@ def predict(run, images, results_dir, show_dir, form):
       mnist-lab predict results/runs/cnn-<hash> my-seven.png
       mnist-lab predict cnn-<hash> photos/*.jpg --show seen/ --format json
     """
-    import json
+    from mnist_lab.commands import predict as command
 
-    from .files import atomic_write_png
-    from .predict import Classifier, prepared, seen_names, top_digits
-    from .store import RUNS_FOLDER, check_writable, find_run
-
-    folder = Path(run)
-    if not folder.is_dir() and os.sep not in run:  # a key: found by its experiment, whatever its label
-        folder = find_run(results_dir, run) or Path(results_dir) / RUNS_FOLDER / run
-    classifier = Classifier.of_run(folder)
-    if show_dir is not None:
-        check_writable(Path(show_dir), "--show")
-    seen = prepared(images)
-    ranked = top_digits(classifier.probabilities(seen))
-    if show_dir is not None:
-        Path(show_dir).mkdir(parents=True, exist_ok=True)
-        for image, name in zip(seen, seen_names(images)):
-            atomic_write_png(image, Path(show_dir) / name)
-    if form == "json":
-        click.echo(json.dumps([{"image": path, "predictions": [{"digit": digit, "probability": probability}
-                                                                for digit, probability in digits]}
-                               for path, digits in zip(images, ranked)], indent=1))
-        return
-    for path, digits in zip(images, ranked):
-        click.echo(f"{path}: " + ", ".join(f"{digit} ({probability:.1%})" for digit, probability in digits))
+    command.run(run, images, results_dir, show_dir, form)
 
 
 @main.command()
@@ -351,22 +242,9 @@ def configs(destination):
       mnist-lab configs
       mnist-lab configs --copy configs
     """
-    from .builtin_configs import copy_to, folder, names, summary
+    from mnist_lab.commands import configs as command
 
-    if destination is None:
-        import shutil
-
-        width = max(map(len, names()))
-        room = max(shutil.get_terminal_size().columns - width - 3, 20)  # one line each in the terminal
-        click.echo("\n".join(f"{name:<{width}}  {summary(name, room)}" for name in names()))
-        click.echo(f"({folder()}; `mnist-lab configs --copy DIR` copies them for editing)")
-        return
-    from .store import check_writable
-
-    check_writable(Path(destination), "--copy")
-    copied, kept = copy_to(Path(destination))
-    click.echo("\n".join([*(f"Wrote {path}" for path in copied),
-                          *(f"Kept {path} (already there; not overwritten)" for path in kept)]))
+    command.run(destination)
 
 
 def _choices(allowed):
@@ -381,9 +259,9 @@ def _choices(allowed):
 
 
 @main.command()
-@click.option("--sources", default="raw,mlp,cnn", show_default=True,
-              callback=_choices(("raw", "mlp", "cnn")), help="What to embed: raw pixels, hidden layers.")
-@click.option("--methods", default="tsne,pca", show_default=True, callback=_choices(("tsne", "pca")),
+@click.option("--sources", default=",".join(SOURCES), show_default=True,
+              callback=_choices(SOURCES), help="What to embed: raw pixels, hidden layers.")
+@click.option("--methods", default=",".join(METHODS), show_default=True, callback=_choices(METHODS),
               help="Projections to 2-D.")
 @click.option("--limit", type=click.IntRange(min=100), metavar="N",
               help="Only the first N test images, at least 100 (default: all).")
@@ -416,19 +294,10 @@ def visualize(sources, methods, limit, seed, mlp_run, cnn_run, train_missing, pe
       mnist-lab visualize --sources raw --methods tsne --limit 1000
       mnist-lab visualize --cnn results/runs/cnn-<hash> --tsne-engine sklearn
     """
-    from .config import DataConfig, resolve_data
-    from .embed import CACHE_FOLDER, EMBEDDINGS_FOLDER, TsneSettings, visualize as run_visualize
-    from .store import check_writable
+    from mnist_lab.commands import visualize as command
 
-    for folder in (Path(results_dir) / EMBEDDINGS_FOLDER / CACHE_FOLDER, Path(results_dir) / "figures"):
-        check_writable(folder, "--results")
-
-    written = run_visualize(sources=sources, methods=methods, results_dir=results_dir, limit=limit, seed=seed,
-                            runs_by_type={"mlp": mlp_run, "cnn": cnn_run}, train_missing=train_missing,
-                            settings=TsneSettings(perplexity=perplexity, engine=tsne_engine),
-                            data_config=resolve_data(DataConfig(path=data_path)), ellipse_stds=ellipse_stds,
-                            progress=not quiet, log=click.echo)
-    click.echo("\n".join(f"Wrote {path}" for path in written))
+    command.run(sources, methods, limit, seed, mlp_run, cnn_run, train_missing, perplexity, tsne_engine,
+                ellipse_stds, data_path, results_dir, quiet)
 
 
 @main.command()
@@ -441,14 +310,9 @@ def report(results_dir):
     Example:
       mnist-lab report
     """
-    from .report import FIGURES_FOLDER, write_report
-    from .store import check_writable
+    from mnist_lab.commands import report as command
 
-    check_writable(Path(results_dir) / FIGURES_FOLDER, "--results")
-    try:
-        write_report(results_dir, log=click.echo)  # says whether it wrote or found REPORT.md up to date
-    except FileNotFoundError as error:
-        raise click.ClickException(str(error)) from None
+    command.run(results_dir)
 
 
 def run():

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_lab.config import Config, ModelConfig, load_config, to_dict
-from mnist_lab.data import IDX_FILES, load_builtin
-from mnist_lab.identity import DATA_ORDER
+from mnist_lab.core.config import Config, ModelConfig, load_config, to_dict
+from mnist_lab.core.data import IDX_FILES, load_builtin
+from mnist_lab.core.identity import DATA_ORDER
 
 ROOT = Path(__file__).resolve().parents[1]
 # The data-digest cache of the tests (and of the CLI processes they start) stays out of ~/.cache.
@@ -76,7 +76,7 @@ def default_sigint():
 def cell_record(dataset, model, batch_size, epochs, learning_rate, seed, accuracy, loss, name=None, **data):
     """A valid sweep cell record (as the sweep writes one) with the given numbers; ``data``
     sets data.train_limit / data.test_limit."""
-    from mnist_lab.sweep import Cell
+    from mnist_lab.core.sweep_plan import Cell
 
     base = Config(model=ModelConfig(type=model))
     config = dataclasses.replace(base, seed=seed, data=dataclasses.replace(base.data, **data),

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from mnist_lab import cli, data
+from mnist_lab import cli
+from mnist_lab.core import data
 
 from conftest import ROOT, default_sigint, write_config
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_lab import builtin_configs, data
+from mnist_lab.core import builtin_configs, data
 
 from conftest import ROOT
 
@@ -47,6 +47,9 @@ def test_wheel_ships_the_data_the_configs_and_the_licences(wheel):
     assert set(configs) == set(builtin_configs.names()) >= {"logreg", "mlp", "cnn", "sweep", "sweep-notebook"}
     assert configs["cnn"] == (ROOT / "configs" / "cnn.yaml").read_bytes()
     assert licences == {"LICENSE", "DATA-NOTICE.md"}
+    # Every module of every layer (pyproject.toml lists the packages one by one).
+    sources = {path.relative_to(ROOT).as_posix() for path in (ROOT / "mnist_lab").rglob("*.py")}
+    assert sources <= set(names)
 
 
 def test_the_installed_wheel_works_in_an_empty_folder(wheel, tmp_path):
@@ -94,7 +97,7 @@ def test_the_installed_wheel_works_in_an_empty_folder(wheel, tmp_path):
 
 def _imported_modules() -> set[str]:
     modules = set()
-    for path in (ROOT / "mnist_lab").glob("*.py"):
+    for path in (ROOT / "mnist_lab").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 modules |= {alias.name.split(".")[0] for alias in node.names}

@@ -1,0 +1,1 @@
+"""What the results show: tables, embeddings and their measures, the report, predictions."""

@@ -1,0 +1,67 @@
+"""The lab report's numbers (LAB.md): one table, used by train, the sweep tables and REPORT.md."""
+
+from __future__ import annotations
+
+import math
+
+from mnist_lab.core.config import ModelConfig
+
+# Keyed by (model, batch size, epochs, learning rate): (test cross-entropy, test accuracy).
+# Single runs, no fixed seed, on the whole of MNIST with the lab's architectures.
+LAB_RESULTS = {
+    ("logreg", 300, 10, 0.5): (0.2737, 0.9226),
+    ("logreg", 300, 15, 0.5): (0.2687, 0.9238),
+    ("logreg", 300, 20, 0.5): (0.2704, 0.9242),
+    ("logreg", 400, 10, 0.5): (0.2662, 0.9260),
+    ("logreg", 500, 10, 0.5): (0.2659, 0.9254),
+    ("mlp", 300, 10, 0.5): (0.1807, 0.9466),
+    ("mlp", 300, 10, 0.2): (0.2516, 0.9289),
+    ("mlp", 300, 10, 0.3): (0.2221, 0.9370),
+    ("cnn", 300, 10, 0.5): (0.1003, 0.9826),
+}
+
+# What the lab report leaves out of each model's settings (LAB.md): there, the course's reference
+# setting stands in, and a result must not call it the report's.
+UNSTATED_SETTINGS = {
+    "logreg": "it prints no learning rate; 0.5 is the course's default",
+    "cnn": "it gives no batch size, epochs or learning rate; these are the course's reference setting",
+}
+
+
+def is_lab_setup(config_dict: dict, verified_mnist: bool) -> bool:
+    """The lab's architecture (on either engine), trained and tested on the whole of the real
+    MNIST: the only results that may be set beside the lab's numbers."""
+    data, model = config_dict["data"], config_dict["model"]
+    lab_model = ModelConfig(type=model["type"])
+    return (verified_mnist and data["train_limit"] is None and data["test_limit"] is None
+            and data.get("scaled", True)
+            and all(model.get(name) == (list(value) if isinstance(value, tuple) else value)
+                    for name, value in vars(lab_model).items()))
+
+
+def lab_numbers(config_dict: dict, verified_mnist: bool):
+    """The lab's (test loss, test accuracy) for exactly this setup, or None."""
+    if not is_lab_setup(config_dict, verified_mnist):
+        return None
+    training = config_dict["training"]
+    return LAB_RESULTS.get((config_dict["model"]["type"], training["batch_size"], training["epochs"],
+                            training["learning_rate"]))
+
+
+def within_spread(mean: float, std: float, lab: float):
+    """Whether the lab's single-run value lies within our mean ± 2 sample standard deviations over
+    seeds; None with one seed (no spread to compare with)."""
+    if math.isnan(std):
+        return None
+    return abs(lab - mean) <= 2 * std
+
+
+def reproduced(entry: dict):
+    """The one definition of "reproduced", used by every table and by REPORT.md: the lab's test
+    accuracy and its test loss both lie within our mean ± 2 std (``entry``: a summary entry of
+    tables.summarize). None where the lab gives no number for the setting, or with one seed."""
+    if math.isnan(entry["lab_test_accuracy"]):
+        return None
+    verdicts = [within_spread(entry[f"test_{metric}_mean"], entry[f"test_{metric}_std"], entry[f"lab_test_{metric}"])
+                for metric in ("accuracy", "loss")]
+    return None if None in verdicts else all(verdicts)

@@ -1,0 +1,242 @@
+"""REPORT.md's sentences: each answer to a question of the lab, worded by the numbers it is
+given (sweep summaries, separability rows, the checks of report_checks.py)."""
+
+from __future__ import annotations
+
+import math
+
+from mnist_lab.analysis.lab import LAB_RESULTS, reproduced
+from mnist_lab.analysis.sweep_tables import summary_entry
+from mnist_lab.core.config import Config, ModelConfig, to_dict
+from mnist_lab.core.describe import EMBEDDING_SOURCES, SOURCES
+
+
+def accuracy_and_loss(lab_accuracy, lab_loss, entries) -> str:
+    """Whether any group reaches the lab's accuracy with a loss as high as its (a pair a fresh
+    model rarely shows: more accuracy usually comes with less loss), worded by the numbers."""
+    reaching = [entry for entry in entries if entry["test_accuracy_mean"] >= lab_accuracy]
+    if not reaching:
+        return (f"No group's mean accuracy reaches the lab's {lab_accuracy:.2%} (the highest: "
+                f"{max(entry['test_accuracy_mean'] for entry in entries):.2%}).")
+    losses = [entry["test_loss_mean"] for entry in reaching]
+    above = sum(loss >= lab_loss for loss in losses)
+    return (f"{len(reaching)} of {len(entries)} groups reach the lab's accuracy of {lab_accuracy:.2%} on average; "
+            f"their mean losses run from {min(losses):.4f} to {max(losses):.4f}, "
+            + (f"all below the lab's {lab_loss:.4f}: none pairs that accuracy with that loss." if not above else
+               f"{above} of them at or above the lab's {lab_loss:.4f}."))
+
+
+def hypothesis(entry) -> str:
+    """A group of the CNN sweep in words: its setting and what else differs from the reference."""
+    reference = to_dict(Config(model=ModelConfig(type=entry["model"])))
+    extras = [value if field == "continues" else f"{field} {value}" for field, value in entry["extras"].items()
+              if value not in (None, "fresh model") and value != _field(reference, field)]
+    return ", ".join([f"batch {entry['batch_size']}, {entry['epochs']} epochs, lr {entry['learning_rate']:g}",
+                      *extras])
+
+
+def _field(config_dict: dict, dotted: str):
+    """The value of field ``dotted`` (e.g. "model.conv_filters") in a config's plain form, or None."""
+    value = config_dict
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+# Each measure compared across sources: its column, its name, whether higher is better.
+_MEASURE_DIRECTIONS = (("neighborhood_hit", "NH", True), ("hull_overlap", "hull overlap", False))
+
+
+def measures_answer(rows) -> str:
+    """The answer to "how do the separability measures differ?", worded by the t-SNE rows of the
+    separability table (tables.read_separability): whether each measure improves from pixels to
+    the networks, and how the local NH and the global hulls disagree on the best map."""
+    maps = {row["source"]: row for row in rows if row["method"] == "tsne"}
+    order = [source for source in SOURCES if source in maps]
+    if not order:
+        return ""
+    lines = ["**How do the three separability measures differ?** Neighborhood Hit scores each point by its 6 "
+             "nearest 2-D neighbours, so it judges the local structure; a convex hull must hold every point of "
+             "its class, strays included, so it judges the outermost points; an ellipse summarises a class by its "
+             "mean and covariance (drawn in the figures, not scored)."]
+    if len(order) > 1:
+        path = " → ".join(EMBEDDING_SOURCES[source]['phrase'] for source in order)
+        trends = []
+        for column, name, higher_better in _MEASURE_DIRECTIONS:
+            values = [maps[source][column] for source in order]
+            better = all((later > earlier) if higher_better else (later < earlier)
+                         for earlier, later in zip(values, values[1:]))
+            trends.append(f"{name} {' → '.join(f'{value:.3f}' for value in values)} "
+                          f"({'better at every step' if better else 'not better at every step'})")
+        lines.append(f"On the t-SNE maps, {path}: {'; '.join(trends)}.")
+    best = max(order, key=lambda source: maps[source]["neighborhood_hit"])
+    row = maps[best]
+    per_class = {label: row[f"neighborhood_hit_{label}"] for label in range(10)
+                 if not math.isnan(row[f"neighborhood_hit_{label}"])}
+    low, high = min(per_class, key=per_class.get), max(per_class, key=per_class.get)
+    lines.append(f"On the map with the highest NH ({EMBEDDING_SOURCES[best]['phrase']}, {row['neighborhood_hit']:.3f}), "
+                 f"{1 - row['neighborhood_hit']:.1%} of a point's neighbours carry another label (per digit from "
+                 f"{1 - per_class[high]:.1%} for {high} to {1 - per_class[low]:.1%} for {low}), yet "
+                 f"{row['hull_overlap']:.1%} of its points lie inside another class's hull.")
+    return " ".join(lines)
+
+
+def projection_answer(rows, pca_variance_share: float) -> str:
+    """The answer to "t-SNE or PCA?": what each method is, and for each source which one keeps
+    more of the classes' neighbourhoods, worded by the separability table's NH and trustworthiness."""
+    maps = {(row["source"], row["method"]): row for row in rows}
+    sources = [source for source in SOURCES if (source, "tsne") in maps and (source, "pca") in maps]
+    text = ("**t-SNE or PCA?** PCA is linear: its two axes are the directions of largest variance (on the raw "
+            f"pixels they hold {pca_variance_share:.1%} of it), and it maps new points with the same projection. "
+            "t-SNE is non-linear: it keeps neighbourhoods, depends on hyper-parameters (the perplexity) and has "
+            "no map for new points.")
+    comparisons = []
+    for source in sources:
+        tsne, pca = maps[(source, "tsne")], maps[(source, "pca")]
+        winners = {name: ("t-SNE" if tsne[column] > pca[column] else "PCA" if pca[column] > tsne[column] else "neither")
+                   for column, name in (("neighborhood_hit", "NH"), ("trustworthiness", "trustworthiness"))}
+        comparisons.append(f"on {EMBEDDING_SOURCES[source]['phrase']}, NH {tsne['neighborhood_hit']:.3f} (t-SNE) against "
+                           f"{pca['neighborhood_hit']:.3f} (PCA), trustworthiness {tsne['trustworthiness']:.3f} "
+                           f"against {pca['trustworthiness']:.3f}"
+                           + (f": {winners['NH']} keeps more on both" if len(set(winners.values())) == 1
+                              else f": NH favours {winners['NH']}, trustworthiness {winners['trustworthiness']}"))
+    measured = "; ".join(comparisons)
+    return text + (f" O{measured[1:]}." if comparisons else "")
+
+
+def lab_comparisons(summary) -> list[str]:
+    """The models, the MLP's learning rates and the logistic regression's epochs and batch sizes
+    compared, each sentence worded by whether the numbers rise."""
+    keras_entries = [entry for entry in summary if entry["engine"] == "keras"]
+    lines = []
+    best = [max(entries, key=lambda entry: entry["test_accuracy_mean"])
+            for model in ("logreg", "mlp", "cnn")
+            if (entries := [entry for entry in keras_entries if entry["model"] == model])]
+    if len(best) > 1:
+        lines += ["", "**How do the models compare?** Best mean test accuracy in the sweep: "
+                  + ", ".join(f"{entry['model']} {entry['test_accuracy_mean']:.2%} (batch {entry['batch_size']}, "
+                              f"{entry['epochs']} epochs, lr {entry['learning_rate']:g})" for entry in best)
+                  + ". " + _rising([(entry["model"], entry["test_accuracy_mean"]) for entry in best],
+                                   "each model beats the one before")]
+    series = [("MLP, learning rate (10 epochs, batch 300)", "mlp", {"epochs": 10, "batch_size": 300}, "learning_rate"),
+              ("logistic regression, epochs (batch 300)", "logreg", {"batch_size": 300}, "epochs")]
+    for title, model, fixed, varied in series:
+        entries = sorted((entry for entry in keras_entries if entry["model"] == model
+                          and all(entry[field] == value for field, value in fixed.items())), key=lambda e: e[varied])
+        if len(entries) > 1:
+            points = [(f"{entry[varied]:g}", entry["test_accuracy_mean"]) for entry in entries]
+            lines += ["", f"**{title[0].upper()}{title[1:]}:** " + ", ".join(f"{label} → {accuracy:.2%}"
+                                                                         for label, accuracy in points)
+                      + ". " + _rising(points, f"accuracy rises with the {varied.replace('_', ' ')}")]
+    return lines
+
+
+def batch_size_answer(summary, continued, train_images: int, epochs=10, learning_rate=0.5) -> str:
+    """The answer to "what does a larger batch change?" for the logistic regression at the lab's
+    batch sizes: fresh models' accuracy and loss per batch size, the change in seed standard
+    deviations, the lab's own numbers, and whether a continued model explains them."""
+    sizes = sorted(batch for model, batch, lab_epochs, rate in LAB_RESULTS
+                   if model == "logreg" and lab_epochs == epochs and rate == learning_rate)
+    fresh = {batch: entry for batch in sizes if (entry := summary_entry(summary, ("logreg", batch, epochs, learning_rate)))}
+    if len(fresh) < 2:
+        return ""
+    points = [(f"{batch}", fresh[batch]["test_accuracy_mean"]) for batch in fresh]
+    first, last = min(fresh), max(fresh)
+    change = fresh[last]["test_accuracy_mean"] - fresh[first]["test_accuracy_mean"]
+    spread = max(fresh[first]["test_accuracy_std"], fresh[last]["test_accuracy_std"])
+    lab = {batch: LAB_RESULTS[("logreg", batch, epochs, learning_rate)] for batch in fresh}
+    lab_change = lab[last][1] - lab[first][1]
+    explained = [batch for batch in fresh if batch != first
+                 and (entry := summary_entry(continued, ("logreg", batch, epochs, learning_rate))) and reproduced(entry)]
+    text = (f"**What does a larger batch change?** (logistic regression, {epochs} epochs, lr {learning_rate:g}, "
+            f"{train_images:,} training images) Fewer updates per epoch: "
+            + "; ".join(f"batch {batch} → {math.ceil(train_images / batch)} updates, "
+                        f"{entry['test_accuracy_mean']:.2%} ± {entry['test_accuracy_std']:.2%}, "
+                        f"loss {entry['test_loss_mean']:.4f}" for batch, entry in fresh.items())
+            + ". " + _rising(points, "accuracy rises with the batch size")
+            + f" That change is {abs(change) / spread:.1f} times the larger seed std ({spread:.2%}). "
+            f"The lab's numbers change by {lab_change * 100:+.2f} points from batch {first} to {last} "
+            f"({', '.join(f'{lab[batch][1]:.2%}' for batch in fresh)}")
+    if explained:
+        return text + ("), a direction fresh models do not show" if (lab_change > 0) != (change > 0) else ")") + \
+            (f"; a model trained on through the lab's earlier settings reproduces the lab's batch "
+             f"{' and '.join(str(batch) for batch in explained)} numbers (table above), so they measure more "
+             "training, not the batch size.")
+    return text + ")."
+
+
+def _rising(points, rising_text) -> str:
+    """``rising_text`` and the gain from first to last, when the accuracies rise throughout;
+    otherwise a sentence saying they do not."""
+    values = [value for _, value in points]
+    gain = (values[-1] - values[0]) * 100
+    if all(later > earlier for earlier, later in zip(values, values[1:])):
+        return f"{rising_text[0].upper()}{rising_text[1:]}: {gain:+.2f} points from {points[0][0]} to {points[-1][0]}."
+    return f"The accuracy does not rise throughout ({gain:+.2f} points from {points[0][0]} to {points[-1][0]})."
+
+
+def gradient_agreement(errors: dict) -> str:
+    """The finite-difference check in words: whether each model's largest relative error is below
+    GRADIENT_TOLERANCE. Not its digits: at about 10⁻⁸ they are the differences' round-off, which
+    changes with the CPU's BLAS kernels, and REPORT.md must be the same file on any machine."""
+    from mnist_lab.training.numpy_engine import GRADIENT_TOLERANCE
+
+    exponent = round(math.log10(GRADIENT_TOLERANCE))
+    wrong = [f"{model} {error:.1e}" for model, error in errors.items() if not error < GRADIENT_TOLERANCE]
+    if wrong:
+        return f"largest relative error above 10{superscript(exponent)} for {', '.join(wrong)}: a gradient is wrong"
+    return (f"largest relative error below 10{superscript(exponent)} for {' and '.join(errors)} (what a correct "
+            f"gradient gives; the digits beyond are the differences' round-off, which varies with the CPU's kernels)")
+
+
+def superscript(number: int) -> str:
+    return str(number).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+
+
+def convexity_answer(checks: dict) -> str:
+    """The answer to "is the loss convex?", worded by the chord checks (convexity_checks)."""
+    logreg, mlp = checks["logreg"]["max_excess"], checks["mlp"]["max_excess"]
+    agreement = (f"the loss never rises above the chord (the largest value of loss minus chord is {logreg:.2e})"
+                 if logreg <= 0 else
+                 f"yet the loss rises {logreg:.2e} above a chord (round-off, or a bug: a convex function cannot)")
+    mlp_text = (f"finds the loss {mlp:.3f} above the chord at the midpoint: the MLP's loss is not convex"
+                if mlp > 0 else f"finds no point above the chord (largest excess {mlp:.2e}): no evidence here "
+                                "against convexity, which hidden-unit symmetry still rules out")
+    return ("**Is the logistic regression's loss convex in (W, b)?** Yes: it is a log-sum-exp of affine functions "
+            f"of (W, b) minus an affine function. Along {checks['logreg']['segments']} random segments between "
+            f"parameter points (and segments from a trained model), on {checks['images']} training images, "
+            f"{agreement}. The same test on the MLP, between a trained network and the same network with its "
+            f"hidden units permuted (equal loss at both ends), {mlp_text}. (The lab's submitted report said the "
+            "logistic regression's loss was not convex; that was wrong.)")
+
+
+def minimiser_answer(facts: dict, step: float) -> str:
+    """The answer to "does a well-chosen step guarantee convergence to the global minimum?",
+    worded by ``facts`` (loss_landscape) and the lab's ``step``."""
+    bound, start = facts["smoothness_bound"], facts["start_curvature"]
+    columns = facts["pixels"] + 1
+    if facts["one_class"]:
+        example = facts["example"]
+        existence = (f"Not to a minimum: on these {facts['images']:,} training images the loss has none. "
+                     f"{facts['one_class']} pixels are non-zero only in images of a single class (e.g. row "
+                     f"{example['row']}, column {example['column']}: lit in {example['images']} images, all of "
+                     f"class {example['label']}); raising that pixel's weight for that class raises only those "
+                     "images' scores for their own class, so the loss decreases without end along that direction: "
+                     "its infimum is not attained, and the weights grow without bound.")
+    else:
+        existence = ("No pixel is non-zero in the images of one class only, so this argument for an unattained "
+                     "infimum does not apply here.")
+    flat = (f" {facts['never_lit']} pixels are zero in every training image, and the augmented data matrix X̃ "
+            f"({facts['images']:,} × {columns}: pixels and a constant 1) has rank {facts['rank']}, not {columns}: "
+            f"the loss is flat along {columns - facts['rank']} directions." if facts["rank"] < columns else "")
+    relation = "exceeds" if step > 2 / bound else "lies below"
+    local = "below" if step < 2 / start else "above"
+    return (f"**Does a well-chosen step guarantee convergence to the global minimum?** {existence}{flat} "
+            f"What gradient descent does guarantee: the loss is convex and its gradient L-Lipschitz with "
+            f"L ≤ ½ λmax(X̃ᵀX̃ / n) = {bound:.2f}, so with any constant step below 2/L = {2 / bound:.3f} "
+            "full-batch gradient descent's loss converges to the infimum, at rate O(1/k) after k steps. "
+            f"The lab's step {step:g} {relation} that worst-case bound. At the start (zero weights, uniform "
+            f"softmax) the Hessian's largest eigenvalue is λmax(X̃ᵀX̃ / n)/10 = {start:.2f}, {bound / start:.1f} "
+            f"times below the bound L, which gives a local step limit 2/{start:.2f} = {2 / start:.3f}: the lab's "
+            f"step lies {local} it. With mini-batches (SGD) a constant step only reaches a neighbourhood of the "
+            "infimum; a decreasing step is needed to approach it.")

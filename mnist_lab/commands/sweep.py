@@ -1,0 +1,76 @@
+"""`mnist-lab sweep`: a sweep file's cells listed, trained or tabled, and its outcome told."""
+
+from __future__ import annotations
+
+import click
+
+from mnist_lab.core.errors import EXIT_FAILURE
+from mnist_lab.core.output import Output, silent
+
+
+def run(sweep_path, overrides, data_path, results_dir, only, force, dry_run, report_only, quiet, workers,
+        scheduler, threads_per_worker, worker_timeout, event_logs) -> int:
+    """The sweep command; returns its exit code (1 when a cell failed)."""
+    from mnist_lab.training.executors import ClusterSpec
+
+    cluster = None if workers is None and scheduler is None else ClusterSpec.create(
+        workers, scheduler, threads_per_worker, worker_timeout)
+    from mnist_lab.analysis.sweep_tables import write_sweep_report
+    from mnist_lab.core.builtin_configs import default_sweep, resolve
+    from mnist_lab.core.sweep_plan import load_sweep
+    from mnist_lab.results.event_logs import FOLDER as LOGS_FOLDER
+    from mnist_lab.results.store import CELLS_FOLDER, FAILED_FOLDER, check_writable, sweep_folder
+
+    sweep_path = default_sweep() if sweep_path is None else resolve(sweep_path)
+    plan = load_sweep(sweep_path, overrides, data_path=data_path, only=only.split(",") if only else None)
+    experiments = {cell.experiment for cell in plan.cells}
+    folder = sweep_folder(results_dir, plan.name)
+    for subfolder in (CELLS_FOLDER, FAILED_FOLDER, *([LOGS_FOLDER] if event_logs else [])):
+        check_writable(folder / subfolder, "--results")
+    if report_only:
+        written = write_sweep_report(folder, experiments, log=click.echo)
+        if written is None:
+            raise click.ClickException(f"{folder} has no finished cells; run `mnist-lab sweep {sweep_path}` first")
+        click.echo("\n".join(f"Wrote {path}" for path in written) if written else
+                   f"Up to date: {folder}'s tables and figures were made from these cells by this code")
+        return 0
+    if dry_run:
+        list_cells(plan, folder, force, cluster, log=click.echo)
+        return 0
+    from mnist_lab.training.sweep import run_sweep
+
+    outcome = run_sweep(plan, results_dir, force=force, output=Output(log=click.echo, progress=not quiet),
+                        cluster=cluster, event_logs=event_logs,
+                        report=lambda folder, experiments: write_sweep_report(folder, experiments, log=silent))
+    click.echo(f"Sweep {plan.name}: {outcome.trained} cells trained, {outcome.skipped} skipped, "
+               f"{len(outcome.failures)} failed; tables in {outcome.folder}")
+    if not outcome.failures:
+        return 0
+    for key, message in outcome.failures.items():
+        click.echo(f"Failed: {key}: {message}", err=True)
+    click.echo("Failed cells are retried on the next run.", err=True)
+    return EXIT_FAILURE
+
+
+def list_cells(sweep, folder, force=False, cluster=None, log=print):
+    """List every cell (todo or done) and the estimated wall time, on ``cluster`` if given; train
+    nothing (cells written under an older identity count as done: the sweep re-keys them)."""
+    from mnist_lab.core.describe import describe_cell, duration
+    from mnist_lab.core.sweep_plan import pending_cells, trajectories
+    from mnist_lab.results import store
+    from mnist_lab.training.estimates import sweep_seconds
+
+    cells = store.read_cells(folder)
+    store.warn_damaged(cells.damaged, log)
+    todo = pending_cells(sweep, {**cells.records, **{key: None for key in cells.stale.values()}}, force)
+    for cell in sweep.cells:
+        log(f"{'todo' if cell in todo else 'done'}  {describe_cell(cell)}")
+    spread = "" if cluster is None else f", {len(trajectories(todo))} trajectories on {cluster.describe()}"
+    seconds = sweep_seconds(todo, cells.records.values(), 1 if cluster is None else cluster.workers or 1)
+    assumption = ("" if cluster is None else
+                  " (as if each worker trained as fast as one serial process: optimistic when the cores are "
+                  "shared out)" if cluster.workers else
+                  " (as if on one worker: the cluster's size is not known before it runs)")
+    log(f"{len(sweep.cells)} cells, {len(todo)} to train{spread}; estimated time {duration(seconds)} on this "
+        f"machine's measured speeds{assumption}")
+

@@ -1,0 +1,70 @@
+"""Experiments in words: every helper that turns a config, a data record or a duration into the
+text the tool prints, and the word tables of the embedding sources and methods.
+
+One module, so a progress line, a `runs` row, a TensorBoard hyper-parameter and a report sentence
+name the same thing the same way.
+"""
+
+from __future__ import annotations
+
+# What `visualize` embeds, in the order of its tables and figures, with the words each text uses:
+# "short" in a chain of sources, "layer" in a table's first column, "phrase" inside a sentence.
+EMBEDDING_SOURCES = {
+    "raw": {"short": "pixels", "layer": "raw pixels", "phrase": "raw pixels"},
+    "mlp": {"short": "MLP", "layer": "MLP hidden layer", "phrase": "the MLP"},
+    "cnn": {"short": "CNN", "layer": "CNN dense layer", "phrase": "the CNN"},
+}
+SOURCES = tuple(EMBEDDING_SOURCES)
+# The 2-D projections, by option value, with their names.
+EMBEDDING_METHODS = {"tsne": "t-SNE", "pca": "PCA"}
+METHODS = tuple(EMBEDDING_METHODS)
+
+
+def duration(seconds: float) -> str:
+    """Seconds as "1 h 05 min" or "3 min 07 s"."""
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {seconds:02d} s"
+
+
+def describe_stages(stages) -> str:
+    """The stages a continued model went through, e.g. 'after 300x10 lr 0.5, 300x15 lr 0.5' ('' if none)."""
+    stages = list(stages)
+    if not stages:
+        return ""
+    return "after " + ", ".join(f"{stage.batch_size}x{stage.epochs} lr {stage.learning_rate:g}" for stage in stages)
+
+
+def describe_limits(record: dict) -> str:
+    """A data record's slices in words: "train 600, test 200", or "all"."""
+    limits = [f"{part} {record[f'{part}_limit']}" for part in ("train", "test") if record.get(f"{part}_limit")]
+    return ", ".join(limits) or "all"
+
+
+def model_changes(config) -> str:
+    """The model fields set away from their defaults, and unscaled pixels, e.g. 'conv_activation relu'."""
+    from mnist_lab.core.config import ModelConfig  # here: the command line reads this module's tables at once
+
+    default = ModelConfig(type=config.model.type)
+    changes = [f"{name} {_plain(value)}" for name, value in vars(config.model).items()
+               if value != getattr(default, name)]
+    return ", ".join(changes + ([] if config.data.scaled else ["unscaled pixels"]))
+
+
+def describe_setup(config) -> str:
+    """How a config departs from the lab's model: its model changes and earlier stages ('' if none)."""
+    return "; ".join(part for part in (model_changes(config), describe_stages(config.continues)) if part)
+
+
+def describe_cell(cell) -> str:
+    """A sweep cell in one line: its label, engine, changes, stages, batch, epochs, rate and seed."""
+    training, engine = cell.config.training, cell.config.engine
+    after = describe_stages(cell.config.continues)
+    changed = model_changes(cell.config)
+    return (f"{cell.name}{'' if engine == 'keras' else f' ({engine})'}{f' [{changed}]' if changed else ''}"
+            f"{f' {after}' if after else ''} batch {training.batch_size} epochs {training.epochs} "
+            f"lr {training.learning_rate:g} seed {cell.config.seed}")
+
+
+def _plain(value) -> str:
+    return "[" + ", ".join(map(str, value)) + "]" if isinstance(value, tuple) else str(value)

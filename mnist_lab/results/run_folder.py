@@ -1,0 +1,27 @@
+"""A run folder's files: its resolved config, model summary, model, history, figures and record."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from mnist_lab.core.config import to_yaml
+from mnist_lab.results import plots, store
+
+
+def write_run(folder: Path, name, config, model, summary, history, metrics):
+    """Every file of a run folder; metrics.json last, so its presence means the rest is written."""
+    (folder / "config.yaml").write_text(to_yaml(config))
+    (folder / "summary.txt").write_text(summary + "\n")
+    model.save(folder / ("model.npz" if config.engine == "numpy" else "model.keras"))
+    with open(folder / "history.csv", "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=store.HISTORY_FIELDS)
+        writer.writeheader()
+        writer.writerows(history)
+    title = f"{name}: test accuracy {metrics['test_accuracy']:.2%}"
+    plots.learning_curves(history, folder / "learning_curves.png", title)
+    plots.confusion_matrix(np.array(metrics["confusion_matrix"]), folder / "confusion_matrix.png", title)
+    (folder / store.METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")

@@ -1,0 +1,220 @@
+"""The one training path: seeding, building, and fitting epoch by epoch with per-epoch test
+metrics, for train runs and sweep cells and both engines (resume.py restores a checkpoint into
+it; records.py turns its history into a result)."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from mnist_lab.core import interrupts
+from mnist_lab.core.data import epoch_order
+from mnist_lab.training import numpy_engine
+from mnist_lab.training.models import build_model, forward
+from mnist_lab.training.numpy_engine import NumpyModel
+from mnist_lab.training.resume import restore
+
+# Batches run per call into the compiled graph: the same SGD steps in the same
+# order (a test proves the weights are identical), with far less Python
+# overhead per step; it is what makes train faster than a plain fit().
+STEPS_PER_EXECUTION = 50
+
+
+@dataclass(frozen=True, eq=False)
+class Trajectory:
+    """A trained model, its per-epoch history and its last test-set probabilities."""
+
+    model: keras.Model
+    history: list
+    test_probabilities: np.ndarray
+
+
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def new_model(config):
+    """Seed every random source, then build (and compile): the start of every training."""
+    seed_everything(config.seed)
+    if config.engine == "numpy":
+        return NumpyModel.initialised(config.model, config.seed)
+    return compiled_model(config)
+
+
+def fit_model(model, config, arrays, *, verbose=0, on_epoch=None, resume=None) -> Trajectory:
+    """Train ``model`` through ``config.stages`` (``config.training`` alone for a fresh model),
+    evaluating the test set after each epoch; the history counts the epochs of every stage.
+
+    ``resume``: a checkpoint of this training; its weights and optimizer state are restored and
+    training goes on after its last epoch, with the numbers of a training never stopped.
+    ``on_epoch(history)`` runs after each finite epoch, before the next one starts (where a
+    checkpoint is taken: see checkpoint()). The one training path of mnist-lab: train and
+    sweep, both engines.
+    """
+    history, total = [], config.total_epochs
+    if resume is not None:
+        if resume.epoch > total:
+            raise ValueError(f"a checkpoint after epoch {resume.epoch} cannot resume a training of {total} epochs")
+        restore(model, resume)
+        history = list(resume.history)
+    epochs = EpochLog(arrays.y_test, print_each=verbose > 0 and config.engine == "numpy", total=total,
+                      history=history)
+    run_epoch = (_numpy_epochs if config.engine == "numpy" else _keras_epochs)(model, config, arrays, epochs, verbose)
+    for epoch in range(len(history), total):
+        interrupts.check()
+        if not run_epoch(epoch, config.stage_of(epoch)):
+            break
+        if on_epoch is not None:
+            # Outside the backend's fit: a Ctrl-C while cells or checkpoints are written unwinds
+            # through the atomic writes, which leave nothing behind.
+            on_epoch(list(epochs.history))
+    last = epochs.history[-1]
+    if not math.isfinite(last["train_loss"]):
+        raise Diverged(f"training diverged: the loss became {last['train_loss']} in epoch {last['epoch']} "
+                       f"(learning rate {config.stage_of(last['epoch'] - 1).learning_rate}); a smaller "
+                       f"training.learning_rate usually helps")
+    if epochs.test_probabilities is None:  # resumed after its last epoch: nothing was left to train
+        epochs.test_probabilities = predict(model, arrays.x_test)
+    return Trajectory(model, epochs.history, epochs.test_probabilities)
+
+
+def _numpy_epochs(model, config, arrays, epochs: EpochLog, verbose):
+    """The NumPy engine's epoch: run(epoch, stage) trains it, records it, and says whether its
+    loss is finite."""
+    def run(epoch, stage) -> bool:
+        loss, accuracy, seconds = numpy_engine.train_epoch(model, stage, config.seed, epoch, arrays)
+        return epochs.record(loss, accuracy, seconds, lambda: model.probabilities(arrays.x_test))
+    return run
+
+
+def _keras_epochs(model, config, arrays, epochs: EpochLog, verbose):
+    """The Keras engine's epoch: one fit() on the training set in that epoch's (seed, epoch) order,
+    not Keras's own shuffle, whose order follows from a generator's hidden state and could not
+    be resumed. The arrays become backend tensors once, and each epoch's order is one gather of
+    them (bench/epoch_order.py measures what this costs against Keras's shuffle)."""
+    x_train, y_train = keras.ops.convert_to_tensor(arrays.x_train), keras.ops.convert_to_tensor(arrays.y_train)
+    callbacks = [EpochRecorder(arrays.x_test, epochs), keras.callbacks.TerminateOnNaN()]
+    if verbose:
+        callbacks.append(EpochOfTotal(config.total_epochs))
+
+    def run(epoch, stage) -> bool:
+        order = keras.ops.convert_to_tensor(epoch_order(config.seed, epoch, len(arrays.x_train)))
+        model.optimizer.learning_rate.assign(stage.learning_rate)  # the stage's step (a variable of the graph)
+        with interrupts.leave_at_once():  # see interrupts.py: no unwinding through a running fit
+            model.fit(keras.ops.take(x_train, order, axis=0), keras.ops.take(y_train, order, axis=0),
+                      batch_size=stage.batch_size, epochs=epoch + 1, initial_epoch=epoch, shuffle=False,
+                      verbose=verbose, callbacks=callbacks)
+        return math.isfinite(epochs.history[-1]["train_loss"])
+    return run
+
+
+class EpochOfTotal(keras.callbacks.ProgbarLogger):
+    """Keras's progress bar, counting "Epoch 3/10" over the whole training although each
+    fit() call runs one epoch."""
+
+    def __init__(self, total: int):
+        super().__init__()
+        self.total = total
+
+    def set_params(self, params):
+        super().set_params({**params, "epochs": self.total})
+
+
+def verbosity(progress: bool) -> int:
+    """Keras's live bar on a terminal; one line per epoch in logs and pipes."""
+    return (1 if sys.stdout.isatty() else 2) if progress else 0
+
+
+def seed_everything(seed: int):
+    """One seed for Python, NumPy and the backend; deterministic kernels where the backend has
+    a switch for them (JAX on the CPU is deterministic as it is)."""
+    keras.utils.set_random_seed(seed)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        # Without it, TensorFlow may reorder float reductions between runs.
+        tf.config.experimental.enable_op_determinism()
+    elif backend == "torch":
+        import torch
+
+        torch.use_deterministic_algorithms(True)
+
+
+def compiled_model(config) -> keras.Model:
+    """The config's model, compiled for the lab: plain SGD on categorical cross-entropy."""
+    model = build_model(config.model, seed=config.seed)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=config.stages[0].learning_rate),
+                  loss="categorical_crossentropy", metrics=["accuracy"],
+                  # Keras's PyTorch trainer runs one step per call (it refuses more).
+                  steps_per_execution=1 if keras.backend.backend() == "torch" else STEPS_PER_EXECUTION)
+    return model
+
+
+def model_summary(model) -> str:
+    if isinstance(model, NumpyModel):
+        return model.summary()
+    lines = []
+    model.summary(print_fn=lambda text, **_: lines.append(text))
+    return "\n".join(lines).rstrip() + f"\nParameters: {model.count_params():,}"
+
+
+class EpochLog:
+    """The history of a training: per epoch, the training loss, accuracy and seconds
+    (evaluation excluded), then the test loss and accuracy; both engines report here."""
+
+    def __init__(self, y_test, print_each=False, total=None, history=()):
+        self.y_test, self.print_each, self.total = y_test, print_each, total
+        self.history, self.test_probabilities = list(history), None
+
+    def record(self, loss, accuracy, seconds, predict_test) -> bool:
+        """Add one epoch; False when the loss is not finite (training must stop)."""
+        row = {"epoch": len(self.history) + 1, "train_loss": float(loss), "train_accuracy": float(accuracy),
+               "train_seconds": seconds}
+        self.history.append(row)
+        if not math.isfinite(row["train_loss"]):
+            return False
+        self.test_probabilities = predict_test()
+        row["test_loss"], row["test_accuracy"] = loss_and_accuracy(self.test_probabilities, self.y_test)
+        if self.print_each:
+            print(f"Epoch {row['epoch']}/{self.total} - {seconds:.2f}s - loss: {row['train_loss']:.4f} - "
+                  f"accuracy: {row['train_accuracy']:.4f} - test_loss: {row['test_loss']:.4f} - "
+                  f"test_accuracy: {row['test_accuracy']:.4f}", flush=True)
+        return True
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Feeds Keras's epochs to an EpochLog, timing training only; the test scores also go
+    into the epoch's logs, so Keras's progress bar shows them."""
+
+    def __init__(self, x_test, epochs: EpochLog):
+        super().__init__()
+        self.x_test, self.epochs = x_test, epochs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self._start
+        if self.epochs.record(logs["loss"], logs["accuracy"], seconds, lambda: predict(self.model, self.x_test)):
+            row = self.epochs.history[-1]
+            logs.update(test_loss=row["test_loss"], test_accuracy=row["test_accuracy"])
+
+
+def predict(model, x_test) -> np.ndarray:
+    """Class probabilities of either engine's model."""
+    return model.probabilities(x_test) if isinstance(model, NumpyModel) else forward(model, x_test)
+
+
+def loss_and_accuracy(probabilities: np.ndarray, one_hot_labels: np.ndarray) -> tuple[float, float]:
+    """Mean categorical cross-entropy (as Keras computes it) and accuracy."""
+    losses = keras.ops.convert_to_numpy(keras.losses.categorical_crossentropy(one_hot_labels, probabilities))
+    accuracy = np.mean(probabilities.argmax(axis=1) == one_hot_labels.argmax(axis=1))
+    return float(np.mean(losses, dtype=np.float64)), float(accuracy)
+
+

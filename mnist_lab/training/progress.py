@@ -1,0 +1,72 @@
+"""Progress of a sweep: a bar over all the work (with ETA) and one over the current trajectory.
+
+The work is counted in epochs, not cells, because cells sharing a trajectory
+finish in bursts; an ETA over epochs stays honest. Without bars (``--quiet``)
+each finished or failed cell is still logged as one line.
+"""
+
+from __future__ import annotations
+
+from mnist_lab.core.describe import describe_cell
+
+
+class SweepProgress:
+    def __init__(self, total_cells: int, done_cells: int, total_epochs: int, *, enabled=True, log=print):
+        self.total_cells, self.done_cells, self.total_epochs = total_cells, done_cells, total_epochs
+        self.enabled, self.log = enabled, log
+        self._work = self._trajectory = None
+
+    def __enter__(self):
+        if self.enabled:
+            from tqdm import tqdm
+
+            self._tqdm = tqdm
+            self._work = tqdm(total=self.total_epochs, unit="epoch", desc=self._cells_label(),
+                              dynamic_ncols=True, position=0)
+        return self
+
+    def __exit__(self, *exc):
+        for bar in (self._trajectory, self._work):
+            if bar is not None:
+                bar.close()
+
+    def start_trajectory(self, longest_cell, done_epochs=0):
+        """A bar for the trajectory training to ``longest_cell``; ``done_epochs`` were resumed."""
+        if self.enabled:
+            if self._trajectory is not None:
+                self._trajectory.close()
+            total = longest_cell.config.total_epochs
+            self._trajectory = self._tqdm(total=total, initial=min(done_epochs, total),
+                                          unit="epoch", leave=False, position=1,
+                                          desc=describe_cell(longest_cell).rsplit(" epochs", 1)[0],
+                                          dynamic_ncols=True)
+
+    def epoch_done(self, row: dict):
+        """One epoch of the current trajectory (or, on Dask workers, of any trajectory: then
+        there is no per-trajectory bar, only the work bar over all of them)."""
+        if self.enabled:
+            if self._trajectory is not None:
+                self._trajectory.set_postfix(test_accuracy=f"{row['test_accuracy']:.4f}")
+                self._trajectory.update(1)
+            self._work.update(1)
+
+    def cell_done(self, cell, record: dict):
+        self.done_cells += 1
+        self._line(f"done   {describe_cell(cell)}: test accuracy {record['test_accuracy']:.2%}, "
+                   f"loss {record['test_loss']:.4f}")
+
+    def cell_failed(self, cell, message: str):
+        self._line(f"FAILED {describe_cell(cell)}: {message}")
+
+    def note(self, text: str):
+        self._line(text)
+
+    def _cells_label(self) -> str:
+        return f"sweep {self.done_cells}/{self.total_cells} cells"
+
+    def _line(self, text: str):
+        if self.enabled:
+            self._work.set_description(self._cells_label())
+            self._tqdm.write(text)
+        else:
+            self.log(text)

@@ -1,0 +1,106 @@
+"""One config trained and published as a run folder (the work of `mnist-lab train`).
+
+A config whose complete run exists is answered from the store alone, without
+importing Keras or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mnist_lab.results import store
+from mnist_lab.results.checkpoints import CheckpointFolder
+from mnist_lab.results.run_folder import write_run
+from mnist_lab.core.data import prepare
+from mnist_lab.results.event_logs import FOLDER as LOGS_FOLDER, LiveLog, hyperparameters, write_log
+from mnist_lab.core.identity import load_checked
+from mnist_lab.core.output import Output
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    metrics: dict
+    trained: bool  # False when a complete run of the same experiment was kept
+
+
+def existing_run(config, name: str, results_dir, log=print):
+    """The metrics of this experiment's complete run, or None (a damaged run is warned of)."""
+    final = store.run_dir(results_dir, name, config)
+    if not final.exists():
+        return None
+    try:
+        return store.read_run(final)
+    except store.DamagedResult as error:
+        store.warn_damaged([str(error)], log)
+        return None
+
+
+def train(config, name: str, results_dir="results", *, force=False, output=Output(), dataset=None,
+          event_logs=True) -> TrainResult:
+    """Train ``config`` unless a complete run of its experiment exists; return its run folder.
+    ``output.notice`` names a damaged run that is trained again, and a training resumed from its
+    checkpoint (after its last finished epoch, unless ``force``). With ``event_logs``,
+    TensorBoard follows the training in its checkpoint folder (<run>.tensorboard) and the run
+    keeps the complete log (<run>/tensorboard)."""
+    final = store.run_dir(results_dir, name, config)
+    saved = CheckpointFolder(final.parent)
+    existing = None if force else existing_run(config, name, results_dir, output.notice)
+    log, notice = output.log, output.notice
+    if existing is not None:
+        saved.remove(final.name)  # left by a kill between publishing the run and removing it
+        return TrainResult(final, existing, trained=False)
+    # Keras: only when there is training to do
+    from mnist_lab.training import fit, records, resume as resume_from
+
+    started = time.perf_counter()
+    dataset = load_checked(config.data) if dataset is None else dataset
+    arrays = prepare(dataset, config.model.type, config.data.train_limit, config.data.test_limit,
+                     config.data.scaled)
+    sliced = config.data.train_limit is not None or config.data.test_limit is not None
+    log(f"Data: {dataset.describe()}" + (f"; using the first {len(arrays.y_train):,} training and "
+                                         f"{len(arrays.y_test):,} test images" if sliced else ""))
+    model = fit.new_model(config)
+    summary = fit.model_summary(model)
+    log(summary)
+    resume = None if force else resume_from.usable_checkpoint(saved.load(final.name, notice), model, notice)
+    if resume is not None:
+        notice(f"Resuming after epoch {resume.epoch} of {config.total_epochs} "
+               f"(checkpoint {saved.path(final.name)})")
+
+    live = LiveLog(saved.log_folder(final.name), config) if event_logs else None
+
+    def save_checkpoint(history):
+        if live is not None:
+            live.epoch(history[-1])
+        saved.save(final.name, resume_from.checkpoint(model, final.name, history).to_bytes())
+
+    try:
+        trajectory = fit.fit_model(model, config, arrays, verbose=fit.verbosity(output.progress), resume=resume,
+                                   on_epoch=save_checkpoint)
+    except fit.Diverged:
+        saved.remove(final.name)  # it would only diverge again: its checkpoint and live log go
+        raise
+    predictions = trajectory.test_probabilities.argmax(axis=1)
+    metrics = records.run_metrics(config, dataset, trajectory, records.confusion_counts(arrays.test_labels, predictions),
+                              wall_seconds=time.perf_counter() - started)
+    with store.staging(final) as staged:
+        write_run(staged, name, config, model, summary, trajectory.history, metrics)
+        if event_logs:
+            write_log(staged / LOGS_FOLDER, config, trajectory.history, hyperparameters(config, metrics),
+                      store.created_seconds(metrics))
+        # A damaged run at ``final`` is replaced too; a good one published meanwhile by a
+        # concurrent train of the same experiment is kept.
+        trained = store.publish(staged, final, replace=force or _damaged(final))
+    saved.remove(final.name)
+    return TrainResult(final, metrics if trained else store.read_run(final), trained)
+
+
+def _damaged(run: Path) -> bool:
+    try:
+        store.read_run(run)
+    except store.DamagedResult:
+        return run.exists()
+    return False

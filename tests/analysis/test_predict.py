@@ -1,0 +1,176 @@
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from mnist_lab import cli
+from mnist_lab.analysis import predict
+from mnist_lab.core.config import load_config
+from mnist_lab.core.errors import UsageError
+from mnist_lab.core.output import Output, silent
+
+from conftest import ROOT
+
+DIGITS = 200  # test digits rendered as files
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, mnist):
+    """A small Keras CNN and NumPy MLP, trained as `mnist-lab train` trains them."""
+    from mnist_lab.training.run import train
+
+    results = tmp_path_factory.mktemp("results")
+    found = {}
+    for name, overrides in (("cnn", ["training.epochs=2", "training.batch_size=50", "training.learning_rate=0.1",
+                                     "model.conv_activation=relu"]),
+                            ("mlp-numpy", ["training.epochs=3", "training.batch_size=50"])):
+        config = load_config(ROOT / "configs" / f"{name}.yaml", ["data.train_limit=4000", *overrides], environ={})
+        found[name] = train(config, name, results, output=Output(log=silent, progress=False), dataset=mnist).run_dir
+    return found
+
+
+def _render(digit: np.ndarray, size: int, canvas: tuple, dark_ink: bool) -> Image.Image:
+    """An MNIST digit drawn at another size, aspect kept, on a larger canvas of either polarity."""
+    grown = Image.fromarray(digit).resize((size, size), Image.Resampling.BICUBIC)
+    page = Image.new("L", canvas, 0)
+    page.paste(grown, ((canvas[0] - size) // 2, (canvas[1] - size) // 3))
+    return Image.fromarray(255 - np.asarray(page)) if dark_ink else page
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory, mnist):
+    """The first DIGITS test digits as files: PNGs three times larger with dark ink on light paper,
+    and JPEGs at 50 x 50 in an 80 x 64 frame, light on dark."""
+    folder = tmp_path_factory.mktemp("digits")
+    paths = []
+    for index, digit in enumerate(mnist.x_test[:DIGITS]):
+        if index % 2:
+            path = folder / f"{index}.png"
+            _render(digit, 84, (100, 120), dark_ink=True).save(path)
+        else:
+            path = folder / f"{index}.jpg"
+            _render(digit, 50, (80, 64), dark_ink=False).save(path, quality=95)
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("run", ["cnn", "mlp-numpy"])
+def test_predictions_on_rendered_files_agree_with_the_original_arrays(runs, rendered, mnist, run):
+    classifier = predict.Classifier.of_run(runs[run])
+    on_arrays = classifier.probabilities(mnist.x_test[:DIGITS]).argmax(axis=1)
+    on_files = np.array([digits[0][0] for digits in predict.top_digits(classifier.probabilities(
+        predict.prepared(rendered)))])
+    agreement = (on_files == on_arrays).mean()
+    assert agreement >= 0.95, agreement
+    assert (on_arrays == mnist.y_test[:DIGITS]).mean() > 0.8  # a model that learned something
+
+
+def _mass(image):
+    return np.array([image.sum(axis=1) @ np.arange(28), image.sum(axis=0) @ np.arange(28)]) / image.sum()
+
+
+def test_an_mnist_digit_comes_back_as_it_was_centred_by_mass(mnist):
+    from scipy import ndimage
+
+    digit = mnist.x_test[0].astype(float)
+    centred = ndimage.shift(digit, 14 - _mass(digit), order=1)  # MNIST's own centre is within half a pixel
+    for grey in (digit, 255.0 - digit):  # either polarity
+        again = predict.mnist_like(grey, "digit").astype(float)
+        assert np.corrcoef(again.ravel(), centred.ravel())[0, 1] > 0.99
+        rows, columns = np.nonzero(again > 10)
+        assert max(rows.max() - rows.min(), columns.max() - columns.min()) + 1 in (predict.BOX, predict.BOX + 1)
+        assert np.abs(_mass(again) - 14).max() < 0.05
+
+
+def test_images_with_no_digit_or_no_image_are_named(tmp_path):
+    Image.new("L", (30, 40), 200).save(tmp_path / "blank.png")
+    (tmp_path / "notes.png").write_text("not an image")
+    (tmp_path / "folder.png").mkdir()
+    with pytest.raises(UsageError) as error:
+        predict.prepared([tmp_path / "blank.png", tmp_path / "notes.png", tmp_path / "folder.png",
+                          tmp_path / "missing.png"])
+    assert str(error.value).splitlines() == [
+        f"{tmp_path / 'blank.png'}: no digit found (an empty or uniform image: ink and background differ by 0 "
+        f"grey levels, at least {predict.MIN_CONTRAST} expected)",
+        f"{tmp_path / 'notes.png'}: not an image (expected PNG, JPEG or another format Pillow reads)",
+        f"{tmp_path / 'folder.png'}: is a folder, expected an image file",
+        f"{tmp_path / 'missing.png'}: no such file"]
+
+
+def test_a_transparent_drawing_is_read_as_ink_on_white_paper(mnist):
+    ink = np.zeros((28, 28, 4), dtype=np.uint8)
+    ink[..., 3] = mnist.x_test[0]  # black strokes whose alpha is the digit
+    grey = predict.read_grey_image(Image.fromarray(ink))
+    assert grey[0, 0] == 255 and np.corrcoef(255 - grey.ravel(), mnist.x_test[0].ravel())[0, 1] > 0.99
+
+
+def test_show_names_never_collide():
+    assert predict.seen_names(["a/7.png", "b/7.jpg", "c/1.png"]) == ["7-1.28x28.png", "7-2.28x28.png",
+                                                                      "1.28x28.png"]
+    names = predict.seen_names(["a/7.png", "b/7.png", "7-1.png", "c/7-1.jpg", "7-2.png"])
+    assert len(set(names)) == len(names) == 5
+
+
+def test_the_predict_command(runs, rendered, tmp_path):
+    run = runs["cnn"]
+    result = CliRunner().invoke(cli.main, ["predict", str(run), str(rendered[1]), str(rendered[2]),
+                                           "--show", str(tmp_path / "seen"), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    answers = json.loads(result.output)
+    assert [answer["image"] for answer in answers] == [str(rendered[1]), str(rendered[2])]
+    for answer in answers:
+        probabilities = [guess["probability"] for guess in answer["predictions"]]
+        assert len(probabilities) == 3 and probabilities == sorted(probabilities, reverse=True)
+    seen = Image.open(tmp_path / "seen" / "1.28x28.png")
+    assert seen.size == (28, 28) and seen.mode == "L"
+    by_key = CliRunner().invoke(cli.main, ["predict", run.name, str(rendered[1]), "--results", str(run.parents[1])])
+    assert by_key.exit_code == 0 and by_key.output.startswith(f"{rendered[1]}: ")
+    assert by_key.output.count("%") == 3
+
+
+def test_bad_runs_are_one_line_and_exit_2(runs, rendered, tmp_path):
+    missing = CliRunner().invoke(cli.main, ["predict", str(tmp_path / "nope"), str(rendered[0])])
+    assert missing.exit_code == 2 and missing.output == (
+        f"Error: {tmp_path / 'nope'}: no such run folder (mnist-lab runs --where kind=run lists them)\n")
+    empty = tmp_path / "empty-run"
+    empty.mkdir()
+    no_model = CliRunner().invoke(cli.main, ["predict", str(empty), str(rendered[0])])
+    assert no_model.exit_code == 2 and no_model.output.startswith(f"Error: {empty}: not a complete run with a model")
+    bad_image = CliRunner().invoke(cli.main, ["predict", str(runs["cnn"]), str(tmp_path / "x.png")])
+    assert bad_image.exit_code == 2 and bad_image.output == f"Error: {tmp_path / 'x.png'}: no such file\n"
+
+
+@pytest.mark.parametrize("name, model_file", [("cnn", "model.keras"), ("mlp-numpy", "model.npz")])
+def test_a_damaged_model_file_is_named_as_damaged(runs, rendered, tmp_path, name, model_file):
+    import shutil
+
+    copy = tmp_path / runs[name].name
+    shutil.copytree(runs[name], copy)
+    (copy / model_file).write_bytes((copy / model_file).read_bytes()[:700])  # truncated
+    result = CliRunner().invoke(cli.main, ["predict", str(copy), str(rendered[0])])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"Error: {copy / model_file}: damaged, the model cannot be loaded (")
+    assert "File not found" not in result.output and len(result.output.splitlines()) == 1
+
+
+def test_a_16_bit_image_is_read_as_its_8_bit_twin(mnist, tmp_path):
+    """Pillow's convert("L") clips 16-bit grey levels (only pure black would stay ink): they are
+    scaled instead, so the two files give the model the same 28x28 image."""
+    page = np.asarray(_render(mnist.x_test[0], 84, (100, 120), dark_ink=True))
+    Image.fromarray(page).save(tmp_path / "eight.png")
+    Image.fromarray(page.astype(np.uint16) * 257).save(tmp_path / "sixteen.png")
+    assert Image.open(tmp_path / "sixteen.png").mode.startswith("I")
+    eight, sixteen = predict.prepared([tmp_path / "eight.png", tmp_path / "sixteen.png"])
+    assert np.array_equal(eight, sixteen) and eight.max() > 200
+
+
+def test_a_fifo_or_a_huge_bitmap_is_neither_waited_on_nor_expanded(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(UsageError, match="pipe.png: not a regular file"):
+        predict.read_grey(tmp_path / "pipe.png")
+    Image.new("1", (12000, 12000), 1).save(tmp_path / "huge.png")  # 42 KB on disk, 144 M pixels
+    assert max(predict.read_grey(tmp_path / "huge.png").shape) <= predict.IMAGE_SIDE

@@ -1,0 +1,243 @@
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mnist_lab.analysis import report
+from mnist_lab.core.config import ModelConfig
+from mnist_lab.core.data import prepare
+from mnist_lab.training.numpy_engine import NumpyModel
+from mnist_lab.analysis import lab, report_answers, report_checks
+
+from conftest import ROOT, cell_record, write_cells
+
+
+def test_logreg_loss_is_convex_and_the_mlp_loss_is_not():
+    checks = report_checks.convexity_checks(images=100, segments=20)
+    assert checks["logreg"]["max_excess"] <= 1e-10
+    assert checks["mlp"]["max_excess"] > 0.01
+
+
+def test_a_step_of_one_over_the_bound_never_increases_the_loss(mnist):
+    arrays = prepare(mnist, "logreg", train_limit=300)
+    x, y = arrays.x_train.astype(np.float64), arrays.y_train.astype(np.float64)
+    step = 1 / report_checks.loss_landscape(x, arrays.y_train.argmax(axis=1))["smoothness_bound"]
+    model = NumpyModel.initialised(ModelConfig(type="logreg"), seed=0, dtype=np.float64)
+    losses = [model.loss(x, y)]
+    for _ in range(30):
+        model.sgd_step(x, y, step)  # the whole slice as one batch: gradient descent
+        losses.append(model.loss(x, y))
+    assert all(later <= earlier + 1e-12 for earlier, later in zip(losses, losses[1:]))
+    assert losses[-1] < losses[0] - 0.1
+
+
+def test_report_is_generated_from_the_cells_and_regenerates_identically(tmp_path, mnist):
+    records = [cell_record(mnist, "logreg", 300, 10, 0.5, seed, accuracy, loss)
+               for seed, accuracy, loss in ((0, 0.9220, 0.272), (1, 0.9225, 0.274), (2, 0.9230, 0.276))]
+    # Cells of a slice in the same folder must not change any number of the report.
+    records += [cell_record(mnist, "logreg", 300, 10, 0.5, seed, 0.5, 2.0, train_limit=500) for seed in (0, 1)]
+    write_cells(tmp_path / "sweeps" / "lab", records)
+    path = report.write_report(tmp_path)
+    first = path.read_text()
+    assert ("| logreg | 300 | 10 | 0.5 | 92.26%, 0.2737 | 92.25% ± 0.05%, 0.2740 ± 0.0020 (3 seeds) | yes | — |  "
+            "| reproduced by fresh models |") in first
+    assert "| cnn | 300 | 10 | 0.5 | 98.26%, 0.1003 | — |  | — |  | not run |" in first
+    assert "- **reproduced by fresh models**: 1 of 9 (logreg batch 300, 10 epochs, lr 0.5)." in first
+    assert "| cnn | conv1: (24, 24, 32), 832;" in first and "| 155,606 |" in first
+    assert "![logreg learning curves](report/logreg_learning_curves.png)" in first
+    assert (tmp_path / "report" / "logreg_learning_curves.png").stat().st_size > 10_000
+    lines = []
+    assert report.write_report(tmp_path, log=lines.append).read_text() == first
+    assert lines == [f"Up to date: {tmp_path / 'REPORT.md'} was made from these results by this code"]
+    path.unlink()  # made again from the same cells: the same file
+    assert report.write_report(tmp_path).read_text() == first
+    # A changed cell makes it again.
+    changed = cell_record(mnist, "logreg", 300, 10, 0.5, 1, 0.9240, 0.270)
+    write_cells(tmp_path / "sweeps" / "lab", [changed])
+    lines.clear()
+    assert "92.30% ± 0.10%" in report.write_report(tmp_path, log=lines.append).read_text()
+    assert lines == [f"Wrote {tmp_path / 'REPORT.md'}"]
+
+
+def test_report_needs_the_sweep(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run `mnist-lab sweep` first"):
+        report.write_report(tmp_path)
+
+
+def test_a_damaged_separability_table_is_named_not_a_crash(tmp_path, mnist):
+    write_cells(tmp_path / "sweeps" / "lab", [cell_record(mnist, "logreg", 300, 10, 0.5, seed, 0.922, 0.274)
+                                              for seed in (0, 1)])
+    (tmp_path / "embeddings").mkdir()
+    (tmp_path / "embeddings" / "separability.csv").write_text("source,method,points\nraw,tsne,")
+    lines = []
+    report.write_report(tmp_path, log=lines.append)
+    assert lines and lines[0].startswith(f"Warning: damaged result, treated as not done: "
+                                         f"{tmp_path / 'embeddings' / 'separability.csv'}: expected the columns")
+
+
+def test_the_no_minimiser_counts_on_a_small_fixture():
+    # Four 2x2 images: pixel 0 lit only in class 0, pixel 1 never, pixels 2 and 3 in both classes.
+    x = np.array([[1, 0, 1, 0], [0.5, 0, 0, 1], [0, 0, 1, 1], [0, 0, 0.5, 1]])
+    facts = report_checks.loss_landscape(x, np.array([0, 0, 1, 1]), image_width=2)
+    assert (facts["never_lit"], facts["one_class"]) == (1, 1)
+    assert facts["example"] == {"row": 0, "column": 0, "label": 0, "images": 2}
+    assert facts["rank"] == np.linalg.matrix_rank(np.hstack([x, np.ones((4, 1))])) == 4  # the zero column costs one
+    gram = np.hstack([x, np.ones((4, 1))]).T @ np.hstack([x, np.ones((4, 1))]) / 4
+    # Two classes: the Hessian at zero weights is X̃ᵀX̃/n ⊗ (diag(p) − ppᵀ), p = 1/2, top eigenvalue 1/2.
+    assert facts["start_curvature"] == pytest.approx(np.linalg.eigvalsh(gram)[-1] / 2)
+    assert facts["smoothness_bound"] == pytest.approx(np.linalg.eigvalsh(gram)[-1] / 2)
+
+
+def test_the_minimiser_answer_is_worded_by_its_numbers():
+    facts = {"pixels": 784, "images": 60000, "never_lit": 67, "one_class": 33, "rank": 713,
+             "example": {"row": 1, "column": 19, "label": 6, "images": 30},
+             "smoothness_bound": 19.5, "start_curvature": 3.9}
+    text = report_answers.minimiser_answer(facts, 0.5)
+    assert "Not to a minimum" in text and "lit in 30 images, all of class 6" in text
+    assert "has rank 713, not 785: the loss is flat along 72 directions" in text
+    assert "The lab's step 0.5 exceeds that worst-case bound" in text and "the lab's step lies below it" in text
+    other = report_answers.minimiser_answer({**facts, "one_class": 0, "example": None, "rank": 785, "never_lit": 0,
+                                     "start_curvature": 10.0}, 0.05)
+    assert "does not apply here" in other and "Not to a minimum" not in other and "flat along" not in other
+    assert "The lab's step 0.05 lies below that worst-case bound" in other
+
+
+def test_comparisons_are_worded_by_whether_the_numbers_rise():
+    assert report_answers._rising([("0.2", 0.9288), ("0.5", 0.9489)], "accuracy rises with the learning rate") == (
+        "Accuracy rises with the learning rate: +2.01 points from 0.2 to 0.5.")
+    assert report_answers._rising([("300", 0.9228), ("400", 0.9220), ("500", 0.9230)], "accuracy rises") == (
+        "The accuracy does not rise throughout (+0.02 points from 300 to 500).")
+
+
+def test_the_convexity_answer_is_worded_by_the_chord_checks():
+    checks = {"images": 500, "logreg": {"segments": 110, "max_excess": -9.9e-3}, "mlp": {"max_excess": 0.365}}
+    text = report_answers.convexity_answer(checks)
+    assert "the loss never rises above the chord" in text and "the MLP's loss is not convex" in text
+    odd = report_answers.convexity_answer({**checks, "logreg": {"segments": 110, "max_excess": 1e-3},
+                                   "mlp": {"max_excess": -1e-4}})
+    assert "never rises" not in odd and "rises 1.00e-03 above a chord" in odd
+    assert "the MLP's loss is not convex" not in odd and "no evidence here against convexity" in odd
+
+
+def test_the_cnn_hypotheses_are_judged_by_the_one_definition(tmp_path, mnist):
+    lab = [cell_record(mnist, "logreg", 300, 10, 0.5, seed, 0.9226, loss) for seed, loss in enumerate((0.27, 0.2737, 0.28))]
+    write_cells(tmp_path / "sweeps" / "lab", lab)
+    far = [cell_record(mnist, "cnn", 300, 10, 0.5, seed, 0.978 + seed / 1e4, 0.068 + seed / 1e3) for seed in range(3)]
+    near = [cell_record(mnist, "cnn", 300, 30, 0.5, seed, 0.9826 + (seed - 1) / 1e3, 0.09 + seed / 1e2)
+            for seed in range(3)]
+    write_cells(tmp_path / "sweeps" / "cnn", far)
+    text = report.write_report(tmp_path).read_text()
+    assert "**None of the 1 hypotheses reproduces the lab's pair.** Closest: batch 300, 10 epochs, lr 0.5" in text
+    write_cells(tmp_path / "sweeps" / "cnn", near)
+    text = report.write_report(tmp_path).read_text()
+    assert "Reproduced by: batch 300, 30 epochs, lr 0.5." in text
+    assert "| batch 300, 30 epochs, lr 0.5 | 3 | 98.26% ± 0.10% | 0.1000 ± 0.0100 | +0.0 | +0.0 | yes |" in text
+
+
+def _separability_row(source, method, hit, hull, trust=0.99):
+    return {"source": source, "method": method, "points": 1000.0, "neighborhood_hit": hit, "hull_overlap": hull,
+            "trustworthiness": trust, **{f"neighborhood_hit_{label}": hit - label / 1000 for label in range(10)}}
+
+
+def test_the_measures_answer_is_worded_by_the_separability_table():
+    rows = [_separability_row("raw", "tsne", 0.90, 0.95), _separability_row("mlp", "tsne", 0.93, 0.97),
+            _separability_row("cnn", "tsne", 0.97, 0.80)]
+    text = report_answers.measures_answer(rows)
+    assert "NH 0.900 → 0.930 → 0.970 (better at every step)" in text
+    assert "hull overlap 0.950 → 0.970 → 0.800 (not better at every step)" in text
+    assert "highest NH (the CNN, 0.970), 3.0% of a point's neighbours" in text and "80.0% of its points" in text
+    assert "from 3.0% for 0 to 3.9% for 9" in text
+    # When the networks lose NH, the answer says so and names the best map.
+    worse = [_separability_row("raw", "tsne", 0.95, 0.9), _separability_row("cnn", "tsne", 0.91, 0.85)]
+    text = report_answers.measures_answer(worse)
+    assert "NH 0.950 → 0.910 (not better at every step)" in text and "highest NH (raw pixels, 0.950)" in text
+
+
+def test_the_projection_answer_names_which_method_keeps_more():
+    rows = [_separability_row("raw", "tsne", 0.93, 0.9, trust=0.99), _separability_row("raw", "pca", 0.40, 0.9, 0.75),
+            _separability_row("cnn", "tsne", 0.90, 0.9, trust=0.80), _separability_row("cnn", "pca", 0.95, 0.9, 0.85)]
+    text = report_answers.projection_answer(rows, 0.176)
+    assert "they hold 17.6% of it" in text
+    assert "On raw pixels, NH 0.930 (t-SNE) against 0.400 (PCA), trustworthiness 0.990 against 0.750: t-SNE " \
+           "keeps more on both" in text
+    assert "on the CNN, NH 0.900 (t-SNE) against 0.950 (PCA), trustworthiness 0.800 against 0.850: PCA keeps " \
+           "more on both" in text
+    mixed = report_answers.projection_answer([rows[0], _separability_row("raw", "pca", 0.40, 0.9, trust=0.995)], 0.2)
+    assert "NH favours t-SNE, trustworthiness PCA" in mixed
+
+
+def _summary_entry(batch, accuracy, accuracy_std, loss=0.27, loss_std=0.001):
+    lab_loss, lab_accuracy = lab.LAB_RESULTS[("logreg", batch, 10, 0.5)]
+    return {"model": "logreg", "engine": "keras", "batch_size": batch, "epochs": 10, "learning_rate": 0.5,
+            "test_accuracy_mean": accuracy, "test_accuracy_std": accuracy_std, "test_loss_mean": loss,
+            "test_loss_std": loss_std, "lab_test_accuracy": lab_accuracy, "lab_test_loss": lab_loss}
+
+
+def test_the_batch_size_answer_is_worded_by_the_sweeps():
+    fresh = [_summary_entry(300, 0.9228, 0.0007), _summary_entry(400, 0.9220, 0.0003), _summary_entry(500, 0.9218, 0.0003)]
+    continued = [_summary_entry(400, 0.9255, 0.0009, 0.2669, 0.0008), _summary_entry(500, 0.9256, 0.0006, 0.2664, 0.0009)]
+    text = report_answers.batch_size_answer(fresh, continued, 60000)
+    assert "batch 300 → 200 updates, 92.28% ± 0.07%" in text and "batch 500 → 120 updates" in text
+    assert "The accuracy does not rise throughout (-0.10 points from 300 to 500)" in text
+    assert "1.4 times the larger seed std (0.07%)" in text
+    assert "+0.28 points from batch 300 to 500 (92.26%, 92.60%, 92.54%), a direction fresh models do not show" in text
+    assert "reproduces the lab's batch 400 and 500 numbers" in text
+    # Fresh models rising with the batch, no continued model: no such claim.
+    rising = [_summary_entry(300, 0.9220, 0.0005), _summary_entry(500, 0.9250, 0.0005)]
+    text = report_answers.batch_size_answer(rising, [], 60000)
+    assert "Accuracy rises with the batch size: +0.30 points from 300 to 500" in text
+    assert "do not show" not in text and "reproduces" not in text and text.endswith("92.54%).")
+    assert report_answers.batch_size_answer(rising[:1], [], 60000) == ""
+
+
+def test_the_accuracy_and_loss_sentence_follows_the_groups():
+    def group(accuracy, loss):
+        return {"test_accuracy_mean": accuracy, "test_loss_mean": loss}
+
+    text = report_answers.accuracy_and_loss(0.9826, 0.1003, [group(0.9899, 0.0296), group(0.9844, 0.0497), group(0.96, 0.13)])
+    assert text == ("2 of 3 groups reach the lab's accuracy of 98.26% on average; their mean losses run from 0.0296 "
+                    "to 0.0497, all below the lab's 0.1003: none pairs that accuracy with that loss.")
+    paired = report_answers.accuracy_and_loss(0.9826, 0.1003, [group(0.9830, 0.1010), group(0.9850, 0.05)])
+    assert paired.endswith("1 of them at or above the lab's 0.1003.") and "none pairs" not in paired
+    assert report_answers.accuracy_and_loss(0.9826, 0.1003, [group(0.97, 0.1)]) == (
+        "No group's mean accuracy reaches the lab's 98.26% (the highest: 97.00%).")
+
+
+def blas_kernel(environment) -> str:
+    """The OpenBLAS kernel NumPy runs under ``environment`` (threadpoolctl's word for it)."""
+    code = ("import numpy, threadpoolctl; print([pool.get('architecture') for pool in "
+            "threadpoolctl.threadpool_info() if pool['internal_api'] == 'openblas'][0])")
+    return subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_the_committed_results_regenerate_to_the_same_bytes_on_other_cpu_kernels(tmp_path):
+    """REPORT.md and every sweep's tables and figures, made again from the committed results under
+    another OpenBLAS kernel than this CPU's own and with oneDNN limited to AVX2 (both at once: one
+    regeneration, as it costs 20 s), are the committed files byte for byte."""
+    native = blas_kernel(os.environ)
+    other = "Sandybridge" if native == "Haswell" else "Haswell"
+    variants = {other: {"OPENBLAS_CORETYPE": other, "ONEDNN_MAX_CPU_ISA": "AVX2"}}
+    assert blas_kernel({**os.environ, **variants[other]}) == other  # the variable did change the kernel
+    committed = ROOT / "results"
+    expected = {path.relative_to(committed): path.read_bytes() for path in committed.rglob("*")
+                if path.is_file() and path.name != ".made-from.json"}
+    processes = {}
+    for name, variables in variants.items():
+        copy = tmp_path / name
+        shutil.copytree(committed, copy, ignore=shutil.ignore_patterns(".made-from.json", ".lock"))
+        commands = [f"{sys.executable} -m mnist_lab report --results {copy}"] + [
+            f"{sys.executable} -m mnist_lab sweep {sweep} --report-only --results {copy}"
+            for sweep in ("sweep", "sweep-cnn", "sweep-notebook", "sweep-engines")]
+        processes[name] = subprocess.Popen(" && ".join(commands), shell=True, env={**os.environ, **variables},
+                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for name, process in processes.items():
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err
+        assert out.count("Wrote") >= 5, out  # every file was made again, not found up to date
+        made = {path.relative_to(tmp_path / name): path.read_bytes() for path in (tmp_path / name).rglob("*")
+                if path.is_file() and path.name != ".made-from.json"}
+        assert [str(path) for path in expected if made.get(path) != expected[path]] == [], name

@@ -1,0 +1,339 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import sklearn.manifold
+
+from mnist_lab.core.output import Output, silent
+from mnist_lab.analysis import embedding_cache, embeddings, measures, separability, visualize
+
+
+def neighborhood_hits_loop(points, labels, k):
+    """The lab's definition, one point at a time: k nearest others, ties to the lower index."""
+    hits = []
+    for i, point in enumerate(points):
+        others = [(float(((point - other) ** 2).sum()), j) for j, other in enumerate(points) if j != i]
+        nearest = [j for _, j in sorted(others)[:k]]
+        hits.append(np.mean([labels[j] == labels[i] for j in nearest]))
+    return np.array(hits)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_neighborhood_hit_matches_the_loop_with_ties_and_duplicates(seed):
+    rng = np.random.default_rng(seed)
+    points = rng.integers(0, 6, size=(300, 2)).astype(float)  # a small grid: many ties, many duplicates
+    labels = rng.integers(0, 4, size=300)
+    overall, per_class = measures.neighborhood_hit(points, labels, k=6)
+    hits = neighborhood_hits_loop(points, labels, 6)
+    assert overall == pytest.approx(hits.mean(), abs=1e-12)
+    np.testing.assert_allclose(per_class, [hits[labels == label].mean() for label in range(4)], atol=1e-12)
+    continuous = rng.normal(size=(200, 2))
+    assert measures.neighborhood_hit(continuous, labels[:200], 6)[0] == pytest.approx(
+        neighborhood_hits_loop(continuous, labels[:200], 6).mean(), abs=1e-12)
+
+
+def test_neighborhood_hit_by_hand():
+    # On a line: 0 1 2 | 10 11 12, labels a a b | b b a. With k = 2:
+    # 0 -> {1, 2}: 1/2; 1 -> {0, 2}: 1/2; 2 -> {1, 0}: 0; 10 -> {11, 12}: 1/2; 11 -> {10, 12}: 1/2;
+    # 12 -> {11, 10}: 0. Mean 2/6; class a (0, 1, 12): (1/2 + 1/2 + 0) / 3; class b: the same.
+    points = np.array([[0, 0], [1, 0], [2, 0], [10, 0], [11, 0], [12, 0]], dtype=float)
+    labels = np.array([0, 0, 1, 1, 1, 0])
+    overall, per_class = measures.neighborhood_hit(points, labels, k=2)
+    assert overall == pytest.approx(2 / 6)
+    np.testing.assert_allclose(per_class, [1 / 3, 1 / 3])
+    # Duplicates and ties: point 0 has 1 and 2 at distance 0 and 3 at distance 1; k = 1 picks index 1.
+    duplicates = np.array([[0, 0], [0, 0], [0, 0], [1, 0]], dtype=float)
+    np.testing.assert_array_equal(measures.nearest_neighbors(duplicates, 1).ravel(), [1, 0, 0, 0])
+    np.testing.assert_array_equal(measures.nearest_neighbors(duplicates, 3)[3], [0, 1, 2])
+
+
+def test_nearest_neighbors_rejects_impossible_k():
+    with pytest.raises(ValueError, match=r"k: expected 1 <= k < number of points \(3\), got 3"):
+        measures.nearest_neighbors(np.zeros((3, 2)), 3)
+
+
+def test_trustworthiness_matches_scikit_learn():
+    rng = np.random.default_rng(2)
+    high = rng.normal(size=(700, 20))
+    low = high[:, :2] + 0.3 * rng.normal(size=(700, 2))
+    for k in (5, 12):
+        assert measures.trustworthiness(high, low, k) == pytest.approx(
+            sklearn.manifold.trustworthiness(high, low, n_neighbors=k), abs=1e-12)
+
+
+def test_hull_overlap():
+    square = np.array([[0, 0], [1, 0], [0, 1], [1, 1]], dtype=float)
+    points = np.vstack([square, square + 5, [[0.5, 0.25]]])
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1])
+    assert measures.hull_overlap(points[:8], labels[:8]) == 0.0
+    assert measures.hull_overlap(points, labels) == pytest.approx(1 / 9)  # the class-1 point inside class 0's hull
+
+
+def test_knn_accuracy_separates_blobs():
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(3), 50)
+    points = rng.normal(size=(150, 2)) * 0.1 + labels[:, None] * 10
+    assert measures.knn_accuracy(points, labels) == 1.0
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory, mnist):
+    """A tiny trained MLP, CNN and logreg, as `mnist-lab train` writes them: results folder, runs by type."""
+    from mnist_lab.core.config import load_config
+    from mnist_lab.training.run import train
+
+    from conftest import ROOT
+
+    results = tmp_path_factory.mktemp("results")
+    runs = {}
+    for model in ("mlp", "cnn", "logreg"):
+        config = load_config(ROOT / "configs" / f"{model}.yaml", ["data.train_limit=500", "training.epochs=1",
+                                                                  "training.batch_size=100"], environ={})
+        runs[model] = train(config, model, results, output=Output(log=silent, progress=False), dataset=mnist).run_dir
+    return results, runs
+
+
+def test_visualize_writes_every_figure_and_table_then_uses_its_cache(tiny_runs, monkeypatch):
+    results, runs = tiny_runs
+    lines = []
+    chosen = {"mlp": runs["mlp"], "cnn": runs["cnn"]}
+    written = visualize.visualize(results_dir=results, limit=150, output=Output(log=lines.append, progress=False), runs_by_type=chosen)
+    projector = results / "embeddings" / "projector"
+    names = {path.name for path in written if path.parent != projector}
+    assert names == {"train_first_200.png", "untangling.png", "separability.csv", "separability.md",
+                     *(f"{source}_{method}.png" for source in ("raw", "mlp", "cnn") for method in ("tsne", "pca"))}
+    for path in written:
+        assert path.stat().st_size > (1000 if path.parent != projector else 100), path
+    exported = (projector / "projector_config.pbtxt").read_text()
+    assert exported.count("embeddings {") == 9  # three sources' features and their six maps
+    assert 'tensor_name: "cnn features (150 x 100)"' in exported and 'tensor_name: "mlp t-SNE map"' in exported
+    assert f"mlp: hidden layer of {runs['mlp']}" in lines
+    table = (results / "embeddings" / "separability.csv").read_bytes()
+
+    def no_recomputing(*args, **kwargs):
+        raise AssertionError("the cache should have served this embedding")
+
+    monkeypatch.setattr(embedding_cache, "embed_points", no_recomputing)
+    lines.clear()
+    figure = results / "embeddings" / "mlp_pca.png"
+    drawn = figure.read_bytes()
+    again = visualize.visualize(results_dir=results, limit=150, output=Output(log=lines.append, progress=False), runs_by_type=chosen)
+    assert sum("cached" in line for line in lines) == 6
+    assert again == [] and lines[-1] == "Up to date, not redrawn: 8 figures"  # nothing to do, nothing written
+    figure.write_bytes(b"edited by hand")
+    assert visualize.visualize(results_dir=results, limit=150, output=Output(log=lines.append, progress=False),
+                           runs_by_type=chosen) == [figure]
+    assert figure.read_bytes() == drawn  # drawn again, the same
+    assert (results / "embeddings" / "separability.csv").read_bytes() == table
+    # A partial view adds to the table and the Projector's export instead of shrinking them.
+    visualize.visualize(sources=("raw",), methods=("pca",), results_dir=results, limit=150, output=Output(log=lines.append, progress=False))
+    assert (results / "embeddings" / "separability.csv").read_bytes() == table
+    assert sorted(exported.split("embeddings {")) == sorted((projector / "projector_config.pbtxt").read_text()
+                                                            .split("embeddings {"))
+    assert len(list(projector.glob("*.float32"))) == 9
+    with pytest.raises(AssertionError, match="cache"):  # another perplexity is another embedding
+        visualize.visualize(sources=("raw",), methods=("tsne",), results_dir=results, limit=150, output=Output(log=lines.append, progress=False), settings=embeddings.TsneSettings(perplexity=20))
+
+
+def test_a_damaged_cache_entry_is_recomputed(tiny_runs):
+    results, _ = tiny_runs
+    folder = results / "embeddings-damaged"
+    visualize.visualize(sources=("raw",), methods=("pca",), results_dir=folder, limit=120, output=Output(log=silent, progress=False))
+    (entry,) = (folder / "embeddings" / "cache").glob("*.npy")
+    table = (folder / "embeddings" / "separability.csv").read_text()
+    entry.write_bytes(entry.read_bytes()[:50])  # truncated
+    lines = []
+    visualize.visualize(sources=("raw",), methods=("pca",), results_dir=folder, limit=120, output=Output(log=lines.append, progress=False))
+    assert any(line.startswith("Warning: damaged cache entry") for line in lines)
+    assert np.load(entry).shape == (120, 2)
+    assert (folder / "embeddings" / "separability.csv").read_text().split(",")[:-1] == table.split(",")[:-1]
+
+
+@pytest.mark.parametrize("option, run, message", [
+    ("--cnn", "mlp", "a mlp run, expected a cnn run"),
+    ("--mlp", "logreg", "a logreg run, expected a mlp run"),
+])
+def test_visualize_checks_the_runs_it_is_given(tiny_runs, option, run, message):
+    from click.testing import CliRunner
+
+    from mnist_lab import cli
+
+    results, runs = tiny_runs
+    result = CliRunner().invoke(cli.main, ["visualize", "--sources", option[2:], option, str(runs[run]),
+                                           "--results", str(results), "--limit", "100"])
+    assert result.exit_code == 2 and f"Error: {option} {runs[run]}: {message}" in result.output
+
+
+def test_visualize_refuses_a_run_trained_on_other_data_or_damaged(tiny_runs, tmp_path, tiny_arrays):
+    from click.testing import CliRunner
+
+    from mnist_lab import cli
+
+    results, runs = tiny_runs
+    other = tmp_path / "other.npz"
+    np.savez(other, **{**tiny_arrays, "x_test": np.repeat(tiny_arrays["x_test"], 10, axis=0)[:150],
+                       "y_test": np.repeat(tiny_arrays["y_test"], 10)[:150]})
+    result = CliRunner().invoke(cli.main, ["visualize", "--sources", "mlp", "--mlp", str(runs["mlp"]),
+                                           "--data", str(other), "--results", str(tmp_path), "--limit", "100"])
+    assert result.exit_code == 2 and "trained on other data" in result.output
+    import shutil
+
+    damaged = tmp_path / "runs" / runs["cnn"].name
+    shutil.copytree(runs["cnn"], damaged)
+    (damaged / "metrics.json").write_text("{")
+    result = CliRunner().invoke(cli.main, ["visualize", "--sources", "cnn", "--cnn", str(damaged),
+                                           "--results", str(tmp_path), "--limit", "100"])
+    assert result.exit_code == 2 and f"--cnn {damaged}: not a complete run" in result.output
+    assert "metrics.json: not valid JSON" in result.output
+
+
+def test_the_default_run_is_the_labs_config_on_the_whole_data(tiny_runs):
+    """Slice runs (the tiny ones) are never taken by default: the command names what to run."""
+    from mnist_lab.core.errors import UsageError
+
+    results, _ = tiny_runs
+    with pytest.raises(UsageError, match="no complete run of the lab's mlp config on the whole of this data"):
+        visualize.visualize(sources=("mlp",), results_dir=results, limit=100, output=Output(log=silent, progress=False))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--perplexity", "nan"], "--perplexity nan: expected a finite number >= 1"),
+    (["--perplexity", "inf"], "--perplexity inf: expected a finite number >= 1"),
+    (["--perplexity", "40", "--limit", "100"], "--perplexity 40: expected at most 32.7 for 100 points"),
+    (["--limit", "99"], "Invalid value for '--limit': 99 is not in the range x>=100."),
+])
+def test_visualize_refuses_impossible_settings_up_front(tmp_path, args, message):
+    from click.testing import CliRunner
+
+    from mnist_lab import cli
+
+    result = CliRunner().invoke(cli.main, ["visualize", "--sources", "raw", "--results", str(tmp_path), *args])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "embeddings").exists() and not (tmp_path / "figures").exists()
+
+
+def test_the_documented_minimum_limit_works(tmp_path):
+    from click.testing import CliRunner
+
+    from mnist_lab import cli
+
+    result = CliRunner().invoke(cli.main, ["visualize", "--sources", "raw", "--results", str(tmp_path),
+                                           "--limit", "100", "-q"])
+    assert result.exit_code == 0, result.output
+
+
+def test_separability_table_is_worded_by_its_numbers(tiny_runs):
+    rows = [{"source": source, "method": "tsne", "points": 10, "neighborhood_hit": hit, "knn_accuracy": 0.9,
+             "silhouette": 0.1, "trustworthiness": 0.9, "hull_overlap": 0.5,
+             **{f"neighborhood_hit_{label}": hit for label in range(10)}}
+            for source, hit in (("raw", 0.93), ("mlp", 0.95), ("cnn", 0.98))]
+    assert "- tsne: NH raw 0.930 < mlp 0.950 < cnn 0.980: increasing from pixels to MLP to CNN, as the course expects" \
+        in separability.separability_markdown(rows)
+    rows[1]["neighborhood_hit"] = 0.99
+    assert "- tsne: NH is **not** increasing from pixels to MLP to CNN here: raw 0.930 ≤ cnn 0.980 ≤ mlp 0.990." in \
+        separability.separability_markdown(rows)
+
+
+def test_missing_run_names_the_command_to_run(tmp_path):
+    from click.testing import CliRunner
+
+    from mnist_lab import cli
+    from mnist_lab.core.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"no complete run of the lab's cnn config on the whole of this data under "
+                                         r".*runs: run `mnist-lab train cnn` first, pass --cnn "
+                                         r"RUN_DIR, or add --train-missing"):
+        visualize.visualize(sources=("cnn",), results_dir=tmp_path, limit=100, output=Output(log=silent, progress=False))
+    result = CliRunner().invoke(cli.main, ["visualize", "--sources", "raw,mlp", "--results", str(tmp_path)])
+    assert result.exit_code == 2 and "run `mnist-lab train mlp` first" in result.output
+    wrong = CliRunner().invoke(cli.main, ["visualize", "--sources", "raw,rnn"])
+    assert wrong.exit_code == 2 and "expected a comma-separated list of raw, mlp, cnn, got 'raw,rnn'" in wrong.output
+
+
+def test_embeddings_and_their_figures_are_deterministic(mnist, tmp_path):
+    from mnist_lab.results import plots
+    from mnist_lab.core.data import model_inputs
+
+    pixels, labels = model_inputs(mnist.x_test[:300], "mlp"), mnist.y_test[:300]
+    first, second = (embeddings.embed_points(pixels, "tsne", embeddings.TsneSettings(), seed=3) for _ in range(2))
+    np.testing.assert_array_equal(first, second)
+    for name in ("a", "b"):
+        plots.embedding_panels(first, labels, embeddings.class_hulls(first, labels),
+                               embeddings.class_ellipses(first, labels, seed=3), tmp_path / f"{name}.png", "t")
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+
+
+def test_ellipse_follows_the_class_covariance():
+    rng = np.random.default_rng(4)
+    # A cloud stretched 3:1 along the diagonal y = x.
+    raw = rng.normal(size=(4000, 2)) * [3.0, 1.0]
+    rotation = np.array([[1, -1], [1, 1]]) / np.sqrt(2)
+    points = raw @ rotation.T + [5, -2]
+    centre, width, height, angle = embeddings.class_ellipses(points, np.zeros(4000, int), seed=0)[0]
+    np.testing.assert_allclose(centre, [5, -2], atol=0.15)
+    assert width == pytest.approx(2 * embeddings.ELLIPSE_STDS * 3.0, rel=0.05)
+    assert height == pytest.approx(2 * embeddings.ELLIPSE_STDS * 1.0, rel=0.05)
+    assert angle % 180 == pytest.approx(45, abs=2)
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGKILL, -9)])
+def test_a_stopped_visualize_leaves_no_half_entry_and_reruns(tmp_path, signum, code):
+    command = [sys.executable, "-m", "mnist_lab", "visualize", "--sources", "raw", "--methods", "tsne",
+               "--limit", "3000", "-q", "--results", str(tmp_path)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in process.stdout:
+        if "computing" in line:
+            time.sleep(0.5)
+            process.send_signal(signum)
+            break
+    assert process.wait(timeout=120) == code
+    cache = tmp_path / "embeddings" / "cache"
+    assert not cache.exists() or not list(cache.iterdir())
+    assert not (tmp_path / "embeddings" / "separability.csv").exists()
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert len(list(cache.glob("*.npy"))) == 1 and (tmp_path / "embeddings" / "separability.csv").exists()
+
+
+def test_damaged_runs_are_named_never_a_crash(tiny_runs, tmp_path):
+    """A damaged run beside the one wanted is warned of; a damaged model file given is named."""
+    import shutil
+
+    from mnist_lab.core.errors import UsageError
+
+    _, runs = tiny_runs
+    for model in ("mlp", "cnn"):
+        shutil.copytree(runs[model], tmp_path / "runs" / runs[model].name)
+    (tmp_path / "runs" / runs["cnn"].name / "metrics.json").write_text("")
+    lines = []
+    with pytest.raises(UsageError, match="no complete run of the lab's mlp config"):
+        visualize.visualize(sources=("mlp",), results_dir=tmp_path, limit=100, output=Output(log=lines.append, progress=False))
+    assert lines == [f"Warning: damaged result, treated as not done: "
+                     f"{tmp_path / 'runs' / runs['cnn'].name / 'metrics.json'}: not valid JSON (empty file)"]
+    model = tmp_path / "runs" / runs["mlp"].name / "model.keras"
+    model.write_bytes(model.read_bytes()[:500])
+    with pytest.raises(UsageError, match=f"{model}: damaged, the model cannot be loaded \\(not a complete .keras "
+                                         f"archive: truncated or overwritten\\); retrain it"):
+        visualize.visualize(sources=("mlp",), results_dir=tmp_path, limit=100, output=Output(log=silent, progress=False),
+                        runs_by_type={"mlp": model.parent})
+
+
+def test_the_ellipse_holds_the_gaussian_mass_it_states():
+    """The default half-axes √2 σ (the course's) hold 1 − 1/e of a 2-D Gaussian's mass: checked by
+    counting samples inside the drawn ellipse, the oracle for the figure's caption."""
+    assert embeddings.ELLIPSE_STDS == pytest.approx(np.sqrt(2))
+    assert embeddings.ellipse_mass(np.sqrt(2)) == pytest.approx(1 - np.exp(-1))
+    assert "63% of its mass" in embeddings.ellipse_caption(embeddings.ELLIPSE_STDS)
+    rng = np.random.default_rng(7)
+    points = rng.normal(size=(20000, 2)) @ np.array([[2.0, 0.5], [0.0, 1.0]])
+    for stds in (embeddings.ELLIPSE_STDS, 2.0):
+        centre, width, height, angle = embeddings.class_ellipses(points, np.zeros(len(points), int), seed=0, stds=stds)[0]
+        turn = np.radians(angle)
+        local = (points - centre) @ np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+        inside = ((local[:, 0] / (width / 2)) ** 2 + (local[:, 1] / (height / 2)) ** 2 <= 1).mean()
+        assert inside == pytest.approx(embeddings.ellipse_mass(stds), abs=0.01)
