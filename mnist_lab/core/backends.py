@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -111,6 +110,8 @@ def visible_gpus() -> list[str]:
                 and gpu.strip() != "-1"]
     if shutil.which("nvidia-smi") is None:
         return []
+    import subprocess  # here: the command line reads BACKENDS at start-up, and --help stays quick
+
     try:
         listed = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
                                 text=True, timeout=30)
