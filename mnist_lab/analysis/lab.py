@@ -59,7 +59,7 @@ def within_spread(mean: float, std: float, lab: float):
 def reproduced(entry: dict):
     """The one definition of "reproduced", used by every table and by REPORT.md: the lab's test
     accuracy and its test loss both lie within our mean ± 2 std (``entry``: a summary entry of
-    tables.summarize). None where the lab gives no number for the setting, or with one seed."""
+    sweep_tables.summarize). None where the lab gives no number for the setting, or with one seed."""
     if math.isnan(entry["lab_test_accuracy"]):
         return None
     verdicts = [within_spread(entry[f"test_{metric}_mean"], entry[f"test_{metric}_std"], entry[f"lab_test_{metric}"])

@@ -15,6 +15,7 @@ from mnist_lab.analysis.report_answers import (accuracy_and_loss, batch_size_ans
                                                gradient_agreement, hypothesis, lab_comparisons, measures_answer,
                                                minimiser_answer, projection_answer)
 from mnist_lab.analysis.report_checks import convexity_checks, gradient_checks, loss_landscape, pca_variance_share
+from mnist_lab.analysis import separability
 from mnist_lab.analysis.separability import read_separability
 from mnist_lab.analysis.sweep_tables import cell_rows, summarize, summary_entry, yes_no
 from mnist_lab.core.config import ModelConfig, TrainingConfig
@@ -70,14 +71,13 @@ def _inputs(results: Path) -> list:
     the embedding figures it links."""
     files = [path for sweep in (LAB_SWEEP, NOTEBOOK_SWEEP, CNN_SWEEP, ENGINES_SWEEP)
              for path in sorted((results / store.SWEEPS_FOLDER / sweep / store.CELLS_FOLDER).glob("*.json"))]
-    files += [path for path in [results / store.EMBEDDINGS_FOLDER / "separability.csv"] if path.exists()]
+    files += [path for path in [results / store.EMBEDDINGS_FOLDER / separability.CSV_FILE] if path.exists()]
     return ([(path.relative_to(results).as_posix(), freshness.file_digest(path)) for path in files]
             + sorted(path.name for path in (results / store.EMBEDDINGS_FOLDER).glob("*.png")))
 
 
 def _records(folder: Path, log) -> list[dict]:
-    cells = store.read_cells(folder)
-    store.warn_damaged(cells.damaged, log)
+    cells = store.read_cells(folder, log)
     return list(cells.records.values())
 
 
@@ -228,7 +228,7 @@ def _engines_section(folder: Path, log) -> str:
 
 def _embeddings_section(folder: Path) -> str:
     try:
-        table = read_bounded(folder / "separability.md").decode("utf-8").split("\n", 2)[2]  # without its title
+        table = read_bounded(folder / separability.MARKDOWN_FILE).decode("utf-8").split("\n", 2)[2]  # without its title
     except (OSError, UnicodeDecodeError, IndexError):  # none yet, or not the table visualize writes
         return ""
     figures = " · ".join(f"[{path.stem}](embeddings/{path.name})" for path in sorted(folder.glob("*_*.png")))
@@ -250,7 +250,7 @@ def _questions_section(summary, continued, embeddings: Path, log) -> str:
              f"[0, 1] (over the {len(pixels):,} training images: smallest {pixels.min():g}, largest "
              f"{pixels.max():g}), so in [0, 1]^{pixels.shape[1]}.",
              "",
-             "**Part 1: back-propagation by hand** (`mnist_lab/numpy_engine.py`). Logistic regression: "
+             "**Part 1: back-propagation by hand** (`mnist_lab/training/numpy_engine.py`). Logistic regression: "
              "z = xW + b, ŷ = softmax(z), L = −(1/n) Σ y · log ŷ; ∂L/∂z = (ŷ − y)/n, ∇W = xᵀ(ŷ − y)/n, "
              "∇b = mean(ŷ − y). MLP: h = σ(xW₁ + b₁), z₂ = hW₂ + b₂; ∂L/∂z₂ = (ŷ − y)/n, ∇W₂ = hᵀ ∂L/∂z₂, "
              "∇b₂ = Σ ∂L/∂z₂, ∂L/∂h = ∂L/∂z₂ W₂ᵀ, ∂L/∂z₁ = ∂L/∂h ⊙ h(1 − h), ∇W₁ = xᵀ ∂L/∂z₁, "

@@ -12,6 +12,7 @@ from mnist_lab.core.files import csv_text, read_bounded, write_if_changed
 from mnist_lab.results import store
 
 
+CSV_FILE, MARKDOWN_FILE = "separability.csv", "separability.md"  # in DIR/embeddings
 SEPARABILITY_FIELDS = ("source", "method", "points", "neighborhood_hit",
                        *(f"neighborhood_hit_{label}" for label in range(10)),
                        "knn_accuracy", "silhouette", "trustworthiness", "hull_overlap", "seconds")
@@ -20,14 +21,14 @@ SEPARABILITY_FIELDS = ("source", "method", "points", "neighborhood_hit",
 def write_separability(rows: list[dict], folder: Path) -> list[Path]:
     """separability.csv and .md: one row per (source, method), and the lab's conclusion checked;
     returns those that changed."""
-    texts = {folder / "separability.csv": csv_text(rows, SEPARABILITY_FIELDS),
-             folder / "separability.md": separability_markdown(rows)}
+    texts = {folder / CSV_FILE: csv_text(rows, SEPARABILITY_FIELDS),
+             folder / MARKDOWN_FILE: separability_markdown(rows)}
     return [path for path, text in texts.items() if write_if_changed(path, text)]
 
 
 def read_separability(folder: Path, log=print) -> list[dict]:
     """The rows of separability.csv, numbers as floats; [] (with a warning) when it is damaged."""
-    path = folder / "separability.csv"
+    path = folder / CSV_FILE
     if not path.exists():
         return []
     try:

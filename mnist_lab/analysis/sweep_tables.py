@@ -174,8 +174,7 @@ def write_sweep_report(folder: Path, experiments=None, log=print) -> list[Path] 
     defined (a cell of a grid value since removed stays on disk but leaves the tables).
     Damaged cell files are named in a warning and left out.
     """
-    cells = store.read_cells(folder)
-    store.warn_damaged(cells.damaged, log)
+    cells = store.read_cells(folder, log)
     used = sorted(key for key, record in cells.records.items()
                   if experiments is None or record["experiment_hash"] in experiments)
     if not used:

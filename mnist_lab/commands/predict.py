@@ -14,7 +14,7 @@ def run(run_argument, images, results_dir, show_dir, form):
     from mnist_lab.core.files import atomic_write_png
     from mnist_lab.results.store import check_writable
 
-    classifier = Classifier.of_run(run_folder(run_argument, results_dir))
+    classifier = Classifier.of_run(resolve_run(run_argument, results_dir))
     if show_dir is not None:
         check_writable(Path(show_dir), "--show")
     seen = prepared(images)
@@ -32,7 +32,7 @@ def run(run_argument, images, results_dir, show_dir, form):
         click.echo(f"{path}: " + ", ".join(f"{digit} ({probability:.1%})" for digit, probability in digits))
 
 
-def run_folder(argument: str, results_dir) -> Path:
+def resolve_run(argument: str, results_dir) -> Path:
     """RUN as given: a folder, or a run's key, found by its experiment whatever its label."""
     from mnist_lab.results.store import RUNS_FOLDER, find_run
 

@@ -41,7 +41,7 @@ def run(sweep_path, overrides, data_path, results_dir, only, force, dry_run, rep
 
     outcome = run_sweep(plan, results_dir, force=force, output=Output(log=click.echo, progress=not quiet),
                         cluster=cluster, event_logs=event_logs,
-                        report=lambda folder, experiments: write_sweep_report(folder, experiments, log=silent))
+                        write_tables=lambda folder, experiments: write_sweep_report(folder, experiments, log=silent))
     click.echo(f"Sweep {plan.name}: {outcome.trained} cells trained, {outcome.skipped} skipped, "
                f"{len(outcome.failures)} failed; tables in {outcome.folder}")
     if not outcome.failures:
@@ -60,8 +60,7 @@ def list_cells(sweep, folder, force=False, cluster=None, log=print):
     from mnist_lab.results import store
     from mnist_lab.training.estimates import sweep_seconds
 
-    cells = store.read_cells(folder)
-    store.warn_damaged(cells.damaged, log)
+    cells = store.read_cells(folder, log)
     todo = pending_cells(sweep, {**cells.records, **{key: None for key in cells.stale.values()}}, force)
     for cell in sweep.cells:
         log(f"{'todo' if cell in todo else 'done'}  {describe_cell(cell)}")

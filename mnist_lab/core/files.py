@@ -1,6 +1,7 @@
 """Files as mnist-lab writes, reads and locks them: atomic writes (a reader sees the old file or the
 new one, never half of one), bounded reads that never block on a FIFO or read a device, and the
-one lock mechanism (POSIX ``lockf``) with a way to ask who holds a lock without taking it."""
+one lock mechanism (POSIX ``lockf``) with a way to ask who holds a lock without taking it, and
+the CSV text of generated tables."""
 
 from __future__ import annotations
 
@@ -98,7 +99,8 @@ class Lock:
     a ``with`` block; the kernel releases it even on kill -9. POSIX locks belong to the process,
     not to a file handle: a second lock of the same file here would succeed, and closing any
     other handle of it would release the lock. So this process's locks are also kept here: a
-    second take is refused, and lock_holder never opens a file this process holds."""
+    second take is refused, and lock_holder never opens a file this process holds.
+    BlockingIOError at once when a process (this one included) holds the lock."""
 
     def __init__(self, path):
         import fcntl
@@ -126,12 +128,6 @@ class Lock:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def take_lock(path) -> Lock:
-    """This process's lock on ``path``; BlockingIOError at once when a process (this one included)
-    holds it."""
-    return Lock(path)
 
 
 def lock_holder(path) -> int | None:

@@ -20,8 +20,8 @@ from mnist_lab.core.describe import describe_limits, describe_setup
 from mnist_lab.results.checkpoints import FOLDER as CHECKPOINTS, SUFFIX as CHECKPOINT_SUFFIX, Checkpoint
 from mnist_lab.core.errors import UsageError, printable
 from mnist_lab.core.files import lock_holder, read_bounded
-from mnist_lab.results.store import (CELL_FIELDS, CELLS_FOLDER, FAILED_FOLDER, RUNS_FOLDER, SWEEP_LOCK, SWEEPS_FOLDER, DamagedResult, read_run,
-                    validated_record)
+from mnist_lab.results.store import (CELL_FIELDS, CELLS_FOLDER, FAILED_FOLDER, RUNS_FOLDER, SWEEP_LOCK, SWEEPS_FOLDER,
+                                     DamagedResult, read_run, validated_record)
 
 # Every field of a row, in the order of csv/json; the table shows the first ones that fit.
 FIELDS = ("key", "kind", "sweep", "state", "model", "setup", "engine", "backend", "batch_size", "epochs",

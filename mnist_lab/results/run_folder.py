@@ -16,7 +16,8 @@ def write_run(folder: Path, name, config, model, summary, history, metrics):
     """Every file of a run folder; metrics.json last, so its presence means the rest is written."""
     (folder / "config.yaml").write_text(to_yaml(config))
     (folder / "summary.txt").write_text(summary + "\n")
-    model.save(folder / ("model.npz" if config.engine == "numpy" else "model.keras"))
+    model.save(folder / store.MODEL_FILE[config.engine])
+    # csv's own line ends (\r\n), as history.csv always had; tables use files.csv_text (\n).
     with open(folder / "history.csv", "w", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=store.HISTORY_FIELDS)
         writer.writeheader()

@@ -1,8 +1,10 @@
-"""The results store: run folders, sweep cell files and failure records.
+"""The results store: its layout (every folder name), run folders, sweep cell files, failure
+records and the sweep lock.
 
-The only code that writes these files is also the only code that reads them:
-every record read is validated here, and a damaged one (empty, truncated,
-malformed, of the wrong shape) is named by file and treated as not done.
+Every record is read and validated here, and a damaged one (empty, truncated,
+malformed, of the wrong shape) is named by file and treated as not done; cells
+and failures are written here, a run folder's files by run_folder.py into a
+staging folder of this module's.
 
 Run folders are built under a hidden staging name and renamed when complete,
 so a folder under ``runs/`` whose name does not start with a dot is complete.
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mnist_lab.core.errors import ConfigError, UsageError, printable
-from mnist_lab.core.files import atomic_write_text, lock_holder, read_bounded, take_lock
+from mnist_lab.core.files import Lock, atomic_write_text, lock_holder, read_bounded
 from mnist_lab.core.schema import NUMBER, all_of, is_finite, is_of, wrong_fields
 from mnist_lab.core.identity import experiment_key, identity_hash, key_hash, record_experiment
 
@@ -40,9 +42,10 @@ REPORT_FIGURES_FOLDER = "report"  # REPORT.md's figures (DIR/report)
 EMBEDDINGS_FOLDER = "embeddings"  # visualize's maps and tables (DIR/embeddings)
 EMBEDDINGS_CACHE_FOLDER = "cache"  # and its cache of computed maps (DIR/embeddings/cache)
 STAGING_LOCK = ".owner"
-MODEL_FILES = ("model.keras", "model.npz")
+MODEL_FILE = {"keras": "model.keras", "numpy": "model.npz"}  # a run's model, by engine
+MODEL_FILES = tuple(MODEL_FILE.values())
 _LIST, _MAPPING = list, dict
-# Every result record, train run or sweep cell, carries these (see fit.result_record).
+# Every result record, train run or sweep cell, carries these (see training/records.py).
 RESULT_FIELDS = {"model": str, "test_loss": NUMBER, "test_accuracy": NUMBER, "train_loss": NUMBER,
                  "train_accuracy": NUMBER, "parameters": int, "epochs": int, "seconds_per_epoch": NUMBER,
                  "epoch_seconds": _LIST, "seed": int, "config": _MAPPING, "data": _MAPPING,
@@ -83,7 +86,8 @@ def validated_record(path: Path, fields: dict) -> dict:
     if not all(is_finite(record[name]) for name in ("test_loss", "test_accuracy")):
         raise DamagedResult(f"{path}: test metrics are not finite numbers")
     data = record["data"]
-    if (not isinstance(data.get("sha256"), dict) or not all_of(data["sha256"], str) or wrong_fields(data, {"train_images": int, "test_images": int})
+    if (not isinstance(data.get("sha256"), dict) or not all_of(data["sha256"], str)
+            or wrong_fields(data, {"train_images": int, "test_images": int})
             or not all(isinstance(data.get(name, ""), str) for name in ("digest", "source"))
             or not all(data.get(name) is None or is_of(data[name], int) for name in ("train_limit", "test_limit"))):
         raise DamagedResult(f"{path}: data record lacks its digests or image counts, or has mistyped ones")
@@ -193,8 +197,8 @@ def _locked_staging_folder(staged: Path, attempts=5):
         shutil.rmtree(staged, ignore_errors=True)
         staged.mkdir()
         try:
-            return take_lock(staged / STAGING_LOCK)
-        except (FileNotFoundError, BlockingIOError):
+            return Lock(staged / STAGING_LOCK)
+        except OSError:  # removed meanwhile, or locked first by that clean-up (or a lock that failed)
             continue
     raise RuntimeError(f"{staged}: could not lock a staging folder (another process keeps removing it)")
 
@@ -234,12 +238,13 @@ def remove_abandoned(folder: Path):
         if mine in leftover.name or not leftover.is_dir():
             continue
         try:
-            with take_lock(leftover / STAGING_LOCK):
+            with Lock(leftover / STAGING_LOCK):
                 _resolve_abandoned(leftover)
         except FileNotFoundError:  # removed meanwhile by another clean-up
             continue
-        except BlockingIOError:  # held by a live process: left alone
-            continue
+        except OSError as error:
+            if error.errno not in (errno.EACCES, errno.EAGAIN):
+                raise  # a lock held by a live process is left alone; anything else is a real error
 
 
 def _resolve_abandoned(leftover: Path):
@@ -295,11 +300,11 @@ SWEEP_LOCK = ".lock"  # a sweep folder's: held by the one sweep process writing 
 
 @contextmanager
 def sweep_lock(folder: Path):
-    """Hold a sweep folder for this process (files.take_lock: the kernel releases it even on
+    """Hold a sweep folder for this process (files.Lock: the kernel releases it even on
     kill -9, and `mnist-lab runs` asks who holds it without taking it)."""
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        lock = take_lock(folder / SWEEP_LOCK)
+        lock = Lock(folder / SWEEP_LOCK)
     except BlockingIOError:
         holder = lock_holder(folder / SWEEP_LOCK)
         raise SweepLocked(f"{folder} is being written by another sweep (pid {holder or '? (another host)'}); "
@@ -323,7 +328,8 @@ def cell_path(folder: Path, key: str) -> Path:
     return folder / CELLS_FOLDER / f"{key}.json"
 
 
-def read_cells(folder: Path) -> Cells:
+def read_cells(folder: Path, log=None) -> Cells:
+    """The cells of a sweep folder; with ``log``, the damaged ones named in a warning."""
     records, damaged, stale = {}, [], {}
     for path in sorted((folder / CELLS_FOLDER).glob("*.json")):
         try:
@@ -336,6 +342,8 @@ def read_cells(folder: Path) -> Cells:
             stale[path] = key
         else:
             records[path.stem] = record
+    if log is not None:
+        warn_damaged(damaged, log)
     return Cells(records, damaged, stale)
 
 

@@ -47,7 +47,7 @@ def trajectory_estimates(cells, records) -> list[float]:
         train_images = min(config.data.train_limit or FULL_TRAIN_IMAGES, FULL_TRAIN_IMAGES)
         seconds = measured.get(_speed_class(to_dict(config), train_images))
         estimates.append(run_seconds(config, max(cell.config.total_epochs for cell in group),
-                                            statistics.median(seconds) if seconds else None))
+                                     statistics.median(seconds) if seconds else None))
     return estimates
 
 

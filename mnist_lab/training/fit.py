@@ -53,7 +53,7 @@ def fit_model(model, config, arrays, *, verbose=0, on_epoch=None, resume=None) -
     ``resume``: a checkpoint of this training; its weights and optimizer state are restored and
     training goes on after its last epoch, with the numbers of a training never stopped.
     ``on_epoch(history)`` runs after each finite epoch, before the next one starts (where a
-    checkpoint is taken: see checkpoint()). The one training path of mnist-lab: train and
+    checkpoint is taken: see resume.checkpoint()). The one training path of mnist-lab: train and
     sweep, both engines.
     """
     history, total = [], config.total_epochs

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from mnist_lab.results import store
 from mnist_lab.results.checkpoints import CheckpointFolder
-from mnist_lab.results.run_folder import write_run
 from mnist_lab.core.data import prepare
 from mnist_lab.results.event_logs import FOLDER as LOGS_FOLDER, LiveLog, hyperparameters, write_log
 from mnist_lab.core.identity import load_checked
@@ -52,8 +51,9 @@ def train(config, name: str, results_dir="results", *, force=False, output=Outpu
     if existing is not None:
         saved.remove(final.name)  # left by a kill between publishing the run and removing it
         return TrainResult(final, existing, trained=False)
-    # Keras: only when there is training to do
-    from mnist_lab.training import fit, records, resume as resume_from
+    # Keras and matplotlib: only when there is training to do
+    from mnist_lab.results.run_folder import write_run
+    from mnist_lab.training import fit, records, resume
 
     started = time.perf_counter()
     dataset = load_checked(config.data) if dataset is None else dataset
@@ -65,9 +65,9 @@ def train(config, name: str, results_dir="results", *, force=False, output=Outpu
     model = fit.new_model(config)
     summary = fit.model_summary(model)
     log(summary)
-    resume = None if force else resume_from.usable_checkpoint(saved.load(final.name, notice), model, notice)
-    if resume is not None:
-        notice(f"Resuming after epoch {resume.epoch} of {config.total_epochs} "
+    saved_state = None if force else resume.usable_checkpoint(saved.load(final.name, notice), model, notice)
+    if saved_state is not None:
+        notice(f"Resuming after epoch {saved_state.epoch} of {config.total_epochs} "
                f"(checkpoint {saved.path(final.name)})")
 
     live = LiveLog(saved.log_folder(final.name), config) if event_logs else None
@@ -75,17 +75,17 @@ def train(config, name: str, results_dir="results", *, force=False, output=Outpu
     def save_checkpoint(history):
         if live is not None:
             live.epoch(history[-1])
-        saved.save(final.name, resume_from.checkpoint(model, final.name, history).to_bytes())
+        saved.save(final.name, resume.checkpoint(model, final.name, history).to_bytes())
 
     try:
-        trajectory = fit.fit_model(model, config, arrays, verbose=fit.verbosity(output.progress), resume=resume,
+        trajectory = fit.fit_model(model, config, arrays, verbose=fit.verbosity(output.progress), resume=saved_state,
                                    on_epoch=save_checkpoint)
     except fit.Diverged:
         saved.remove(final.name)  # it would only diverge again: its checkpoint and live log go
         raise
     predictions = trajectory.test_probabilities.argmax(axis=1)
-    metrics = records.run_metrics(config, dataset, trajectory, records.confusion_counts(arrays.test_labels, predictions),
-                              wall_seconds=time.perf_counter() - started)
+    confusion = records.confusion_counts(arrays.test_labels, predictions)
+    metrics = records.run_metrics(config, dataset, trajectory, confusion, wall_seconds=time.perf_counter() - started)
     with store.staging(final) as staged:
         write_run(staged, name, config, model, summary, trajectory.history, metrics)
         if event_logs:

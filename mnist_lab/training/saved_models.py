@@ -33,7 +33,9 @@ def load_run_model(model_file):
 
 
 def class_probabilities(model, inputs: np.ndarray) -> np.ndarray:
-    """One row of class probabilities per input, from a model load_run_model returned."""
+    """One row of class probabilities per input, from a model load_run_model returned: Keras's own
+    predict(), as `predict` always printed (its JSON shows every digit); training evaluates with
+    fit.predict, whose batches are its own."""
     if _is_numpy_engine(model):
         return model.probabilities(inputs)
     return np.asarray(model.predict(inputs, verbose=0))

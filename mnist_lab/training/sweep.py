@@ -30,9 +30,9 @@ class SweepOutcome:
 
 
 def run_sweep(sweep: Sweep, results_dir="results", *, force=False, output=Output(), cluster=None,
-              event_logs=True, report=None) -> SweepOutcome:
+              event_logs=True, write_tables=None) -> SweepOutcome:
     """Train every pending cell, one trajectory per group; then, still holding the folder,
-    ``report(folder, experiments)`` (the sweep's tables and figures: analysis/sweep_tables.py).
+    ``write_tables(folder, experiments)`` (the sweep's tables and figures: analysis/sweep_tables.py).
 
     ``cluster`` (an executors.ClusterSpec) runs the trajectories on Dask workers; this process
     alone holds the lock and writes the cell files, as each cell's result arrives.
@@ -43,8 +43,7 @@ def run_sweep(sweep: Sweep, results_dir="results", *, force=False, output=Output
     folder = store.sweep_folder(results_dir, sweep.name)
     with store.sweep_lock(folder):
         store.remove_temporaries(folder)
-        cells = store.rekey_cells(folder, store.read_cells(folder))
-        store.warn_damaged(cells.damaged, log)
+        cells = store.rekey_cells(folder, store.read_cells(folder, log))
         todo = pending_cells(sweep, cells.records, force)
         for cell in todo if event_logs else ():  # a file in a log's place would fail its trajectory on every run
             store.check_writable(SweepListener.log_folder_of(folder, cell), "--results")
@@ -76,8 +75,8 @@ def run_sweep(sweep: Sweep, results_dir="results", *, force=False, output=Output
                     failures.update(_run_trajectory(group, data, listener, saved))
             elif groups:
                 failures = run_on_dask(dask_client, groups, DataCache(), listener, saved, log)
-        if report is not None:  # under the lock: the tables of exactly these cells
-            report(folder, {cell.experiment for cell in sweep.cells})
+        if write_tables is not None:  # under the lock: the tables of exactly these cells
+            write_tables(folder, {cell.experiment for cell in sweep.cells})
     return SweepOutcome(folder, skipped, len(todo) - len(failures), failures)
 
 

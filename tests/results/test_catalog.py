@@ -79,8 +79,8 @@ def test_a_checkpoint_of_a_live_sweep_is_in_progress(results):
     lock = results / "sweeps" / "lab" / ".lock"
     lock.write_text(f"{os.getpid()}\n")
     assert {row["state"] for row in catalog.rows(results) if row["key"] == "cnn-aaaaaaaaaaaa"} == {"partial"}
-    holder = subprocess.Popen([sys.executable, "-c", f"import sys, time; from mnist_lab.core.files import take_lock; "
-                               f"lock = take_lock({str(lock)!r}); print('held', flush=True); time.sleep(60)"],
+    holder = subprocess.Popen([sys.executable, "-c", f"import sys, time; from mnist_lab.core.files import Lock; "
+                               f"lock = Lock({str(lock)!r}); print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline() == "held\n"

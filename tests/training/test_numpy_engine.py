@@ -16,7 +16,7 @@ from conftest import ROOT, write_config
 
 QUIET = {"output": Output(log=silent, progress=False)}
 # A sweep as the command runs it: its tables written at the end.
-SWEEP = {**QUIET, "report": lambda folder, experiments: write_sweep_report(folder, experiments, log=silent)}
+SWEEP = {**QUIET, "write_tables": lambda folder, experiments: write_sweep_report(folder, experiments, log=silent)}
 
 
 def test_softmax_and_log_softmax_are_stable():

@@ -29,7 +29,7 @@ QUICK = ("data.train_limit=1000", "data.test_limit=200")
 QUICK_OPTIONS = [option for override in QUICK for option in ("--set", override)]
 QUIET = {"output": Output(log=silent, progress=False)}
 # A sweep as the command runs it: its tables written at the end.
-SWEEP = {**QUIET, "report": lambda folder, experiments: write_sweep_report(folder, experiments, log=silent)}
+SWEEP = {**QUIET, "write_tables": lambda folder, experiments: write_sweep_report(folder, experiments, log=silent)}
 
 
 def tiny_sweep(folder, grid="epochs: [1, 2]", seeds="[0, 1]", config=ROOT / "configs" / "logreg.yaml", name="tiny"):
@@ -228,7 +228,8 @@ def test_damaged_and_stale_cells_are_named_redone_or_rekeyed(tmp_path):
         assert "logreg-ffffffffffff.json: expected a JSON object, got list" in result.output
     assert "3 cells, 1 to train" not in result.output and "4 cells, 1 to train" in result.output
     lines = []
-    outcome = run_sweep(sweep, tmp_path, output=Output(log=lines.append, progress=False), report=SWEEP["report"])
+    outcome = run_sweep(sweep, tmp_path, output=Output(log=lines.append, progress=False),
+                        write_tables=SWEEP["write_tables"])
     assert (outcome.skipped, outcome.trained) == (3, 1)
     assert not stale.exists() and cells[1].exists() and json.loads(cells[1].read_text())["key"] == cells[1].stem
     assert _table(folder) == table
@@ -288,7 +289,9 @@ def test_kept_cells_made_with_other_versions_are_noted(tmp_path):
     record["versions"]["keras"] = "0.0.1"
     cell.write_text(json.dumps(record))
     lines = []
-    assert run_sweep(sweep, tmp_path, output=Output(log=lines.append, progress=False), report=SWEEP["report"]).skipped == 2
+    outcome = run_sweep(sweep, tmp_path, output=Output(log=lines.append, progress=False),
+                        write_tables=SWEEP["write_tables"])
+    assert outcome.skipped == 2
     assert any(line.startswith("Note: kept cells made with other versions than those installed: keras 0.0.1 → ")
                and line.endswith("(1 cells); --force reruns them with the installed ones") for line in lines)
 
