@@ -1,6 +1,8 @@
 """The benchmark harness (`make bench`): one run, same machine, a table of measured ratios.
 
-1. seconds per training epoch, `mnist-lab train` against a plain Keras script, per model;
+1. seconds per training epoch, `mnist-lab train` against a plain Keras script, per model; and the
+   whole `train` process against the plain script doing the same work (a test evaluation after
+   every epoch), with peak memory, and the training loop's overhead over its training steps;
 2. sweep wall time (shared trajectories, one process) against one `train` process per cell,
    on the logistic regression's grid of configs/sweep.yaml (27 cells);
 3. t-SNE of the 10,000 test images: the chosen method against scikit-learn's recipe;
@@ -38,6 +40,7 @@ import sweep_speed  # noqa: E402
 import train_speed  # noqa: E402
 import tsne_options  # noqa: E402
 import warm_commands  # noqa: E402
+import whole_command  # noqa: E402
 
 CHOSEN_TSNE = "openTSNE FFT 250 iterations"
 # FP32 FLOP per cycle and core: two FMA units, 2 FLOP per FMA, 8 lanes with AVX2, 16 with AVX-512
@@ -93,6 +96,12 @@ def main():
     speeds = train_speed.measure(repeats=2)
     for model, tool, plain in speeds:
         rows.append((f"train s/epoch, {model}", f"{tool:.3f}", f"{plain:.3f} (plain Keras)", tool / plain))
+    for row in whole_command.measure():
+        rows.append((f"train whole s, {row['model']} {row['epochs']} epochs",
+                     f"{row['tool']:.1f} ({row['tool_mib']:.0f} MiB)",
+                     f"{row['plain']:.1f} (plain + test each epoch, {row['plain_mib']:.0f} MiB)", row["ratio"]))
+        rows.append((f"train loop overhead, {row['model']}", f"{row['loop'] - row['steps']:.1f} s",
+                     f"{row['steps']:.1f} s (training steps)", row["overhead"]))
     sweep = sweep_speed.measure(only="logreg")
     rows.append((f"sweep wall s, {sweep['cells']} logreg cells", f"{sweep['sweep']:.1f}",
                  f"{sweep['naive']:.1f} (one train per cell)", sweep["sweep"] / sweep["naive"]))
