@@ -10,8 +10,9 @@ demo: $(VENV)/.installed
 	$(BIN)/mnist-lab train configs/cnn.yaml
 
 # The whole suite on TensorFlow, then the core training tests on JAX, each on two test processes:
-# most tests wait on the command-line processes they start (on a 2-core Xeon, a fresh clone: 7 min
-# 44 s for the suite's 431 tests and 78 s for the 27 JAX tests; one process took about twice as long).
+# most tests wait on the command-line processes they start (on a shared 2-core Xeon, fresh clones:
+# 7 min 44 s to 10 min 21 s for the suite's 431 tests, 69-90 s for the 27 JAX tests; one process
+# took about twice as long).
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n 2
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -n 2 -m backend
