@@ -76,7 +76,8 @@ def cached_rows(folder, rows, images_digest, settings, seed) -> list[dict]:
     instead of shrinking it."""
     done = {(row["source"], row["method"]) for row in rows}
     found = {}
-    for measures_file in sorted((folder / store.EMBEDDINGS_CACHE_FOLDER).glob("*.json"), key=lambda path: path.stat().st_mtime_ns):
+    entries = (folder / store.EMBEDDINGS_CACHE_FOLDER).glob("*.json")
+    for measures_file in sorted(entries, key=lambda path: path.stat().st_mtime_ns):
         try:
             origin = json.loads(read_bounded(measures_file)).get("origin", {})
         except (OSError, ValueError, AttributeError):

@@ -81,12 +81,12 @@ def install():
     for number in SIGNALS:
         if signal.getsignal(number) is not signal.SIG_IGN:
             signal.signal(number, _record_and_raise)
+    global _reporting_hook
     if sys.unraisablehook is not _quiet_when_recorded:
-        _previous_hook[0] = sys.unraisablehook
-        sys.unraisablehook = _quiet_when_recorded
+        _reporting_hook, sys.unraisablehook = sys.unraisablehook, _quiet_when_recorded
 
 
-_previous_hook = [sys.unraisablehook]
+_reporting_hook = sys.unraisablehook  # the hook this module's one defers to
 
 
 def _quiet_when_recorded(unraisable):
@@ -95,7 +95,7 @@ def _quiet_when_recorded(unraisable):
     reported as before."""
     if isinstance(unraisable.exc_value, KeyboardInterrupt) and _pending is not None:
         return
-    _previous_hook[0](unraisable)
+    _reporting_hook(unraisable)
 
 
 def check():

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from mnist_lab.core.files import atomic_path, read_bounded
-from mnist_lab.core.schema import NUMBER, wrong_fields
-from mnist_lab.results.store import HISTORY_FIELDS, DamagedResult, warn_damaged
+from mnist_lab.core.schema import wrong_fields
+from mnist_lab.results.store import HISTORY_KINDS, DamagedResult, warn_damaged
 from mnist_lab.core.versions import compared
 
 FORMAT = 1
@@ -80,7 +80,7 @@ class Checkpoint:
 
     def _valid(self) -> bool:
         history_valid = isinstance(self.history, list) and self.history and all(
-            not wrong_fields(row, dict.fromkeys(HISTORY_FIELDS, NUMBER)) and row["epoch"] == number
+            not wrong_fields(row, HISTORY_KINDS) and row["epoch"] == number
             for number, row in enumerate(self.history, start=1))
         return (not wrong_fields(vars(self), {"key": str, "versions": dict, "compute_threads": int})
                 and bool(history_valid)

@@ -54,6 +54,7 @@ CELL_FIELDS = {**RESULT_FIELDS, "key": str, "name": str, "history": _LIST}
 RUN_FIELDS = {**RESULT_FIELDS, "confusion_matrix": _LIST}
 # The per-epoch numbers of a history (history.csv, cell records).
 HISTORY_FIELDS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "train_seconds")
+HISTORY_KINDS = dict.fromkeys(HISTORY_FIELDS, NUMBER)  # each a number (core/schema.py)
 
 
 # Added to records as they are read (computed from them), never written.
@@ -99,7 +100,7 @@ def validated_record(path: Path, fields: dict) -> dict:
         raise DamagedResult(f"{path}: created is not a time ({printable(record['created'], 60)})") from None
     per_epoch = [("epoch_seconds", lambda value: is_of(value, NUMBER))]
     if "history" in fields:  # what the tables and REPORT.md's learning curves read of each epoch
-        per_epoch.append(("history", lambda row: not wrong_fields(row, dict.fromkeys(HISTORY_FIELDS, NUMBER))))
+        per_epoch.append(("history", lambda row: not wrong_fields(row, HISTORY_KINDS)))
     for name, valid in per_epoch:
         if len(record[name]) != record["epochs"] or not all(map(valid, record[name])):
             raise DamagedResult(f"{path}: {name} does not hold one valid entry per epoch ({record['epochs']})")
