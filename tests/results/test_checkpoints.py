@@ -45,6 +45,15 @@ def test_a_history_that_does_not_count_epochs_is_damaged():
         Checkpoint.from_bytes(broken.to_bytes(), "x")
 
 
+@pytest.mark.parametrize("field, value", [("train_loss", True), ("test_accuracy", 2**70), ("train_seconds", "0.25")])
+def test_a_history_number_of_the_wrong_kind_is_damaged(field, value):
+    """A hostile checkpoint: a bool, an integer no float holds, or text where a number belongs."""
+    broken = checkpoint()
+    broken.history[0][field] = value
+    with pytest.raises(DamagedResult, match="valid history"):
+        Checkpoint.from_bytes(broken.to_bytes(), "x")
+
+
 def test_mismatch_names_other_versions_and_threads():
     saved = checkpoint()
     assert saved.mismatch(VERSIONS, 2) is None
