@@ -6,8 +6,12 @@ a generator's hidden state. The options, each training the same model the same
 number of epochs on full MNIST in this process (median s/epoch after the first,
 including drawing the order and permuting the data):
 
-  keras shuffle    one fit(epochs=E, shuffle=True): the old path, not resumable
-  tensor gather    the shipped path (fit.py): the arrays made backend tensors once, then per
+  keras shuffle    one fit(epochs=E, shuffle=True): the first path, not resumable
+  stage pipeline   the shipped path (training/batches.py): one fit() per stage over a tf.data
+                   pipeline that gathers each batch by index from the uint8 images and converts
+                   it, the order drawn by a callback as each epoch starts; no background threads
+  autotuned        the same with tf.data's autotuning and injected prefetch left on
+  tensor gather    the path before it: the arrays made float32 backend tensors once, then per
                    epoch keras.ops.take in that epoch's order and fit(epochs=e+1,
                    initial_epoch=e, shuffle=False)
   numpy copy       the same with the permuted NumPy arrays given to fit(), which converts
@@ -47,16 +51,33 @@ def compiled(model_type):
     return model
 
 
-def keras_shuffle(model, x, y, epochs):
+def keras_shuffle(model, arrays, epochs):
     clock = Clock()
-    model.fit(x, y, batch_size=300, epochs=epochs, shuffle=True, verbose=0, callbacks=[clock])
+    model.fit(arrays.train_inputs(), arrays.y_train, batch_size=300, epochs=epochs, shuffle=True, verbose=0,
+              callbacks=[clock])
     return clock.seconds
 
 
-def fit_per_epoch(model, x, y, epochs, tensors=True):
+def stage_pipeline(model, arrays, epochs, autotuned=False):
+    """The clock comes first among the callbacks, so each epoch's time includes drawing its order."""
+    import tensorflow as tf
+
+    from mnist_lab.training.batches import EpochOrders, stage_batches
+
+    source, clock = stage_batches(arrays, 0, 300), Clock()
+    if autotuned:
+        options = tf.data.Options()
+        options.autotune.enabled = True
+        options.experimental_optimization.inject_prefetch = True
+        source.data = source.data.with_options(options)
+    model.fit(source.data, epochs=epochs, shuffle=False, verbose=0, callbacks=[clock, EpochOrders(source)])
+    return clock.seconds
+
+
+def fit_per_epoch(model, arrays, epochs, tensors=True):
     """Seconds per epoch including drawing the order and permuting the data (a Clock callback
     would miss them)."""
-    seconds = []
+    seconds, x, y = [], arrays.train_inputs(), arrays.y_train
     if tensors:
         x, y = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y)
     for epoch in range(epochs):
@@ -81,14 +102,16 @@ def batches(x, y, batch_size, first_epoch):
             yield x[batch], y[batch]
 
 
-def generator(model, x, y, epochs):
-    clock = Clock()
+def generator(model, arrays, epochs):
+    clock, x, y = Clock(), arrays.train_inputs(), arrays.y_train
     model.fit(batches(x, y, 300, 0), steps_per_epoch=-(-len(x) // 300), epochs=epochs, verbose=0, callbacks=[clock])
     return clock.seconds
 
 
-OPTIONS = {"keras shuffle": keras_shuffle, "tensor gather": fit_per_epoch,
-           "numpy copy": lambda model, x, y, epochs: fit_per_epoch(model, x, y, epochs, tensors=False),
+OPTIONS = {"keras shuffle": keras_shuffle, "stage pipeline": stage_pipeline,
+           "autotuned": lambda model, arrays, epochs: stage_pipeline(model, arrays, epochs, autotuned=True),
+           "tensor gather": fit_per_epoch,
+           "numpy copy": lambda model, arrays, epochs: fit_per_epoch(model, arrays, epochs, tensors=False),
            "generator": generator}
 
 
@@ -101,8 +124,8 @@ def measure(models, epochs, repeats=2):
         timings = {name: [] for name in OPTIONS}
         for _ in range(repeats):  # alternating, so machine noise falls on every option
             for name, option in OPTIONS.items():
-                timings[name] += option(compiled(model_type), arrays.x_train, arrays.y_train, count)[1:]
-        rows.append((model_type, len(arrays.x_train), {name: statistics.median(t) for name, t in timings.items()}))
+                timings[name] += option(compiled(model_type), arrays, count)[1:]
+        rows.append((model_type, len(arrays.y_train), {name: statistics.median(t) for name, t in timings.items()}))
     return rows
 
 

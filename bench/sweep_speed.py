@@ -1,7 +1,9 @@
 """Sweep wall time: `mnist-lab sweep` (one process, shared trajectories) against the naive
 way (one fresh `mnist-lab train` process per cell), same cells, same machine, one run.
 
-Also checks that both ways give the same test accuracy and loss for every cell.
+Also checks that both ways give the same test accuracy and loss for every cell, and how the
+sweep's wall time per trained epoch compares with an epoch's training steps (the cells' own
+``train_seconds``: what is left is start-up, data, evaluation, checkpoints and writing).
 
     python bench/sweep_speed.py                         # configs/sweep.yaml, logreg and mlp
     python bench/sweep_speed.py --only logreg --set data.train_limit=10000
@@ -18,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mnist_lab.core.sweep_plan import load_sweep  # noqa: E402
+from mnist_lab.core.sweep_plan import load_sweep, longest, trajectories  # noqa: E402
 from mnist_lab.results.store import sweep_folder  # noqa: E402
 
 
@@ -35,6 +37,10 @@ def measure(sweep="configs/sweep.yaml", only="logreg,mlp", overrides=()) -> dict
     options = [option for override in overrides for option in ("--set", override)]
     with tempfile.TemporaryDirectory() as sweep_results, tempfile.TemporaryDirectory() as naive_results:
         sweep_seconds = timed([*tool, "sweep", sweep, "--only", only, "--results", sweep_results, "--quiet", *options])
+        cells = sweep_folder(sweep_results, plan.name) / "cells"
+        trained = [json.loads((cells / f"{longest(group).key}.json").read_text())["history"]
+                   for group in trajectories(plan.cells)]
+        epochs, steps = sum(map(len, trained)), sum(row["train_seconds"] for history in trained for row in history)
         naive_seconds, same = 0.0, 0
         for cell in plan.cells:
             training = cell.config.training
@@ -44,9 +50,10 @@ def measure(sweep="configs/sweep.yaml", only="logreg,mlp", overrides=()) -> dict
                                     "--set", f"training.learning_rate={training.learning_rate}",
                                     "--set", f"seed={cell.config.seed}"])
             naive = json.loads((Path(naive_results) / "runs" / cell.key / "metrics.json").read_text())
-            shared = json.loads((sweep_folder(sweep_results, plan.name) / "cells" / f"{cell.key}.json").read_text())
+            shared = json.loads((cells / f"{cell.key}.json").read_text())
             same += (naive["test_accuracy"], naive["test_loss"]) == (shared["test_accuracy"], shared["test_loss"])
-    return {"cells": len(plan.cells), "sweep": sweep_seconds, "naive": naive_seconds, "same": same}
+    return {"cells": len(plan.cells), "sweep": sweep_seconds, "naive": naive_seconds, "same": same,
+            "epochs": epochs, "steps": steps}
 
 
 def main():
@@ -59,8 +66,11 @@ def main():
     print(f"cells: {result['cells']} ({options.only})")
     print(f"sweep (one process, shared trajectories): {result['sweep']:8.1f} s")
     print(f"naive (one train process per cell):       {result['naive']:8.1f} s")
-    print(f"speed-up: {result['naive'] / result['sweep']:.2f}x; cells with identical test metrics: "
-          f"{result['same']}/{result['cells']}")
+    print(f"ratio: {result['sweep'] / result['naive']:.2f} ({result['naive'] / result['sweep']:.2f}x faster); "
+          f"cells with identical test metrics: {result['same']}/{result['cells']}")
+    print(f"sweep wall per trained epoch: {result['sweep'] / result['epochs']:.3f} s over {result['epochs']} epochs, "
+          f"{result['sweep'] / result['steps']:.2f}x an epoch's training steps "
+          f"({result['steps'] / result['epochs']:.3f} s)")
 
 
 if __name__ == "__main__":

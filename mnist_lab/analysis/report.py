@@ -241,8 +241,8 @@ def _embeddings_section(folder: Path) -> str:
 def _questions_section(summary, continued, embeddings: Path, log) -> str:
     convexity = convexity_checks()
     arrays = prepare(load_builtin(), "logreg")
-    landscape = loss_landscape(arrays.x_train, arrays.y_train.argmax(axis=1))
-    pixels = arrays.x_train
+    pixels = arrays.train_inputs()
+    landscape = loss_landscape(pixels, arrays.y_train.argmax(axis=1))
     gradients = gradient_checks()
     lines = ["## The lab's questions", "",
              f"**In what space do the images live?** In ℝ^{pixels.shape[1]}: each "
@@ -262,7 +262,7 @@ def _questions_section(summary, continued, embeddings: Path, log) -> str:
              "",
              minimiser_answer(landscape, TrainingConfig().learning_rate)]
     lines += lab_comparisons(summary)
-    lines += ["", batch_size_answer(summary, continued, arrays.x_train.shape[0])]
+    lines += ["", batch_size_answer(summary, continued, len(arrays.y_train))]
     rows = read_separability(embeddings, log)
     if rows:
         lines += ["", measures_answer(rows), "", projection_answer(rows, pca_variance_share(int(rows[0]["points"])))]

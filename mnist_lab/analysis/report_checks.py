@@ -25,7 +25,7 @@ def gradient_checks(images=16, entries=60) -> dict:
         for name in model.params:  # non-zero biases, so their gradients are checked too
             model.params[name] += rng.normal(scale=0.1, size=model.params[name].shape)
         arrays = prepare(load_builtin(), model_type, train_limit=images)
-        errors[model_type] = max(finite_difference_errors(model, arrays.x_train.astype(np.float64),
+        errors[model_type] = max(finite_difference_errors(model, arrays.train_inputs().astype(np.float64),
                                                           arrays.y_train.astype(np.float64), rng, entries).values())
     return {"images": images, "entries": entries, "errors": errors}
 
@@ -36,7 +36,7 @@ def convexity_checks(images=500, segments=100, points_per_segment=9) -> dict:
     from mnist_lab.training.numpy_engine import NumpyModel
 
     arrays = prepare(load_builtin(), "mlp", train_limit=images)
-    x, y = arrays.x_train.astype(np.float64), arrays.y_train.astype(np.float64)
+    x, y = arrays.train_inputs().astype(np.float64), arrays.y_train.astype(np.float64)
     rng = np.random.default_rng(CONVEXITY_SEED)
     fractions = np.linspace(0, 1, points_per_segment + 2)[1:-1]
 

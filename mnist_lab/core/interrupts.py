@@ -129,6 +129,21 @@ def ignore_from_now():
 
 
 @contextmanager
+def deferred():
+    """Within the block, SIGINT and SIGTERM wait (blocked) and arrive as it ends: for the writes
+    that run inside a backend's training loop, where a signal would otherwise end the process
+    in the middle of one. Only in the main thread (a Dask worker's signals are Dask's)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+@contextmanager
 def leave_at_once():
     """Within the block, SIGINT and SIGTERM end the process at once (see the module's doc). Only in
     the main thread (a Dask worker trains in another one: its signals are Dask's), and a signal

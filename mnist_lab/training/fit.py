@@ -13,8 +13,7 @@ import keras
 import numpy as np
 
 from mnist_lab.core import interrupts
-from mnist_lab.core.data import epoch_order
-from mnist_lab.training import numpy_engine
+from mnist_lab.training import batches, numpy_engine
 from mnist_lab.training.models import build_model, forward
 from mnist_lab.training.numpy_engine import NumpyModel
 from mnist_lab.training.resume import restore
@@ -53,8 +52,8 @@ def fit_model(model, config, arrays, *, verbose=0, on_epoch=None, resume=None) -
     ``resume``: a checkpoint of this training; its weights and optimizer state are restored and
     training goes on after its last epoch, with the numbers of a training never stopped.
     ``on_epoch(history)`` runs after each finite epoch, before the next one starts (where a
-    checkpoint is taken: see resume.checkpoint()). The one training path of mnist-lab: train and
-    sweep, both engines.
+    checkpoint is taken: see resume.checkpoint()); a signal waits until it returns. The one
+    training path of mnist-lab: train and sweep, both engines.
     """
     history, total = [], config.total_epochs
     if resume is not None:
@@ -64,15 +63,11 @@ def fit_model(model, config, arrays, *, verbose=0, on_epoch=None, resume=None) -
         history = list(resume.history)
     epochs = EpochLog(arrays.y_test, print_each=verbose > 0 and config.engine == "numpy", total=total,
                       history=history)
-    run_epoch = (_numpy_epochs if config.engine == "numpy" else _keras_epochs)(model, config, arrays, epochs, verbose)
-    for epoch in range(len(history), total):
-        interrupts.check()
-        if not run_epoch(epoch, config.stage_of(epoch)):
-            break
-        if on_epoch is not None:
-            # Outside the backend's fit: a Ctrl-C while cells or checkpoints are written unwinds
-            # through the atomic writes, which leave nothing behind.
-            on_epoch(list(epochs.history))
+    after_epoch = _after_epoch(on_epoch)
+    if config.engine == "numpy":
+        _numpy_fit(model, config, arrays, epochs, after_epoch)
+    else:
+        _keras_fit(model, config, arrays, epochs, verbose, after_epoch)
     last = epochs.history[-1]
     if not math.isfinite(last["train_loss"]):
         raise Diverged(f"training diverged: the loss became {last['train_loss']} in epoch {last['epoch']} "
@@ -83,39 +78,51 @@ def fit_model(model, config, arrays, *, verbose=0, on_epoch=None, resume=None) -
     return Trajectory(model, epochs.history, epochs.test_probabilities)
 
 
-def _numpy_epochs(model, config, arrays, epochs: EpochLog, verbose):
-    """The NumPy engine's epoch: run(epoch, stage) trains it, records it, and says whether its
-    loss is finite."""
-    def run(epoch, stage) -> bool:
-        loss, accuracy, seconds = numpy_engine.train_epoch(model, stage, config.seed, epoch, arrays)
-        return epochs.record(loss, accuracy, seconds, lambda: model.probabilities(arrays.x_test))
-    return run
+def _after_epoch(on_epoch):
+    """``on_epoch`` as the training calls it after each finite epoch: with SIGINT and SIGTERM held
+    back until it returns, so that the cells and checkpoint it writes are never cut short (inside
+    a backend's fit a signal ends the process at once: see interrupts.py)."""
+    def after(history):
+        if on_epoch is not None:
+            with interrupts.deferred():
+                on_epoch(list(history))
+    return after
 
 
-def _keras_epochs(model, config, arrays, epochs: EpochLog, verbose):
-    """The Keras engine's epoch: one fit() on the training set in that epoch's (seed, epoch) order,
-    not Keras's own shuffle, whose order follows from a generator's hidden state and could not
-    be resumed. The arrays become backend tensors once, and each epoch's order is one gather of
-    them (bench/epoch_order.py measures what this costs against Keras's shuffle)."""
-    x_train, y_train = keras.ops.convert_to_tensor(arrays.x_train), keras.ops.convert_to_tensor(arrays.y_train)
-    callbacks = [EpochRecorder(arrays.x_test, epochs), keras.callbacks.TerminateOnNaN()]
+def _numpy_fit(model, config, arrays, epochs: EpochLog, after_epoch):
+    for epoch in range(len(epochs.history), config.total_epochs):
+        interrupts.check()
+        loss, accuracy, seconds = numpy_engine.train_epoch(model, config.stage_of(epoch), config.seed, epoch, arrays)
+        if not epochs.record(loss, accuracy, seconds, lambda: model.probabilities(arrays.x_test)):
+            return
+        after_epoch(epochs.history)
+
+
+def _keras_fit(model, config, arrays, epochs: EpochLog, verbose, after_epoch):
+    """One Keras fit() per stage (its batch size and step), each epoch in its (seed, epoch) order
+    rather than Keras's own shuffle, whose order follows from a generator's hidden state and
+    could not be resumed (batches.py draws it)."""
+    callbacks = [EpochRecorder(arrays.x_test, epochs, after_epoch), keras.callbacks.TerminateOnNaN()]
     if verbose:
         callbacks.append(EpochOfTotal(config.total_epochs))
-
-    def run(epoch, stage) -> bool:
-        order = keras.ops.convert_to_tensor(epoch_order(config.seed, epoch, len(arrays.x_train)))
+    end = 0
+    for stage in config.stages:
+        end += stage.epochs
+        done = len(epochs.history)
+        if done >= end:
+            continue
+        if done and not math.isfinite(epochs.history[-1]["train_loss"]):
+            return
+        source = batches.stage_batches(arrays, config.seed, stage.batch_size)
         model.optimizer.learning_rate.assign(stage.learning_rate)  # the stage's step (a variable of the graph)
         with interrupts.leave_at_once():  # see interrupts.py: no unwinding through a running fit
-            model.fit(keras.ops.take(x_train, order, axis=0), keras.ops.take(y_train, order, axis=0),
-                      batch_size=stage.batch_size, epochs=epoch + 1, initial_epoch=epoch, shuffle=False,
-                      verbose=verbose, callbacks=callbacks)
-        return math.isfinite(epochs.history[-1]["train_loss"])
-    return run
+            model.fit(source.data, epochs=end, initial_epoch=done, shuffle=False, verbose=verbose,
+                      callbacks=[batches.EpochOrders(source), *callbacks])
 
 
 class EpochOfTotal(keras.callbacks.ProgbarLogger):
     """Keras's progress bar, counting "Epoch 3/10" over the whole training although each
-    fit() call runs one epoch."""
+    fit() call runs one stage."""
 
     def __init__(self, total: int):
         super().__init__()
@@ -189,12 +196,13 @@ class EpochLog:
 
 
 class EpochRecorder(keras.callbacks.Callback):
-    """Feeds Keras's epochs to an EpochLog, timing training only; the test scores also go
-    into the epoch's logs, so Keras's progress bar shows them."""
+    """Feeds Keras's epochs to an EpochLog, timing training only, then runs ``after_epoch`` on
+    the history of each finite one; the test scores also go into the epoch's logs, so Keras's
+    progress bar shows them."""
 
-    def __init__(self, x_test, epochs: EpochLog):
+    def __init__(self, x_test, epochs: EpochLog, after_epoch):
         super().__init__()
-        self.x_test, self.epochs = x_test, epochs
+        self.x_test, self.epochs, self.after_epoch = x_test, epochs, after_epoch
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
@@ -204,6 +212,7 @@ class EpochRecorder(keras.callbacks.Callback):
         if self.epochs.record(logs["loss"], logs["accuracy"], seconds, lambda: predict(self.model, self.x_test)):
             row = self.epochs.history[-1]
             logs.update(test_loss=row["test_loss"], test_accuracy=row["test_accuracy"])
+            self.after_epoch(self.epochs.history)
 
 
 def predict(model, x_test) -> np.ndarray:

@@ -166,15 +166,15 @@ def train_epoch(model: NumpyModel, training, seed: int, epoch: int, arrays) -> t
     epoch's order drawn from (seed, epoch): the mean loss and accuracy of the batches before
     their steps (as Keras reports them), and the seconds it took."""
     started = time.perf_counter()
-    x, y, batch_size = arrays.x_train, arrays.y_train, training.batch_size
-    order = epoch_order(seed, epoch, len(x))
+    y, batch_size = arrays.y_train, training.batch_size
+    order = epoch_order(seed, epoch, len(y))
     loss_sum = correct = 0.0
     # A diverging step overflows to inf/NaN: that shows in the epoch's loss, which stops
     # training with one clear message, so NumPy's own warnings would only be noise.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for start in range(0, len(x), batch_size):
+        for start in range(0, len(y), batch_size):
             batch = order[start:start + batch_size]
-            logits = model.sgd_step(x[batch], y[batch], training.learning_rate)
+            logits = model.sgd_step(arrays.train_inputs(batch), y[batch], training.learning_rate)
             loss_sum += float(-(y[batch] * log_softmax(logits)).sum())
             correct += float((logits.argmax(axis=1) == y[batch].argmax(axis=1)).sum())
-    return loss_sum / len(x), correct / len(x), time.perf_counter() - started
+    return loss_sum / len(y), correct / len(y), time.perf_counter() - started

@@ -23,7 +23,7 @@ def test_logreg_loss_is_convex_and_the_mlp_loss_is_not():
 
 def test_a_step_of_one_over_the_bound_never_increases_the_loss(mnist):
     arrays = prepare(mnist, "logreg", train_limit=300)
-    x, y = arrays.x_train.astype(np.float64), arrays.y_train.astype(np.float64)
+    x, y = arrays.train_inputs().astype(np.float64), arrays.y_train.astype(np.float64)
     step = 1 / report_checks.loss_landscape(x, arrays.y_train.argmax(axis=1))["smoothness_bound"]
     model = NumpyModel.initialised(ModelConfig(type="logreg"), seed=0, dtype=np.float64)
     losses = [model.loss(x, y)]

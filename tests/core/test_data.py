@@ -136,10 +136,13 @@ def test_mismatched_idx_counts(tmp_path, tiny_arrays):
 @pytest.mark.parametrize("model_type, shape", [("logreg", (30, 784)), ("mlp", (30, 784)), ("cnn", (30, 28, 28, 1))])
 def test_prepare_scales_shapes_and_one_hots(mnist, model_type, shape):
     prepared = data.prepare(mnist, model_type, train_limit=30, test_limit=10)
-    assert prepared.x_train.shape == shape and prepared.x_train.dtype == np.float32
+    inputs = prepared.train_inputs()
+    assert prepared.train_images.dtype == np.uint8 and np.shares_memory(prepared.train_images, mnist.x_train)
+    assert inputs.shape == shape and inputs.dtype == np.float32
     assert prepared.x_test.shape == (10, *shape[1:])
-    assert 0.0 <= prepared.x_train.min() and prepared.x_train.max() == 1.0
-    np.testing.assert_allclose(prepared.x_train.reshape(30, -1)[0] * 255, mnist.x_train[0].reshape(-1), atol=1e-4)
+    assert 0.0 <= inputs.min() and inputs.max() == 1.0
+    np.testing.assert_allclose(inputs.reshape(30, -1)[0] * 255, mnist.x_train[0].reshape(-1), atol=1e-4)
+    assert (prepared.train_inputs([3, 1]) == inputs[[3, 1]]).all()
     assert prepared.y_train.shape == (30, 10) and (prepared.y_train.argmax(1) == mnist.y_train[:30]).all()
     assert (prepared.y_train.sum(1) == 1).all()
     assert prepared.test_labels.tolist() == mnist.y_test[:10].tolist()
@@ -193,5 +196,5 @@ def test_unscaled_inputs_keep_the_grey_levels(mnist):
     from mnist_lab.core.data import prepare
 
     scaled, unscaled = prepare(mnist, "cnn", 50, 20), prepare(mnist, "cnn", 50, 20, scaled=False)
-    assert scaled.x_train.max() == 1.0 and unscaled.x_train.max() == 255.0
-    np.testing.assert_array_equal(unscaled.x_train / 255, scaled.x_train)
+    assert scaled.train_inputs().max() == 1.0 and unscaled.train_inputs().max() == 255.0
+    np.testing.assert_array_equal(unscaled.train_inputs() / 255, scaled.train_inputs())

@@ -35,6 +35,31 @@ def test_inside_a_fit_the_process_leaves_at_once(name, code):
     assert result.stderr.strip().endswith("nothing half-written was kept; the same command resumes.")
 
 
+DEFERRED = """
+import os, signal, sys, time
+from mnist_lab.core import interrupts
+interrupts.install()
+with interrupts.leave_at_once():
+    with interrupts.deferred():
+        os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+        time.sleep(0.5)
+        print("written in full", flush=True)
+    time.sleep(1)
+    print("went on after the signal", flush=True)
+"""
+
+
+@pytest.mark.parametrize("name, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_write_inside_a_fit_finishes_before_the_signal_ends_the_process(name, code):
+    """Checkpoints and cells are written inside a backend's fit, where a signal ends the process at
+    once: the signal waits until the write is done, then arrives."""
+    result = subprocess.run([sys.executable, "-c", DEFERRED, name], capture_output=True, text=True,
+                            preexec_fn=default_sigint, timeout=30)
+    assert result.returncode == code
+    assert result.stdout.splitlines() == ["written in full"]
+    assert result.stderr.strip().endswith("nothing half-written was kept; the same command resumes.")
+
+
 @pytest.mark.parametrize("name, code", [("SIGINT", 130), ("SIGTERM", 143)])
 def test_elsewhere_an_exception_lets_clean_up_run(name, code):
     result = subprocess.run([sys.executable, "-c", PROGRAM, "outside", name], capture_output=True, text=True,

@@ -34,7 +34,7 @@ def test_gradients_match_centred_finite_differences(model_type, mnist):
     for name in model.params:  # non-zero biases, so their gradients are tested too
         model.params[name] += rng.normal(scale=0.1, size=model.params[name].shape)
     arrays = prepare(mnist, model_type, train_limit=16)
-    x, y = arrays.x_train.astype(np.float64), arrays.y_train.astype(np.float64)
+    x, y = arrays.train_inputs().astype(np.float64), arrays.y_train.astype(np.float64)
     before = {name: value.copy() for name, value in model.params.items()}
     errors = finite_difference_errors(model, x, y, rng)
     assert set(errors) == set(model.params)
@@ -60,8 +60,8 @@ def test_one_sgd_step_matches_keras(model_type, mnist):
     numpy_model = NumpyModel(model_type, {name: weight.copy() for name, weight in
                                           zip(names, keras_model.get_weights())})
     arrays = prepare(mnist, model_type, train_limit=64)
-    keras_model.train_on_batch(arrays.x_train, arrays.y_train)
-    numpy_model.sgd_step(arrays.x_train, arrays.y_train, 0.5)
+    keras_model.train_on_batch(arrays.train_inputs(), arrays.y_train)
+    numpy_model.sgd_step(arrays.train_inputs(), arrays.y_train, 0.5)
     for name, weight in zip(names, keras_model.get_weights()):
         np.testing.assert_allclose(numpy_model.params[name], weight, atol=1e-5, rtol=0)
 
@@ -181,7 +181,7 @@ def test_a_continued_model_goes_through_its_stages_as_a_hand_written_loop_would(
             order = epoch_order(config.seed, epoch, 1000)
             for start in range(0, 1000, stage.batch_size):
                 batch = order[start:start + stage.batch_size]
-                model.sgd_step(arrays.x_train[batch], arrays.y_train[batch], stage.learning_rate)
+                model.sgd_step(arrays.train_inputs(batch), arrays.y_train[batch], stage.learning_rate)
             epoch += 1
     assert len(trained.history) == 5 and [row["epoch"] for row in trained.history] == [1, 2, 3, 4, 5]
     for name, value in model.params.items():
