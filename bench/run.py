@@ -105,6 +105,8 @@ def main():
     sweep = sweep_speed.measure(only="logreg")
     rows.append((f"sweep wall s, {sweep['cells']} logreg cells", f"{sweep['sweep']:.1f}",
                  f"{sweep['naive']:.1f} (one train per cell)", sweep["sweep"] / sweep["naive"]))
+    rows.append((f"sweep wall s per trained epoch, {sweep['epochs']} epochs", f"{sweep['sweep'] / sweep['epochs']:.3f}",
+                 f"{sweep['steps'] / sweep['epochs']:.3f} (an epoch's training steps)", sweep["sweep"] / sweep["steps"]))
     (_, recipe_s, recipe_nh, recipe_t), (_, chosen_s, chosen_nh, chosen_t) = tsne_options.measure([CHOSEN_TSNE])
     rows.append(("t-SNE s, 10,000 test images", f"{chosen_s:.1f} (NH {chosen_nh:.3f}, T {chosen_t:.3f})",
                  f"{recipe_s:.1f} (sklearn; NH {recipe_nh:.3f}, T {recipe_t:.3f})", chosen_s / recipe_s))
