@@ -14,7 +14,7 @@ import numpy as np
 
 from mnist_lab.core import interrupts
 from mnist_lab.training import batches, numpy_engine
-from mnist_lab.training.models import build_model, forward
+from mnist_lab.training.models import build_model, forward, forward_chunks
 from mnist_lab.training.numpy_engine import NumpyModel
 from mnist_lab.training.resume import restore
 
@@ -102,7 +102,7 @@ def _keras_fit(model, config, arrays, epochs: EpochLog, verbose, after_epoch):
     """One Keras fit() per stage (its batch size and step), each epoch in its (seed, epoch) order
     rather than Keras's own shuffle, whose order follows from a generator's hidden state and
     could not be resumed (batches.py draws it)."""
-    callbacks = [EpochRecorder(arrays.x_test, epochs, after_epoch), keras.callbacks.TerminateOnNaN()]
+    callbacks = [EpochRecorder(forward_chunks(arrays.x_test), epochs, after_epoch), keras.callbacks.TerminateOnNaN()]
     if verbose:
         callbacks.append(EpochOfTotal(config.total_epochs))
     end = 0
@@ -200,16 +200,16 @@ class EpochRecorder(keras.callbacks.Callback):
     the history of each finite one; the test scores also go into the epoch's logs, so Keras's
     progress bar shows them."""
 
-    def __init__(self, x_test, epochs: EpochLog, after_epoch):
+    def __init__(self, test_inputs, epochs: EpochLog, after_epoch):
         super().__init__()
-        self.x_test, self.epochs, self.after_epoch = x_test, epochs, after_epoch
+        self.test_inputs, self.epochs, self.after_epoch = test_inputs, epochs, after_epoch
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self._start
-        if self.epochs.record(logs["loss"], logs["accuracy"], seconds, lambda: predict(self.model, self.x_test)):
+        if self.epochs.record(logs["loss"], logs["accuracy"], seconds, lambda: forward(self.model, self.test_inputs)):
             row = self.epochs.history[-1]
             logs.update(test_loss=row["test_loss"], test_accuracy=row["test_accuracy"])
             self.after_epoch(self.epochs.history)

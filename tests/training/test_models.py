@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from mnist_lab.core.config import ModelConfig
-from mnist_lab.training.models import HIDDEN_LAYER, OUTPUT_LAYER, build_model, forward, hidden_features, input_shape
+from mnist_lab.training.models import (FORWARD_BATCH, HIDDEN_LAYER, OUTPUT_LAYER, build_model, forward, forward_chunks,
+                                      hidden_features, input_shape)
 
 pytestmark = pytest.mark.backend  # make test runs this module on the JAX backend too
 
@@ -34,6 +35,15 @@ def test_hidden_layer_is_read_without_changing_the_model(model_type):
         np.testing.assert_array_equal(old, new)
     probabilities = forward(model, images)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("model_type", ["logreg", "cnn"])
+def test_inputs_converted_once_give_the_outputs_of_the_array(model_type):
+    model = build_model(ModelConfig(type=model_type), seed=1)
+    images = np.random.default_rng(2).random((2 * FORWARD_BATCH + 7, *input_shape(model_type)), dtype=np.float32)
+    chunks = forward_chunks(images)
+    assert [len(chunk) for chunk in chunks] == [FORWARD_BATCH, FORWARD_BATCH, 7]
+    np.testing.assert_array_equal(forward(model, chunks), forward(model, images))
 
 
 def test_architecture_knobs_come_from_the_config():
