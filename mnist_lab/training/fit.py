@@ -102,7 +102,8 @@ def _keras_fit(model, config, arrays, epochs: EpochLog, verbose, after_epoch):
     """One Keras fit() per stage (its batch size and step), each epoch in its (seed, epoch) order
     rather than Keras's own shuffle, whose order follows from a generator's hidden state and
     could not be resumed (batches.py draws it)."""
-    callbacks = [EpochRecorder(forward_chunks(arrays.x_test), epochs, after_epoch), keras.callbacks.TerminateOnNaN()]
+    test_inputs = batches.resident(arrays, "test", lambda: forward_chunks(arrays.x_test))
+    callbacks = [EpochRecorder(test_inputs, epochs, after_epoch), keras.callbacks.TerminateOnNaN()]
     if verbose:
         callbacks.append(EpochOfTotal(config.total_epochs))
     end = 0
