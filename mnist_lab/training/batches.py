@@ -40,7 +40,7 @@ def resident(arrays, kind: str, make):
     """``make()`` made once per Prepared ``arrays`` and ``kind``, and kept while they live: every
     stage and every trajectory of a sweep (which keeps its Prepared arrays) share one copy. A
     fresh copy costs more than its bytes on a virtual machine whose memory is backed at first
-    touch: 0.13-0.3 s for the 47 MB of training images (bench/whole_command.py)."""
+    touch: 0.13-0.3 s for the 47 MB of training images (docs/performance.md, "Fresh memory")."""
     made = _RESIDENT.setdefault(arrays, {})
     if kind not in made:
         made[kind] = make()

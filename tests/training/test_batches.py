@@ -1,4 +1,6 @@
 import dataclasses
+import gc
+import weakref
 
 import keras
 import numpy as np
@@ -84,9 +86,6 @@ def test_one_fit_per_stage_trains_as_steps_written_out_would(mnist):
 
 
 def test_resident_tensors_are_made_once_per_prepared_arrays_and_dropped_with_them():
-    import gc
-    import weakref
-
     images, labels = every_grey_level()
     arrays = Prepared(train_images=images, y_train=labels, x_test=None, y_test=None, test_labels=None,
                       divisor=np.float32(255))
