@@ -38,6 +38,11 @@ KERAS_MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17
 NUM_CLASSES = 10
 IMAGE_SHAPE = (28, 28)
 _IDX_UBYTE = 0x08
+# Arrays a backend may share rather than copy start on a page: TensorFlow takes memory it does
+# not own only when it is 64-byte aligned (NumPy aligns large arrays to 16 bytes), and a copy is
+# not free where memory is backed at its first touch (docs/performance.md, "Fresh memory").
+_PAGE = 4096
+_READ_CHUNK = 1 << 18  # bytes read from an archive at a time, as NumPy's own reader does
 
 
 @dataclass(frozen=True, eq=False)
@@ -227,8 +232,18 @@ def divisor_of(scaled: bool) -> np.float32:
 
 
 def to_inputs(images: np.ndarray, by: np.float32) -> np.ndarray:
-    """Grey levels as float32 inputs: the one conversion, whole arrays or batches."""
-    return images.astype(np.float32) / by
+    """Grey levels as float32 inputs: the one conversion, whole arrays or batches (one correctly
+    rounded float32 division, written straight into page-aligned memory)."""
+    return np.divide(images, by, dtype=np.float32, out=empty_aligned(images.shape, np.float32))
+
+
+def empty_aligned(shape, dtype) -> np.ndarray:
+    """An uninitialised C-ordered array starting on a page, which a backend can use without a copy."""
+    dtype = np.dtype(dtype)
+    size = math.prod(shape) * dtype.itemsize
+    raw = np.empty(size + _PAGE, dtype=np.uint8)
+    start = -raw.ctypes.data % _PAGE
+    return raw[start:start + size].view(dtype).reshape(shape)
 
 
 def one_hot(labels: np.ndarray) -> np.ndarray:
@@ -250,17 +265,44 @@ def _read_path(path: Path):
 def _read_npz(path: Path):
     """Arrays of a Keras-layout .npz and, for each, the place to name in errors."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [key for key in SPLITS if key not in archive.files]
+        with zipfile.ZipFile(path) as archive:
+            members = {name.removesuffix(".npy"): name for name in archive.namelist()}  # np.load's keys
+            missing = [key for key in SPLITS if key not in members]
             if missing:
                 raise DataError(f"{path}: missing array(s) {', '.join(missing)}; expected the "
-                                f"Keras keys {', '.join(SPLITS)}, found {', '.join(archive.files) or 'none'}")
-            arrays = {key: archive[key] for key in SPLITS}
+                                f"Keras keys {', '.join(SPLITS)}, found {', '.join(members) or 'none'}")
+            arrays = {key: _read_npy(archive, members[key]) for key in SPLITS}
     except DataError:
         raise
+    except MemoryError:
+        raise DataError(f"{path}: its arrays are too large for this machine's memory") from None
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as error:
         raise DataError(f"{path}: not a readable .npz archive of MNIST arrays ({error})") from None
     return arrays, {key: f"{path}: {key}" for key in SPLITS}
+
+
+def _read_npy(archive: zipfile.ZipFile, member: str) -> np.ndarray:
+    """One .npy member, as np.load reads it (no pickles), but into page-aligned memory (see
+    empty_aligned): the images are then shared with the backend, not copied once more."""
+    with archive.open(member) as stream:
+        version = np.lib.format.read_magic(stream)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"{member}: .npy format version {version} is not supported")
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran_order, dtype = read_header(stream)
+        if dtype.hasobject:
+            raise ValueError(f"{member}: holds Python objects, not numbers")
+        size = math.prod(shape) * dtype.itemsize
+        if size > archive.getinfo(member).file_size:  # before allocating what a forged header announces
+            raise ValueError(f"{member}: its header announces {size:,} bytes of data, more than the member holds")
+        array = empty_aligned(shape[::-1] if fortran_order else shape, dtype)
+        buffer, filled = memoryview(array.reshape(-1).view(np.uint8)), 0
+        while filled < size:
+            count = stream.readinto(buffer[filled:filled + _READ_CHUNK])
+            if not count:
+                raise ValueError(f"{member}: truncated: {filled:,} of {size:,} bytes of data")
+            filled += count
+    return array.T if fortran_order else array
 
 
 def _idx_files(folder: Path) -> dict:

@@ -17,12 +17,11 @@ of the whole float32 array, bit for bit (tests/training/test_batches.py).
 
 from __future__ import annotations
 
-import weakref
-
 import keras
 import numpy as np
 
 from mnist_lab.core.data import epoch_order
+from mnist_lab.training.tensors import resident, shared
 
 
 def stage_batches(arrays, seed: int, batch_size: int):
@@ -31,20 +30,6 @@ def stage_batches(arrays, seed: int, batch_size: int):
     if keras.backend.backend() == "tensorflow":
         return TensorFlowBatches(arrays, seed, batch_size)
     return ArrayBatches(arrays, seed, batch_size)
-
-
-_RESIDENT = weakref.WeakKeyDictionary()  # per Prepared: {kind: its tensors}, dropped with it
-
-
-def resident(arrays, kind: str, make):
-    """``make()`` made once per Prepared ``arrays`` and ``kind``, and kept while they live: every
-    stage and every trajectory of a sweep (which keeps its Prepared arrays) share one copy. A
-    fresh copy costs more than its bytes on a virtual machine whose memory is backed at first
-    touch: 0.13-0.3 s for the 47 MB of training images (docs/performance.md, "Fresh memory")."""
-    made = _RESIDENT.setdefault(arrays, {})
-    if kind not in made:
-        made[kind] = make()
-    return made[kind]
 
 
 class EpochOrders(keras.callbacks.Callback):
@@ -66,8 +51,7 @@ class TensorFlowBatches:
         import tensorflow as tf
 
         self.seed, self.size = seed, len(arrays.y_train)
-        images, labels = resident(arrays, "training", lambda: (tf.constant(arrays.train_images),
-                                                               tf.constant(arrays.y_train)))
+        images, labels = resident(arrays, "training", lambda: (shared(arrays.train_images), shared(arrays.y_train)))
         # Read only for a batch's shape until the first epoch draws (ArrayBatches likewise).
         self.order = tf.Variable(tf.range(self.size, dtype=tf.int32), trainable=False)
         divisor = tf.constant(arrays.divisor)

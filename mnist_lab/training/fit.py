@@ -13,7 +13,7 @@ import keras
 import numpy as np
 
 from mnist_lab.core import interrupts
-from mnist_lab.training import batches, numpy_engine
+from mnist_lab.training import batches, numpy_engine, tensors
 from mnist_lab.training.models import build_model, forward, forward_chunks
 from mnist_lab.training.numpy_engine import NumpyModel
 from mnist_lab.training.resume import restore
@@ -102,7 +102,7 @@ def _keras_fit(model, config, arrays, epochs: EpochLog, verbose, after_epoch):
     """One Keras fit() per stage (its batch size and step), each epoch in its (seed, epoch) order
     rather than Keras's own shuffle, whose order follows from a generator's hidden state and
     could not be resumed (batches.py draws it)."""
-    test_inputs = batches.resident(arrays, "test", lambda: forward_chunks(arrays.x_test))
+    test_inputs = tensors.resident(arrays, "test", lambda: forward_chunks(arrays.x_test))
     callbacks = [EpochRecorder(test_inputs, epochs, after_epoch), keras.callbacks.TerminateOnNaN()]
     if verbose:
         callbacks.append(EpochOfTotal(config.total_epochs))

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from mnist_lab.core.data import IMAGE_SHAPE, NUM_CLASSES
+from mnist_lab.training.tensors import shared
 
 # The 100-unit hidden layer of the MLP and of the CNN: later commands
 # (visualize) read the hidden representation through this name.
@@ -63,7 +64,7 @@ def forward_chunks(inputs: np.ndarray) -> list:
 
 
 def _chunks(inputs: np.ndarray):
-    return (keras.ops.convert_to_tensor(inputs[start:start + FORWARD_BATCH])
+    return (shared(inputs[start:start + FORWARD_BATCH])
             for start in range(0, len(inputs), FORWARD_BATCH))
 
 

@@ -7,6 +7,7 @@ importing Keras or TensorFlow.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,12 +52,18 @@ def train(config, name: str, results_dir="results", *, force=False, output=Outpu
     if existing is not None:
         saved.remove(final.name)  # left by a kill between publishing the run and removing it
         return TrainResult(final, existing, trained=False)
-    # Keras and matplotlib: only when there is training to do
-    from mnist_lab.results.run_folder import write_run
-    from mnist_lab.training import fit, records, resume
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        # The data is read while Keras and matplotlib are imported (seconds, only when there is
+        # training to do): reading the shipped archive is mostly decompression, outside the GIL.
+        # Not Keras's download: it imports Keras, which two threads must not do at once.
+        in_background = dataset is None and (config.data.path is not None or config.data.source != "keras")
+        reading = reader.submit(load_checked, config.data) if in_background else None
+        from mnist_lab.results.run_folder import write_run
+        from mnist_lab.training import fit, records, resume
 
-    started = time.perf_counter()
-    dataset = load_checked(config.data) if dataset is None else dataset
+        started = time.perf_counter()  # the record's wall_seconds: from here (Keras imported) on
+        if dataset is None:
+            dataset = reading.result() if reading is not None else load_checked(config.data)
     arrays = prepare(dataset, config.model.type, config.data.train_limit, config.data.test_limit,
                      config.data.scaled)
     sliced = config.data.train_limit is not None or config.data.test_limit is not None

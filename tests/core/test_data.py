@@ -2,6 +2,7 @@ import functools
 import hashlib
 import http.server
 import threading
+import zipfile
 
 import numpy as np
 import pytest
@@ -62,6 +63,46 @@ def test_npz_and_idx_folders_load_the_same_arrays(tmp_path, tiny_arrays):
     assert from_raw.sha256 == from_npz.sha256 == from_gzip.sha256
     assert from_npz.source == str(tmp_path / "tiny.npz")
     assert from_raw.describe() == f"{tmp_path / 'raw'} (not the MNIST digits): 50 training / 20 test images"
+
+
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
+def test_npz_arrays_are_read_as_numpy_reads_them_into_page_aligned_memory(tmp_path, tiny_arrays, save):
+    """Any layout NumPy writes (Fortran order, big-endian, the 2.0 header) reads as np.load reads it;
+    the images start on a page, so the backend can share them (training/tensors.py)."""
+    written = {**tiny_arrays, "x_test": np.asfortranarray(tiny_arrays["x_test"]),
+               "y_train": tiny_arrays["y_train"].astype(">i4")}
+    save(tmp_path / "layouts.npz", **written)
+    with np.load(tmp_path / "layouts.npz") as archive:
+        expected = {key: archive[key] for key in data.SPLITS}
+    arrays, _ = data._read_npz(tmp_path / "layouts.npz")
+    for key in data.SPLITS:
+        assert arrays[key].dtype == expected[key].dtype and arrays[key].shape == expected[key].shape
+        np.testing.assert_array_equal(arrays[key], expected[key])
+    assert arrays["x_train"].ctypes.data % 4096 == 0 and arrays["x_train"].flags.c_contiguous
+    with zipfile.ZipFile(tmp_path / "version2.npz", "w") as archive:
+        for key, array in tiny_arrays.items():
+            with archive.open(f"{key}.npy", "w") as member:
+                np.lib.format.write_array(member, array, version=(2, 0))
+    np.testing.assert_array_equal(load(tmp_path / "version2.npz").x_train, tiny_arrays["x_train"])
+
+
+def test_an_npz_header_announcing_more_than_its_member_holds_is_refused_before_allocating(tmp_path, tiny_arrays):
+    path = tmp_path / "forged.npz"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for key, array in tiny_arrays.items():
+            with archive.open(f"{key}.npy", "w") as member:
+                header = {"descr": "|u1", "fortran_order": False, "shape": (10**12, 28, 28)} if key == "x_train" else None
+                if header:
+                    np.lib.format.write_array_header_1_0(member, header)
+                    member.write(array.tobytes())
+                else:
+                    np.lib.format.write_array(member, array)
+    with pytest.raises(DataError, match=rf"^{path}: not a readable .npz archive .*x_train.npy: its header announces "
+                                        r"784,000,000,000,000 bytes of data, more than the member holds"):
+        load(path)
+    np.savez(tmp_path / "objects.npz", **{**tiny_arrays, "y_test": np.array([1, "two"], dtype=object)})
+    with pytest.raises(DataError, match=r"objects.npz: not a readable .npz archive .*y_test.npy: holds Python objects"):
+        load(tmp_path / "objects.npz")
 
 
 def test_grey_levels_in_other_dtypes_are_accepted(tmp_path, tiny_arrays):

@@ -1,6 +1,4 @@
 import dataclasses
-import gc
-import weakref
 
 import keras
 import numpy as np
@@ -83,28 +81,3 @@ def test_one_fit_per_stage_trains_as_steps_written_out_would(mnist):
     assert [row["train_loss"] for row in trained.history] == pytest.approx(losses, rel=1e-5)
     for left, right in zip(trained.model.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(left, right)
-
-
-def test_resident_tensors_are_made_once_per_prepared_arrays_and_dropped_with_them():
-    images, labels = every_grey_level()
-    arrays = Prepared(train_images=images, y_train=labels, x_test=None, y_test=None, test_labels=None,
-                      divisor=np.float32(255))
-    made = []
-
-    class Tensors:
-        pass
-
-    def make():
-        made.append(1)
-        return Tensors()
-
-    first = batches.resident(arrays, "training", make)
-    assert batches.resident(arrays, "training", make) is first  # a second stage, a second trajectory
-    assert batches.resident(arrays, "test", make) is not first  # each kind its own
-    other = dataclasses.replace(arrays)  # equal arrays, another Prepared: its own tensors
-    assert batches.resident(other, "training", make) is not first
-    assert len(made) == 3
-    kept = weakref.ref(first)
-    del arrays, first
-    gc.collect()
-    assert kept() is None  # nothing holds a dropped Prepared's tensors
