@@ -111,13 +111,18 @@ def load_dataset(data_config) -> Dataset:
     """Load and validate the dataset a DataConfig names."""
     if data_config.path is not None:
         return load_path(data_config.path)
-    if data_config.source == "keras":
+    if downloads_with_keras(data_config):
         dataset = _dataset(*_read_npz(fetch_keras_npz()), source="keras")
         if not dataset.is_mnist:  # Keras checks the archive's hash; this checks what it holds
             raise IntegrityError("Keras's mnist.npz does not hold the MNIST digits; delete it from "
                                  "~/.keras/datasets/ and run again")
         return dataset
     return load_builtin()
+
+
+def downloads_with_keras(data_config) -> bool:
+    """Whether load_dataset gets this data through Keras's download (which imports Keras)."""
+    return data_config.path is None and data_config.source == "keras"
 
 
 def load_path(path) -> Dataset:
@@ -217,7 +222,9 @@ def prepare(dataset: Dataset, model_type: str, train_limit=None, test_limit=None
 def model_inputs(images: np.ndarray, model_type: str, scaled=True) -> np.ndarray:
     """Images as the model takes them: 784-vectors for dense models, 28x28x1 for the CNN; grey
     levels divided by 255 (``scaled``, the lab's) or as they are, 0-255."""
-    return to_inputs(shaped(images, model_type), divisor_of(scaled))
+    images = shaped(images, model_type)
+    # Whole arrays into page-aligned memory, which the backend then shares (training/tensors.py).
+    return to_inputs(images, divisor_of(scaled), out=empty_aligned(images.shape, np.float32))
 
 
 def shaped(images: np.ndarray, model_type: str) -> np.ndarray:
@@ -231,10 +238,10 @@ def divisor_of(scaled: bool) -> np.float32:
     return np.float32(255 if scaled else 1)
 
 
-def to_inputs(images: np.ndarray, by: np.float32) -> np.ndarray:
+def to_inputs(images: np.ndarray, by: np.float32, out=None) -> np.ndarray:
     """Grey levels as float32 inputs: the one conversion, whole arrays or batches (one correctly
-    rounded float32 division, written straight into page-aligned memory)."""
-    return np.divide(images, by, dtype=np.float32, out=empty_aligned(images.shape, np.float32))
+    rounded float32 division, into ``out`` where given)."""
+    return np.divide(images, by, dtype=np.float32, out=out)
 
 
 def empty_aligned(shape, dtype) -> np.ndarray:

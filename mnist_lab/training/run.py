@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mnist_lab.results import store
 from mnist_lab.results.checkpoints import CheckpointFolder
-from mnist_lab.core.data import prepare
+from mnist_lab.core.data import downloads_with_keras, prepare
 from mnist_lab.results.event_logs import FOLDER as LOGS_FOLDER, LiveLog, hyperparameters, write_log
 from mnist_lab.core.identity import load_checked
 from mnist_lab.core.output import Output
@@ -56,7 +56,7 @@ def train(config, name: str, results_dir="results", *, force=False, output=Outpu
         # The data is read while Keras and matplotlib are imported (seconds, only when there is
         # training to do): reading the shipped archive is mostly decompression, outside the GIL.
         # Not Keras's download: it imports Keras, which two threads must not do at once.
-        in_background = dataset is None and (config.data.path is not None or config.data.source != "keras")
+        in_background = dataset is None and not downloads_with_keras(config.data)
         reading = reader.submit(load_checked, config.data) if in_background else None
         from mnist_lab.results.run_folder import write_run
         from mnist_lab.training import fit, records, resume

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from mnist_lab.core.data import Prepared, to_inputs
+from mnist_lab.core.data import Prepared, model_inputs
 from mnist_lab.training import tensors
 
 pytestmark = pytest.mark.backend  # make test runs this module on the JAX backend too
@@ -41,7 +41,8 @@ def test_resident_tensors_are_made_once_per_prepared_arrays_and_dropped_with_the
 
 
 def test_a_shared_tensor_holds_the_arrays_values_and_under_tensorflow_its_memory_where_it_can():
-    inputs = to_inputs(grey_levels(), np.float32(255))  # page-aligned: what the data layer makes
+    inputs = model_inputs(grey_levels().reshape(-1, 28, 28), "mlp")
+    assert inputs.ctypes.data % 4096 == 0  # page-aligned: what the data layer makes
     read_only = inputs.copy()
     read_only.flags.writeable = False
     others = {"misaligned": inputs.reshape(-1)[1:1001], "strided": inputs[:, ::2], "read-only": read_only,
