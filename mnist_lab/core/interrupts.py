@@ -123,42 +123,56 @@ def unacted() -> tuple[str, int] | None:
 
 def ignore_from_now():
     """The work is done and reported: a signal arriving while the process exits changes nothing
-    (it is blocked, and discarded with the process), rather than a traceback at shutdown."""
+    (it is ignored, process-wide), rather than a traceback at shutdown."""
     if threading.current_thread() is threading.main_thread():
-        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+        for number in SIGNALS:
+            signal.signal(number, signal.SIG_IGN)
 
 
 @contextmanager
 def deferred():
-    """Within the block, SIGINT and SIGTERM wait (blocked) and arrive as it ends: for the writes
-    that run inside a backend's training loop, where a signal would otherwise end the process
-    in the middle of one. Only in the main thread (a Dask worker's signals are Dask's)."""
+    """Within the block, SIGINT and SIGTERM wait and arrive as it ends: for the writes that run
+    inside a backend's training loop, where a signal would otherwise end the process in the
+    middle of one. The block's handler only notes the signal; blocking it with the thread's signal
+    mask would not do: the kernel hands a process's signal to any thread that does not block it
+    (TensorFlow's pools), and Python runs the handler in the main thread all the same (seen: a
+    half-written event file left by a sweep stopped with Ctrl-C). Only in the main thread (a Dask
+    worker's signals are Dask's)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    received = []
     try:
-        yield
+        with _handled_by(lambda number, frame: received.append(number)):
+            yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        if received:  # now to the handler that was there before, at once
+            signal.raise_signal(received[0])
 
 
 @contextmanager
 def leave_at_once():
     """Within the block, SIGINT and SIGTERM end the process at once (see the module's doc). Only in
-    the main thread (a Dask worker trains in another one: its signals are Dask's), and a signal
-    this process ignores stays ignored. A signal received before the block is acted upon first."""
+    the main thread (a Dask worker trains in another one: its signals are Dask's). A signal
+    received before the block is acted upon first."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     check()
-    previous = {number: signal.getsignal(number) for number in SIGNALS}
+    with _handled_by(lambda number, frame: _leave(number)):
+        yield
 
-    for number, handler in previous.items():
-        if handler is not signal.SIG_IGN:
-            signal.signal(number, lambda number, frame: _leave(number))
+
+@contextmanager
+def _handled_by(handler):
+    """Within the block, ``handler`` answers SIGINT and SIGTERM; a signal this process ignores
+    stays ignored."""
+    previous = {number: signal.getsignal(number) for number in SIGNALS}
+    for number, before in previous.items():
+        if before is not signal.SIG_IGN:
+            signal.signal(number, handler)
     try:
         yield
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        for number, before in previous.items():
+            signal.signal(number, before)
