@@ -10,7 +10,8 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from mnist_lab.analysis.lab import LAB_RESULTS, is_lab_setup, reproduced
+from mnist_lab.analysis.lab import (CRITERION, LAB_RESULTS, distances, is_lab_setup, prediction_half_width,
+                                    reproduced, signed)
 from mnist_lab.analysis.report_answers import (accuracy_and_loss, batch_size_answer, convexity_answer,
                                                gradient_agreement, hypothesis, lab_comparisons, measures_answer,
                                                minimiser_answer, projection_answer)
@@ -121,8 +122,9 @@ def _sweep_section(summary, continued) -> str:
              "Fresh models: `mnist-lab sweep` (`configs/sweep.yaml`), full MNIST; continued models: `mnist-lab "
              "sweep configs/sweep-notebook.yaml`, one model trained on through the lab's logistic-regression "
              "settings in the report's order (a notebook re-running `fit`). Mean ± sample std over seeds. "
-             "**Reproduced** = the lab's accuracy and its loss both lie within our mean ± 2 std (the definition "
-             "every table uses). Tables: [sweeps/lab/table.md](sweeps/lab/table.md), "
+             f"**Reproduced** = for its accuracy and for its loss, {CRITERION} (the definition every table uses); "
+             "in brackets, how far the lab's accuracy and loss lie from our means, in half-widths of that "
+             "interval (inside: at most 1 in size). Tables: [sweeps/lab/table.md](sweeps/lab/table.md), "
              "[sweeps/notebook/table.md](sweeps/notebook/table.md).", "",
              "| model | batch | epochs | lr | lab accuracy, loss | fresh models | reproduced | continued model "
              "| reproduced | status |",
@@ -138,13 +140,20 @@ def _sweep_section(summary, continued) -> str:
         statuses.setdefault(status, []).append(setting)
         model, batch, epochs, rate = setting
         lines.append(f"| {model} | {batch} | {epochs} | {rate:g} | {lab_accuracy:.2%}, {lab_loss:.4f} "
-                     f"| {_numbers(fresh)} | {yes_no(fresh_ok)} | {_numbers(later, stages=True)} "
-                     f"| {yes_no(later_ok)} | {status} |")
+                     f"| {_numbers(fresh)} | {_verdict(fresh)} | {_numbers(later, stages=True)} "
+                     f"| {_verdict(later)} | {status} |")
     lines.append("")
     lines += [f"- **{status}**: {len(settings)} of {len(LAB_RESULTS)} "
               f"({'; '.join(f'{model} batch {batch}, {epochs} epochs, lr {rate:g}' for model, batch, epochs, rate in settings)})."
               for status, settings in statuses.items()]
     return "\n".join(lines)
+
+
+def _verdict(entry) -> str:
+    """"yes" or "**no**" (lab.reproduced), with the accuracy's and the loss's distances."""
+    if entry is None or reproduced(entry) is None:
+        return ""
+    return f"{yes_no(reproduced(entry))} ({', '.join(map(signed, distances(entry)))})"
 
 
 def _numbers(entry, stages=False) -> str:
@@ -157,7 +166,8 @@ def _numbers(entry, stages=False) -> str:
 
 def _cnn_section(folder: Path, log) -> str:
     """The CNN hypotheses (configs/sweep-cnn.yaml) against the lab report's CNN pair: each group's
-    distance from it in standard deviations, whether it reproduces it, and which comes closest."""
+    distance from it in half-widths of its prediction interval, whether it reproduces it, and which
+    comes closest by that distance (a distance in standard deviations would favour the noisiest)."""
     records = [record for record in _records(folder, log) if record["model"] == "cnn"
                and record["data"]["verified_mnist"] and record["data"]["train_limit"] is None
                and record["data"]["test_limit"] is None]
@@ -167,26 +177,29 @@ def _cnn_section(folder: Path, log) -> str:
     lines = [f"## The CNN: hypotheses for the lab report's {lab_accuracy:.2%} with a loss of {lab_loss:.4f}", "",
              "`mnist-lab sweep configs/sweep-cnn.yaml`: each group varies one thing from the course's reference "
              "setting (batch 300, 10 epochs, learning rate 0.5; the lab report gives none of them). Distance: "
-             "(lab − our mean) / our std, for accuracy and loss; reproduced: both within 2 "
+             "lab − our mean, in half-widths of the 95 % prediction interval of one run from ours, for "
+             f"accuracy and loss; reproduced: both at most 1 in size, that is, {CRITERION} "
              "([sweeps/cnn/table.md](sweeps/cnn/table.md)).", "",
              "| hypothesis | seeds | test accuracy | test loss | accuracy distance | loss distance | reproduced |",
              "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     scored = []
     for entry in summarize(cell_rows(records)):
         entry = {**entry, "lab_test_accuracy": lab_accuracy, "lab_test_loss": lab_loss}
-        distances = [(entry[f"lab_test_{metric}"] - entry[f"test_{metric}_mean"]) / entry[f"test_{metric}_std"]
-                     for metric in ("accuracy", "loss")]
+        gaps = distances(entry)
         label, verdict = hypothesis(entry), reproduced(entry)
-        scored.append((max(map(abs, distances)), label, entry, verdict))
+        scored.append((max(map(abs, gaps)), label, entry, verdict))
         lines.append(f"| {label} | {entry['seeds']} | {entry['test_accuracy_mean']:.2%} ± {entry['test_accuracy_std']:.2%} "
-                     f"| {entry['test_loss_mean']:.4f} ± {entry['test_loss_std']:.4f} | {distances[0]:+.1f} "
-                     f"| {distances[1]:+.1f} | {yes_no(verdict)} |")
-    fits = [label for _, label, _, verdict in scored if verdict]
+                     f"| {entry['test_loss_mean']:.4f} ± {entry['test_loss_std']:.4f} | {signed(gaps[0])} "
+                     f"| {signed(gaps[1])} | {yes_no(verdict)} |")
+    fits = [f"{label} (the prediction interval of its {entry['seeds']} seeds spans our mean "
+            f"± {prediction_half_width(entry['test_accuracy_std'], entry['seeds']):.2%} in accuracy and "
+            f"± {prediction_half_width(entry['test_loss_std'], entry['seeds']):.4f} in loss)"
+            for _, label, entry, verdict in scored if verdict]
     closest = min(scored, key=lambda item: item[0])
     lines += ["", f"Reproduced by: {'; '.join(fits)}." if fits else
               f"**None of the {len(scored)} hypotheses reproduces the lab's pair.** Closest: {closest[1]} "
               f"({closest[2]['test_accuracy_mean']:.2%}, loss {closest[2]['test_loss_mean']:.4f}; the lab's pair "
-              f"lies {closest[0]:.1f} standard deviations away in its farther metric)."]
+              f"lies {closest[0]:.1f} half-widths of its prediction interval away in its farther metric)."]
     lines += ["", accuracy_and_loss(lab_accuracy, lab_loss, [entry for _, _, entry, _ in scored])]
     return "\n".join(lines)
 
@@ -194,21 +207,28 @@ def _cnn_section(folder: Path, log) -> str:
 def _curves_section(records, results: Path) -> str:
     from mnist_lab.results import plots
 
-    lines = ["## Learning curves", "", "At the lab's settings (batch 300, 10 epochs, learning rate 0.5), "
-             "mean over seeds 0, 1, 2, from the sweep cells' per-epoch histories.", ""]
+    lines, seeds = [], []
     for model_type in ("logreg", "mlp", "cnn"):
-        runs = [record["history"] for record in records
-                if (record["model"], record["config"].get("engine", "keras"), record["epochs"],
-                    record["config"]["training"]["batch_size"], record["config"]["training"]["learning_rate"])
-                == (model_type, "keras", 10, 300, 0.5)]
-        if not runs:
+        chosen = [record for record in records
+                  if (record["model"], record["config"].get("engine", "keras"), record["epochs"],
+                      record["config"]["training"]["batch_size"], record["config"]["training"]["learning_rate"])
+                  == (model_type, "keras", 10, 300, 0.5)]
+        if not chosen:
             continue
+        runs = [record["history"] for record in chosen]
+        seeds.append(f"{model_type} {', '.join(str(seed) for seed in sorted(record['seed'] for record in chosen))}")
         history = [{key: (statistics.fmean(run[epoch][key] for run in runs) if key != "epoch" else epoch + 1)
                     for key in runs[0][epoch]} for epoch in range(len(runs[0]))]
         path = results / store.REPORT_FIGURES_FOLDER / f"{model_type}_learning_curves.png"
         plots.learning_curves(history, path, f"{model_type}: mean of {len(runs)} seeds")
         lines.append(f"![{model_type} learning curves]({store.REPORT_FIGURES_FOLDER}/{path.name})")
-    return "\n".join(lines)
+    if not lines:
+        return ""
+    return "\n".join(["## Learning curves", "",
+                      "At the lab's settings (batch 300, 10 epochs, learning rate 0.5), the mean over seeds ("
+                      + "; ".join(seeds) + ") of the sweep cells' per-epoch histories. The test line is each "
+                      "epoch's evaluation after it; the train line is Keras's running mean over the epoch's "
+                      "batches, taken while the weights changed.", "", *lines])
 
 
 def _engines_section(folder: Path, log) -> str:

@@ -15,7 +15,7 @@ from mnist_lab.results import freshness, store
 from mnist_lab.core.config import TrainingConfig
 from mnist_lab.core.describe import describe_stages
 from mnist_lab.core.files import atomic_write_text, csv_text
-from mnist_lab.analysis.lab import lab_numbers, reproduced, within_spread
+from mnist_lab.analysis.lab import CRITERION, interval_distance, lab_numbers, reproduced, signed
 
 SETTING = ("name", "model", "engine", "batch_size", "epochs", "learning_rate")
 METRICS = ("seed", "test_accuracy", "test_loss", "train_accuracy", "train_loss", "parameters", "train_seconds",
@@ -114,13 +114,16 @@ def summarize(rows) -> list[dict]:
     return summary
 
 
-def lab_verdict(mean, std, lab, scale=1.0, unit="") -> str:
-    """Whether the lab's number lies within our mean ± 2 std, and how far it is from the mean."""
+def lab_verdict(mean, std, seeds, lab, scale=1.0, unit="") -> str:
+    """Whether the lab's number lies inside our prediction interval (lab.py), how far it is from
+    our mean, and that gap in half-widths of the interval."""
     if math.isnan(lab):
         return ""
-    delta = f"{(lab - mean) * scale:+.2f}{unit}" if unit else f"{lab - mean:+.4f}"
-    inside = within_spread(mean, std, lab)
-    return f"n/a, one seed ({delta})" if inside is None else f"{'yes' if inside else 'no'} ({delta})"
+    delta = f"{signed((lab - mean) * scale, 2)}{unit}" if unit else signed(lab - mean, 4)
+    distance = interval_distance(mean, std, seeds, lab)
+    if math.isnan(distance):
+        return f"n/a, one seed ({delta})"
+    return f"{'yes' if abs(distance) <= 1 else 'no'} ({delta}, {signed(distance)})"
 
 
 def yes_no(verdict) -> str:
@@ -136,9 +139,10 @@ def markdown_table(summary, title: str) -> str:
               "trained and tested on the numbers of images given under each heading")
     lines = [f"# {title}", "",
              f"Mean ± sample standard deviation over seeds, {images}. "
-             "\"Lab inside ±2σ\" says whether the lab report's single-run number lies within "
-             "our mean ± 2 std, and how far it is from our mean (lab − ours); \"reproduced\": both the lab's "
-             "accuracy and its loss lie inside (the definition REPORT.md uses too); the lab's numbers stand only "
+             f"\"Lab inside\" says whether {CRITERION}, how far the lab's number is from our mean "
+             "(lab − ours), and that gap in half-widths of the interval (inside: at most 1 in size); "
+             "\"reproduced\": both the lab's accuracy and its loss lie inside (the definition REPORT.md uses "
+             "too); the lab's numbers stand only "
              "beside the lab's architecture trained and tested on the whole of MNIST. Loss is the mean "
              "categorical cross-entropy; the lab's loss figures are on the same scale. s/epoch: "
              "training seconds per epoch (median after the first epoch, mean over seeds).", ""]
@@ -147,7 +151,7 @@ def markdown_table(summary, title: str) -> str:
             heading += f": {entries[0]['train_images']:,} training / {entries[0]['test_images']:,} test images"
         lines += [f"## {heading}", "",
                   "| batch size | epochs | learning rate | seeds | test accuracy (%) | test loss "
-                  "| lab accuracy (%) | lab loss | lab accuracy inside ±2σ | lab loss inside ±2σ | reproduced "
+                  "| lab accuracy (%) | lab loss | lab accuracy inside | lab loss inside | reproduced "
                   "| s/epoch |",
                   "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | ---: |"]
         for entry in entries:
@@ -159,8 +163,8 @@ def markdown_table(summary, title: str) -> str:
                 f"| {_plus_minus(accuracy * 100, accuracy_std * 100, 2)} | {_plus_minus(loss, loss_std, 4)} "
                 f"| {'' if math.isnan(lab_accuracy) else f'{lab_accuracy * 100:.2f}'} "
                 f"| {'' if math.isnan(lab_loss) else f'{lab_loss:.4f}'} "
-                f"| {lab_verdict(accuracy, accuracy_std, lab_accuracy, 100, ' pp')} "
-                f"| {lab_verdict(loss, loss_std, lab_loss)} | {yes_no(reproduced(entry))} "
+                f"| {lab_verdict(accuracy, accuracy_std, entry['seeds'], lab_accuracy, 100, ' pp')} "
+                f"| {lab_verdict(loss, loss_std, entry['seeds'], lab_loss)} | {yes_no(reproduced(entry))} "
                 f"| {entry['seconds_per_epoch_mean']:.2f} |")
         lines.append("")
     return "\n".join(lines)

@@ -42,7 +42,7 @@ def test_report_is_generated_from_the_cells_and_regenerates_identically(tmp_path
     write_cells(tmp_path / "sweeps" / "lab", records)
     path = report.write_report(tmp_path)
     first = path.read_text()
-    assert ("| logreg | 300 | 10 | 0.5 | 92.26%, 0.2737 | 92.25% ± 0.05%, 0.2740 ± 0.0020 (3 seeds) | yes | — |  "
+    assert ("| logreg | 300 | 10 | 0.5 | 92.26%, 0.2737 | 92.25% ± 0.05%, 0.2740 ± 0.0020 (3 seeds) | yes (+0.0, +0.0) | — |  "
             "| reproduced by fresh models |") in first
     assert "| cnn | 300 | 10 | 0.5 | 98.26%, 0.1003 | — |  | — |  | not run |" in first
     assert "- **reproduced by fresh models**: 1 of 9 (logreg batch 300, 10 epochs, lr 0.5)." in first
@@ -133,7 +133,8 @@ def test_the_cnn_hypotheses_are_judged_by_the_one_definition(tmp_path, mnist):
     assert "**None of the 1 hypotheses reproduces the lab's pair.** Closest: batch 300, 10 epochs, lr 0.5" in text
     write_cells(tmp_path / "sweeps" / "cnn", near)
     text = report.write_report(tmp_path).read_text()
-    assert "Reproduced by: batch 300, 30 epochs, lr 0.5." in text
+    assert ("Reproduced by: batch 300, 30 epochs, lr 0.5 (the prediction interval of its 3 seeds spans our mean "
+            "± 0.50% in accuracy and ± 0.0497 in loss).") in text
     assert "| batch 300, 30 epochs, lr 0.5 | 3 | 98.26% ± 0.10% | 0.1000 ± 0.0100 | +0.0 | +0.0 | yes |" in text
 
 
@@ -173,7 +174,7 @@ def _summary_entry(batch, accuracy, accuracy_std, loss=0.27, loss_std=0.001):
     lab_loss, lab_accuracy = lab.LAB_RESULTS[("logreg", batch, 10, 0.5)]
     return {"model": "logreg", "engine": "keras", "batch_size": batch, "epochs": 10, "learning_rate": 0.5,
             "test_accuracy_mean": accuracy, "test_accuracy_std": accuracy_std, "test_loss_mean": loss,
-            "test_loss_std": loss_std, "lab_test_accuracy": lab_accuracy, "lab_test_loss": lab_loss}
+            "test_loss_std": loss_std, "lab_test_accuracy": lab_accuracy, "lab_test_loss": lab_loss, "seeds": 5}
 
 
 def test_the_batch_size_answer_is_worded_by_the_sweeps():
@@ -223,12 +224,13 @@ def test_the_committed_results_regenerate_to_the_same_bytes_on_other_cpu_kernels
     variants = {other: {"OPENBLAS_CORETYPE": other, "ONEDNN_MAX_CPU_ISA": "AVX2"}}
     assert blas_kernel({**os.environ, **variants[other]}) == other  # the variable did change the kernel
     committed = ROOT / "results"
+    local = (".made-from.json", ".lock")  # a checkout's own records (ignored by git), never results
     expected = {path.relative_to(committed): path.read_bytes() for path in committed.rglob("*")
-                if path.is_file() and path.name != ".made-from.json"}
+                if path.is_file() and path.name not in local}
     processes = {}
     for name, variables in variants.items():
         copy = tmp_path / name
-        shutil.copytree(committed, copy, ignore=shutil.ignore_patterns(".made-from.json", ".lock"))
+        shutil.copytree(committed, copy, ignore=shutil.ignore_patterns(*local))
         commands = [f"{sys.executable} -m mnist_lab report --results {copy}"] + [
             f"{sys.executable} -m mnist_lab sweep {sweep} --report-only --results {copy}"
             for sweep in ("sweep", "sweep-cnn", "sweep-notebook", "sweep-engines")]
@@ -239,5 +241,5 @@ def test_the_committed_results_regenerate_to_the_same_bytes_on_other_cpu_kernels
         assert process.returncode == 0, err
         assert out.count("Wrote") >= 5, out  # every file was made again, not found up to date
         made = {path.relative_to(tmp_path / name): path.read_bytes() for path in (tmp_path / name).rglob("*")
-                if path.is_file() and path.name != ".made-from.json"}
+                if path.is_file() and path.name not in local}
         assert [str(path) for path in expected if made.get(path) != expected[path]] == [], name

@@ -33,11 +33,12 @@ def test_summary_is_mean_and_sample_std_with_the_labs_numbers(records, tmp_path)
 
 
 def test_lab_verdict():
-    assert sweep_tables.lab_verdict(0.9200, 0.0010, 0.9226, 100, " pp") == "no (+0.26 pp)"
-    assert sweep_tables.lab_verdict(0.9220, 0.0010, 0.9226, 100, " pp") == "yes (+0.06 pp)"
-    assert sweep_tables.lab_verdict(0.2700, 0.0030, 0.2737) == "yes (+0.0037)"
-    assert sweep_tables.lab_verdict(0.92, math.nan, 0.9226, 100, " pp") == "n/a, one seed (+0.26 pp)"
-    assert sweep_tables.lab_verdict(0.92, 0.001, math.nan) == ""
+    # Five seeds: the interval's half-width is 3.04 std.
+    assert sweep_tables.lab_verdict(0.9190, 0.0010, 5, 0.9226, 100, " pp") == "no (+0.36 pp, +1.2)"
+    assert sweep_tables.lab_verdict(0.9220, 0.0010, 5, 0.9226, 100, " pp") == "yes (+0.06 pp, +0.2)"
+    assert sweep_tables.lab_verdict(0.2700, 0.0030, 5, 0.2737) == "yes (+0.0037, +0.4)"
+    assert sweep_tables.lab_verdict(0.92, math.nan, 1, 0.9226, 100, " pp") == "n/a, one seed (+0.26 pp)"
+    assert sweep_tables.lab_verdict(0.92, 0.001, 5, math.nan) == ""
 
 
 def test_report_is_a_view_of_the_cells(tmp_path, records):
@@ -50,8 +51,8 @@ def test_report_is_a_view_of_the_cells(tmp_path, records):
         assert len(list(csv.DictReader(stream))) == len(records)
     markdown = (tmp_path / "table.md").read_text()
     assert "trained on 60,000 images and tested on 10,000" in markdown
-    assert "| 300 | 10 | 0.5 | 3 | 92.20 ± 0.10 | 0.2700 ± 0.0000 | 92.26 | 0.2737 | yes (+0.06 pp) | no (+0.0037) " \
-        "| **no** | 0.50 |" in markdown  # reproduced: the accuracy and the loss both inside
+    assert "| 300 | 10 | 0.5 | 3 | 92.20 ± 0.10 | 0.2700 ± 0.0000 | 92.26 | 0.2737 | yes (+0.06 pp, +0.1) " \
+        "| no (+0.0037, +inf) | **no** | 0.50 |" in markdown  # reproduced: the accuracy and the loss both inside
     assert sweep_tables.write_sweep_report(tmp_path) == []  # up to date with the cells: nothing written
     for path in written:
         path.unlink()
