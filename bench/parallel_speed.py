@@ -1,6 +1,6 @@
 """Sweep wall time on Dask workers against the serial sweep, same cells, same machine, one run.
 
-The logreg and MLP cells of configs/sweep.yaml on full MNIST (36 cells, 12
+The logreg and MLP cells of bench/sweep-grid.yaml on full MNIST (36 cells, 18
 trajectories): serial (one process), `--workers 1` (the overhead of Dask) and
 `--workers 2` (one compute thread each on this 2-core machine). Also the
 largest difference of any cell's test loss and accuracy from the serial run
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def sweep_seconds(results, only, overrides, *options) -> float:
-    command = [sys.executable, "-m", "mnist_lab", "sweep", "configs/sweep.yaml", "--only", only, "--results",
+    command = [sys.executable, "-m", "mnist_lab", "sweep", "bench/sweep-grid.yaml", "--only", only, "--results",
                str(results), "--quiet", *[item for override in overrides for item in ("--set", override)], *options]
     started = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
@@ -29,7 +29,7 @@ def sweep_seconds(results, only, overrides, *options) -> float:
 
 
 def metrics(results) -> dict:
-    with open(Path(results) / "sweeps" / "lab" / "table.csv") as stream:
+    with open(Path(results) / "sweeps" / "bench" / "table.csv") as stream:
         return {row["key"]: (float(row["test_loss"]), float(row["test_accuracy"])) for row in csv.DictReader(stream)}
 
 

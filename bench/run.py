@@ -4,11 +4,11 @@
    whole `train` process against the plain script doing the same work (a test evaluation after
    every epoch), with peak memory, and the training loop's overhead over its training steps;
 2. sweep wall time (shared trajectories, one process) against one `train` process per cell,
-   on the logistic regression's grid of configs/sweep.yaml (27 cells);
+   on the logistic regression's grid of bench/sweep-grid.yaml (27 cells);
 3. t-SNE of the 10,000 test images: the chosen method against scikit-learn's recipe;
 4. `mnist-lab --help` start-up time;
 5. content identity: ms per experiment key of a data path, cached against cold;
-6. the logreg + MLP cells of configs/sweep.yaml on Dask: --workers 2 and --workers 1 against serial;
+6. the logreg + MLP cells of bench/sweep-grid.yaml on Dask: --workers 2 and --workers 1 against serial;
 7. resuming: seconds lost when a CNN training is killed at a random moment and run again,
    against the seconds of one epoch;
 8. TensorBoard event files: a logistic regression's wall seconds per epoch with and without them;

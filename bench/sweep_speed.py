@@ -5,7 +5,7 @@ Also checks that both ways give the same test accuracy and loss for every cell, 
 sweep's wall time per trained epoch compares with an epoch's training steps (the cells' own
 ``train_seconds``: what is left is start-up, data, evaluation, checkpoints and writing).
 
-    python bench/sweep_speed.py                         # configs/sweep.yaml, logreg and mlp
+    python bench/sweep_speed.py                         # bench/sweep-grid.yaml, logreg and mlp
     python bench/sweep_speed.py --only logreg --set data.train_limit=10000
 """
 
@@ -30,7 +30,7 @@ def timed(command) -> float:
     return time.perf_counter() - started
 
 
-def measure(sweep="configs/sweep.yaml", only="logreg,mlp", overrides=()) -> dict:
+def measure(sweep="bench/sweep-grid.yaml", only="logreg,mlp", overrides=()) -> dict:
     """Wall seconds of the sweep and of one train process per cell, and how many cells agree."""
     plan = load_sweep(ROOT / sweep, overrides, only=only.split(","))
     tool = [sys.executable, "-m", "mnist_lab"]
@@ -58,7 +58,7 @@ def measure(sweep="configs/sweep.yaml", only="logreg,mlp", overrides=()) -> dict
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweep", nargs="?", default="configs/sweep.yaml")
+    parser.add_argument("sweep", nargs="?", default="bench/sweep-grid.yaml")
     parser.add_argument("--only", default="logreg,mlp")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     options = parser.parse_args()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from mnist_lab.analysis.evidence import interval_distance
 from mnist_lab.core.config import ModelConfig
 
 # Keyed by (model, batch size, epochs, learning rate): (test cross-entropy, test accuracy).
@@ -48,40 +49,6 @@ def lab_numbers(config_dict: dict, verified_mnist: bool):
                             training["learning_rate"]))
 
 
-# The one criterion by which a single run of the lab's is judged against n runs of ours (seeds) of
-# the same setting: the 95 % prediction interval of one new run, mean ± t(0.975, n − 1) · s · √(1 + 1/n)
-# (runs that differ by normal noise). It holds a genuine new run 95 % of the time whatever n is; the
-# "mean ± 2 s" used before held it only about 78 % of the time with three seeds (both simulated in
-# tests/analysis/test_lab.py).
-PREDICTION_LEVEL = 0.95
-
-
-def prediction_half_width(std: float, seeds: int) -> float:
-    """Half the width of the prediction interval of one new run, from ``seeds`` runs whose sample
-    standard deviation is ``std``; NaN with fewer than two runs (no spread to judge by)."""
-    if seeds < 2 or math.isnan(std):
-        return math.nan
-    from scipy.stats import t
-
-    return float(t.ppf((1 + PREDICTION_LEVEL) / 2, seeds - 1)) * std * math.sqrt(1 + 1 / seeds)
-
-
-def interval_distance(mean: float, std: float, seeds: int, lab: float) -> float:
-    """How far the lab's single-run value lies from our mean, in half-widths of the prediction
-    interval (signed, lab − ours): inside the interval when at most 1 in size. NaN with one seed."""
-    half_width = prediction_half_width(std, seeds)
-    if math.isnan(half_width) or math.isnan(lab):
-        return math.nan
-    if half_width == 0:  # every seed gave the same number
-        return 0.0 if lab == mean else math.copysign(math.inf, lab - mean)
-    return (lab - mean) / half_width
-
-
-def signed(value: float, digits: int = 1) -> str:
-    """A difference as tables print it: signed, ``digits`` decimals, never "-0.0"."""
-    return f"{round(value, digits) + 0.0:+.{digits}f}"
-
-
 def distances(entry: dict) -> tuple[float, float]:
     """The lab's accuracy and loss distances (interval_distance) from a summary entry of
     sweep_tables.summarize."""
@@ -98,6 +65,3 @@ def reproduced(entry: dict):
     found = distances(entry)
     return None if any(map(math.isnan, found)) else all(abs(distance) <= 1 for distance in found)
 
-
-CRITERION = ("the lab's single run lies inside the 95 % prediction interval of one run from ours, "
-             "mean ± t(0.975, n − 1) · s · √(1 + 1/n) over our n seeds")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from mnist_lab.analysis.lab import (CRITERION, LAB_RESULTS, distances, is_lab_setup, prediction_half_width,
-                                    reproduced, signed)
+from mnist_lab.analysis.evidence import CRITERION, prediction_half_width, signed
+from mnist_lab.analysis.lab import LAB_RESULTS, UNSTATED_SETTINGS, distances, is_lab_setup, reproduced
 from mnist_lab.analysis.report_answers import (accuracy_and_loss, batch_size_answer, convexity_answer,
                                                gradient_agreement, hypothesis, lab_comparisons, measures_answer,
                                                minimiser_answer, projection_answer)
@@ -146,6 +146,8 @@ def _sweep_section(summary, continued) -> str:
     lines += [f"- **{status}**: {len(settings)} of {len(LAB_RESULTS)} "
               f"({'; '.join(f'{model} batch {batch}, {epochs} epochs, lr {rate:g}' for model, batch, epochs, rate in settings)})."
               for status, settings in statuses.items()]
+    lines += ["", "The nine numbers are the lab report's; not every setting beside them is: "
+              + "; ".join(f"for the {model}, {text}" for model, text in UNSTATED_SETTINGS.items()) + "."]
     return "\n".join(lines)
 
 

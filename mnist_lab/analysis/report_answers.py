@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 
+from mnist_lab.analysis.evidence import SIGNIFICANCE, difference_p_value
 from mnist_lab.analysis.lab import LAB_RESULTS, reproduced
+from mnist_lab.analysis.separability import one_run
 from mnist_lab.analysis.sweep_tables import summary_entry
 from mnist_lab.core.config import Config, ModelConfig, to_dict
 from mnist_lab.core.describe import EMBEDDING_SOURCES, SOURCES
@@ -68,7 +70,7 @@ def measures_answer(rows) -> str:
                          for earlier, later in zip(values, values[1:]))
             trends.append(f"{name} {' → '.join(f'{value:.3f}' for value in values)} "
                           f"({'better at every step' if better else 'not better at every step'})")
-        lines.append(f"On the t-SNE maps, {path}: {'; '.join(trends)}.")
+        lines.append(f"On the t-SNE maps, {path}: {'; '.join(trends)}; {one_run('tsne')}.")
     best = max(order, key=lambda source: maps[source]["neighborhood_hit"])
     row = maps[best]
     per_class = {label: row[f"neighborhood_hit_{label}"] for label in range(10)
@@ -81,25 +83,42 @@ def measures_answer(rows) -> str:
     return " ".join(lines)
 
 
+# The measures t-SNE and PCA are compared by: column, name, whether higher is better.
+_PROJECTION_MEASURES = (("neighborhood_hit", "NH", True), ("trustworthiness", "trustworthiness", True),
+                        ("hull_overlap", "hull overlap", False))
+
+
+def _better(tsne: float, pca: float, higher_better: bool) -> str:
+    if tsne == pca:
+        return "neither"
+    return "t-SNE" if (tsne > pca) == higher_better else "PCA"
+
+
 def projection_answer(rows, pca_variance_share: float) -> str:
-    """The answer to "t-SNE or PCA?": what each method is, and for each source which one keeps
-    more of the classes' neighbourhoods, worded by the separability table's NH and trustworthiness."""
+    """The answer to "t-SNE or PCA?": what each method is, and for each source which one each
+    measure favours, worded by the separability table's NH, trustworthiness and hull overlap."""
     maps = {(row["source"], row["method"]): row for row in rows}
     sources = [source for source in SOURCES if (source, "tsne") in maps and (source, "pca") in maps]
     text = ("**t-SNE or PCA?** PCA is linear: its two axes are the directions of largest variance (on the raw "
             f"pixels they hold {pca_variance_share:.1%} of it), and it maps new points with the same projection. "
-            "t-SNE is non-linear: it keeps neighbourhoods, depends on hyper-parameters (the perplexity) and has "
-            "no map for new points.")
+            "t-SNE is non-linear: it keeps neighbourhoods and depends on hyper-parameters (the perplexity). "
+            "scikit-learn's TSNE, the course's, has no map for new points; openTSNE, which mnist-lab uses, places "
+            "new points into an existing map by optimising them against it (its transform), not by a fixed "
+            "formula as PCA's projection.")
     comparisons = []
     for source in sources:
         tsne, pca = maps[(source, "tsne")], maps[(source, "pca")]
-        winners = {name: ("t-SNE" if tsne[column] > pca[column] else "PCA" if pca[column] > tsne[column] else "neither")
-                   for column, name in (("neighborhood_hit", "NH"), ("trustworthiness", "trustworthiness"))}
-        comparisons.append(f"on {EMBEDDING_SOURCES[source]['phrase']}, NH {tsne['neighborhood_hit']:.3f} (t-SNE) against "
-                           f"{pca['neighborhood_hit']:.3f} (PCA), trustworthiness {tsne['trustworthiness']:.3f} "
-                           f"against {pca['trustworthiness']:.3f}"
-                           + (f": {winners['NH']} keeps more on both" if len(set(winners.values())) == 1
-                              else f": NH favours {winners['NH']}, trustworthiness {winners['trustworthiness']}"))
+        winners = {name: _better(tsne[column], pca[column], higher_better) for column, name, higher_better in _PROJECTION_MEASURES}
+        favoured = {}
+        for name, winner in winners.items():
+            favoured.setdefault(winner, []).append(name)
+        comparisons.append(f"on {EMBEDDING_SOURCES[source]['phrase']}, "
+                           + ", ".join(f"{name} {tsne[column]:.3f}" + (" (t-SNE)" if index == 0 else "")
+                                       + f" against {pca[column]:.3f}" + (" (PCA)" if index == 0 else "")
+                                       for index, (column, name, _) in enumerate(_PROJECTION_MEASURES))
+                           + (f": all three favour {winners['NH']}" if len(favoured) == 1 else ": " + ", ".join(
+                               f"{' and '.join(names)} favour{'s' if len(names) == 1 else ''} {winner}"
+                               for winner, names in favoured.items())))
     measured = "; ".join(comparisons)
     return text + (f" O{measured[1:]}." if comparisons else "")
 
@@ -116,63 +135,89 @@ def lab_comparisons(summary) -> list[str]:
         lines += ["", "**How do the models compare?** Best mean test accuracy in the sweep: "
                   + ", ".join(f"{entry['model']} {entry['test_accuracy_mean']:.2%} (batch {entry['batch_size']}, "
                               f"{entry['epochs']} epochs, lr {entry['learning_rate']:g})" for entry in best)
-                  + ". " + _rising([(entry["model"], entry["test_accuracy_mean"]) for entry in best],
-                                   "each model beats the one before")]
+                  + ". " + trend([(entry["model"], entry) for entry in best], "each model beats the one before",
+                                 "each model falls behind the one before")]
     series = [("MLP, learning rate (10 epochs, batch 300)", "mlp", {"epochs": 10, "batch_size": 300}, "learning_rate"),
               ("logistic regression, epochs (batch 300)", "logreg", {"batch_size": 300}, "epochs")]
     for title, model, fixed, varied in series:
         entries = sorted((entry for entry in keras_entries if entry["model"] == model
                           and all(entry[field] == value for field, value in fixed.items())), key=lambda e: e[varied])
         if len(entries) > 1:
-            points = [(f"{entry[varied]:g}", entry["test_accuracy_mean"]) for entry in entries]
-            lines += ["", f"**{title[0].upper()}{title[1:]}:** " + ", ".join(f"{label} → {accuracy:.2%}"
-                                                                         for label, accuracy in points)
-                      + ". " + _rising(points, f"accuracy rises with the {varied.replace('_', ' ')}")]
+            points = [(f"{entry[varied]:g}", entry) for entry in entries]
+            words = varied.replace("_", " ")
+            lines += ["", f"**{title[0].upper()}{title[1:]}:** " + ", ".join(
+                f"{label} → {entry['test_accuracy_mean']:.2%} ± {entry['test_accuracy_std']:.2%}"
+                for label, entry in points)
+                      + ". " + trend(points, f"accuracy rises with the {words}", f"accuracy falls with the {words}")]
     return lines
 
 
 def batch_size_answer(summary, continued, train_images: int, epochs=10, learning_rate=0.5) -> str:
     """The answer to "what does a larger batch change?" for the logistic regression at the lab's
-    batch sizes: fresh models' accuracy and loss per batch size, the change in seed standard
-    deviations, the lab's own numbers, and whether a continued model explains them."""
+    batch sizes: fresh models' accuracy and loss per batch size and whether they change beyond
+    noise, the lab's own numbers, and how far a model trained on through the lab's settings (the
+    notebook sweep) accounts for them: at which of its stages it reproduces the lab, and at which not."""
     sizes = sorted(batch for model, batch, lab_epochs, rate in LAB_RESULTS
                    if model == "logreg" and lab_epochs == epochs and rate == learning_rate)
     fresh = {batch: entry for batch in sizes if (entry := summary_entry(summary, ("logreg", batch, epochs, learning_rate)))}
     if len(fresh) < 2:
         return ""
-    points = [(f"{batch}", fresh[batch]["test_accuracy_mean"]) for batch in fresh]
     first, last = min(fresh), max(fresh)
-    change = fresh[last]["test_accuracy_mean"] - fresh[first]["test_accuracy_mean"]
-    spread = max(fresh[first]["test_accuracy_std"], fresh[last]["test_accuracy_std"])
     lab = {batch: LAB_RESULTS[("logreg", batch, epochs, learning_rate)] for batch in fresh}
     lab_change = lab[last][1] - lab[first][1]
-    explained = [batch for batch in fresh if batch != first
-                 and (entry := summary_entry(continued, ("logreg", batch, epochs, learning_rate))) and reproduced(entry)]
     text = (f"**What does a larger batch change?** (logistic regression, {epochs} epochs, lr {learning_rate:g}, "
             f"{train_images:,} training images) Fewer updates per epoch: "
             + "; ".join(f"batch {batch} → {math.ceil(train_images / batch)} updates, "
                         f"{entry['test_accuracy_mean']:.2%} ± {entry['test_accuracy_std']:.2%}, "
                         f"loss {entry['test_loss_mean']:.4f}" for batch, entry in fresh.items())
-            + ". " + _rising(points, "accuracy rises with the batch size")
-            + f" That change is {abs(change) / spread:.1f} times the larger seed std ({spread:.2%}). "
-            f"The lab's numbers change by {lab_change * 100:+.2f} points from batch {first} to {last} "
-            f"({', '.join(f'{lab[batch][1]:.2%}' for batch in fresh)}")
-    if explained:
-        return text + ("), a direction fresh models do not show" if (lab_change > 0) != (change > 0) else ")") + \
-            (f"; a model trained on through the lab's earlier settings reproduces the lab's batch "
-             f"{' and '.join(str(batch) for batch in explained)} numbers (table above), so they measure more "
-             "training, not the batch size.")
-    return text + ")."
+            + ". " + trend([(f"{batch}", entry) for batch, entry in fresh.items()],
+                           "accuracy rises with the batch size", "accuracy falls with the batch size")
+            + f" The lab's numbers change by {lab_change * 100:+.2f} points from batch {first} to {last} "
+            f"({', '.join(f'{lab[batch][1]:.2%}' for batch in fresh)}).")
+    stages = {(batch, stage_epochs): reproduced(entry) for model, batch, stage_epochs, rate in LAB_RESULTS
+              if model == "logreg" and rate == learning_rate and (batch, stage_epochs) != (first, epochs)
+              and (entry := summary_entry(continued, ("logreg", batch, stage_epochs, rate)))}
+    if not any(stages.values()):
+        return text
+    named = {verdict: [f"{batch}×{stage_epochs}" for (batch, stage_epochs), found in stages.items() if found is verdict]
+             for verdict in (True, False)}
+    return (text + " A hypothesis: the lab trained one model on through its settings in turn (a notebook "
+            "re-running `fit`), so its later numbers measure more training, not the batch size. A model "
+            f"trained on that way reproduces the lab's numbers after the stages {', '.join(named[True])}"
+            + (f" and not after {', '.join(named[False])} (table above): consistent with some of the lab's "
+               "numbers, not with all." if named[False] else " (table above): consistent with every one of them."))
 
 
-def _rising(points, rising_text) -> str:
-    """``rising_text`` and the gain from first to last, when the accuracies rise throughout;
-    otherwise a sentence saying they do not."""
-    values = [value for _, value in points]
-    gain = (values[-1] - values[0]) * 100
-    if all(later > earlier for earlier, later in zip(values, values[1:])):
-        return f"{rising_text[0].upper()}{rising_text[1:]}: {gain:+.2f} points from {points[0][0]} to {points[-1][0]}."
-    return f"The accuracy does not rise throughout ({gain:+.2f} points from {points[0][0]} to {points[-1][0]})."
+def trend(points, rising_text: str, falling_text: str) -> str:
+    """How the mean test accuracy moves along ``points`` ((label, summary entry) pairs, in order),
+    stated only as far as it goes beyond the seeds' noise (evidence.difference_p_value): a
+    direction when first and last differ beyond noise, with any step that does not; otherwise
+    "within noise"."""
+    def summary(entry):
+        return entry["test_accuracy_mean"], entry["test_accuracy_std"], entry["seeds"]
+
+    (first_label, first), (last_label, last) = points[0], points[-1]
+    change = (last["test_accuracy_mean"] - first["test_accuracy_mean"]) * 100
+    span = f"{change:+.2f} points from {first_label} to {last_label}"
+    overall = difference_p_value(summary(first), summary(last))
+    if math.isnan(overall):
+        return f"The accuracy changes by {span} (one seed: no spread to judge it by)."
+    if overall >= SIGNIFICANCE:
+        return f"Within noise: {span}, a difference the seeds' spread explains (Welch's t-test, {_p(overall)})."
+    text = rising_text if change > 0 else falling_text
+    steps = [(label, later_label, difference_p_value(summary(earlier), summary(later)),
+              later["test_accuracy_mean"] - earlier["test_accuracy_mean"])
+             for (label, earlier), (later_label, later) in zip(points, points[1:])]
+    against = [f"{label} to {later} ({difference * 100:+.2f})" for label, later, p_value, difference in steps
+               if p_value < SIGNIFICANCE and (difference > 0) != (change > 0)]
+    noise = [f"{label} to {later}" for label, later, p_value, _ in steps if not p_value < SIGNIFICANCE]
+    return (f"{text[0].upper()}{text[1:]}: {span}, beyond the seeds' noise (Welch's t-test, {_p(overall)})"
+            + (f"; but it moves the other way beyond noise from {', '.join(against)}" if against else "")
+            + (f"; within noise from {', '.join(noise)}" if noise and len(steps) > 1 else "") + ".")
+
+
+def _p(p_value: float) -> str:
+    return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3g}"
 
 
 def gradient_agreement(errors: dict) -> str:
@@ -199,7 +244,8 @@ def convexity_answer(checks: dict) -> str:
     agreement = (f"the loss never rises above the chord (the largest value of loss minus chord is {logreg:.2e})"
                  if logreg <= 0 else
                  f"yet the loss rises {logreg:.2e} above a chord (round-off, or a bug: a convex function cannot)")
-    mlp_text = (f"finds the loss {mlp:.3f} above the chord at the midpoint: the MLP's loss is not convex"
+    mlp_text = (f"finds the loss up to {mlp:.3f} above the chord (the largest excess over the points checked "
+                "inside the segment): the MLP's loss is not convex"
                 if mlp > 0 else f"finds no point above the chord (largest excess {mlp:.2e}): no evidence here "
                                 "against convexity, which hidden-unit symmetry still rules out")
     return ("**Is the logistic regression's loss convex in (W, b)?** Yes: it is a log-sum-exp of affine functions "
@@ -226,17 +272,32 @@ def minimiser_answer(facts: dict, step: float) -> str:
     else:
         existence = ("No pixel is non-zero in the images of one class only, so this argument for an unattained "
                      "infimum does not apply here.")
+    null = columns - facts["rank"]
     flat = (f" {facts['never_lit']} pixels are zero in every training image, and the augmented data matrix X̃ "
             f"({facts['images']:,} × {columns}: pixels and a constant 1) has rank {facts['rank']}, not {columns}: "
-            f"the loss is flat along {columns - facts['rank']} directions." if facts["rank"] < columns else "")
+            f"its null space has {null} dimensions, and each of the 10 classes' weight columns can move along it "
+            f"without changing any score. With softmax's own invariance (the same vector added to every class's "
+            f"column changes no probability: {columns} directions), the loss is flat along a subspace of "
+            f"{columns} + 9 · {null} = {columns + 9 * null:,} of the {columns * 10:,} parameters' directions."
+            if null else "")
     relation = "exceeds" if step > 2 / bound else "lies below"
     local = "below" if step < 2 / start else "above"
+    limits = [2 / curvature for curvature in facts["batch_start_curvatures"]]
+    below = sum(limit < step for limit in limits)
+    batches = (f" The lab trains on batches, whose curvature varies: at zero weights, the local limit of each of "
+               f"the first epoch's {len(limits)} batches of {facts['batch_size']} images runs from {min(limits):.3f} "
+               f"to {max(limits):.3f}, and {below} of them ({below / len(limits):.0%}) have a limit below the "
+               "lab's step." if limits else "")
     return (f"**Does a well-chosen step guarantee convergence to the global minimum?** {existence}{flat} "
             f"What gradient descent does guarantee: the loss is convex and its gradient L-Lipschitz with "
             f"L ≤ ½ λmax(X̃ᵀX̃ / n) = {bound:.2f}, so with any constant step below 2/L = {2 / bound:.3f} "
-            "full-batch gradient descent's loss converges to the infimum, at rate O(1/k) after k steps. "
-            f"The lab's step {step:g} {relation} that worst-case bound. At the start (zero weights, uniform "
-            f"softmax) the Hessian's largest eigenvalue is λmax(X̃ᵀX̃ / n)/10 = {start:.2f}, {bound / start:.1f} "
-            f"times below the bound L, which gives a local step limit 2/{start:.2f} = {2 / start:.3f}: the lab's "
-            f"step lies {local} it. With mini-batches (SGD) a constant step only reaches a neighbourhood of the "
-            "infimum; a decreasing step is needed to approach it.")
+            "full-batch gradient descent's loss converges to its infimum. No rate is claimed here: the "
+            "textbook O(1/k) bound assumes a minimiser, which this loss lacks; without one, Ji and Telgarsky "
+            "(\"Risk and parameter convergence of logistic regression\", 2018) prove O(ln²k / k) for gradient "
+            "descent on binary logistic regression with any data, while the lab trains a ten-class softmax "
+            f"by mini-batches. The lab's step {step:g} {relation} that worst-case bound. At the start (zero "
+            f"weights, uniform softmax) the Hessian's largest eigenvalue is λmax(X̃ᵀX̃ / n)/10 = {start:.2f}, "
+            f"{bound / start:.1f} times below the bound L, which gives a local step limit 2/{start:.2f} = "
+            f"{2 / start:.3f} for the full batch: the lab's step lies {local} it.{batches} With mini-batches "
+            "(SGD) a constant step only reaches a neighbourhood of the infimum; a decreasing step is needed "
+            "to approach it.")

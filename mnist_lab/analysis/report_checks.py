@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from mnist_lab.core.config import ModelConfig
-from mnist_lab.core.data import load_builtin, model_inputs, prepare
+from mnist_lab.core.data import epoch_order, load_builtin, model_inputs, prepare
 
 
 CONVEXITY_SEED = 0
@@ -73,16 +73,19 @@ def _augmented(x: np.ndarray) -> np.ndarray:
 
 
 def _gram_largest_eigenvalue(x: np.ndarray) -> float:
+    """λmax(X̃ᵀX̃/n), from the smaller of X̃ᵀX̃ and X̃X̃ᵀ (the same non-zero eigenvalues)."""
     augmented = _augmented(x)
-    return float(np.linalg.eigvalsh(augmented.T @ augmented / len(x))[-1])
+    gram = augmented.T @ augmented if augmented.shape[0] >= augmented.shape[1] else augmented @ augmented.T
+    return float(np.linalg.eigvalsh(gram / len(x))[-1])
 
 
-def loss_landscape(x: np.ndarray, labels: np.ndarray, image_width=28) -> dict:
+def loss_landscape(x: np.ndarray, labels: np.ndarray, image_width=28, batch_size=300, seed=0) -> dict:
     """The logistic regression's loss on images ``x`` (one row each) with ``labels``: the pixels
     that leave it without a minimiser (non-zero only in images of one class), the pixels zero
     in every image, the rank of X̃, and its curvature: the global bound L ≤ ½ λmax(X̃ᵀX̃/n), and
     the Hessian's largest eigenvalue at zero weights (uniform softmax p = 1/10), λmax(X̃ᵀX̃/n)
-    times the largest eigenvalue of diag(p) − ppᵀ, which is 1/10."""
+    times the largest eigenvalue of diag(p) − ppᵀ, which is 1/10; the same for each batch of
+    ``batch_size`` images of the first epoch's order (``seed``), the curvature SGD's steps meet."""
     lit = x != 0
     classes = np.unique(labels)
     lit_by_class = np.stack([lit[labels == label].any(axis=0) for label in classes])
@@ -96,7 +99,14 @@ def loss_landscape(x: np.ndarray, labels: np.ndarray, image_width=28) -> dict:
                          "label": int(classes[lit_by_class[:, example].argmax()]), "images": int(images_lit[example])}
                         if one_class.any() else None),
             "rank": int(np.linalg.matrix_rank(_augmented(x))), "smoothness_bound": 0.5 * largest,
-            "start_curvature": largest / len(classes)}
+            "start_curvature": largest / len(classes), "batch_size": batch_size,
+            "batch_start_curvatures": [_gram_largest_eigenvalue(batch) / len(classes)
+                                       for batch in _first_epoch_batches(x, batch_size, seed)]}
+
+
+def _first_epoch_batches(x: np.ndarray, batch_size: int, seed: int):
+    order = epoch_order(seed, 0, len(x))
+    return [x[order[start:start + batch_size]] for start in range(0, len(x), batch_size)]
 
 
 def pca_variance_share(points: int, components=2) -> float:

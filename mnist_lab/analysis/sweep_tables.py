@@ -15,7 +15,8 @@ from mnist_lab.results import freshness, store
 from mnist_lab.core.config import TrainingConfig
 from mnist_lab.core.describe import describe_stages
 from mnist_lab.core.files import atomic_write_text, csv_text
-from mnist_lab.analysis.lab import CRITERION, interval_distance, lab_numbers, reproduced, signed
+from mnist_lab.analysis.evidence import CRITERION, interval_distance, signed
+from mnist_lab.analysis.lab import lab_numbers, reproduced
 
 SETTING = ("name", "model", "engine", "batch_size", "epochs", "learning_rate")
 METRICS = ("seed", "test_accuracy", "test_loss", "train_accuracy", "train_loss", "parameters", "train_seconds",

@@ -58,8 +58,8 @@ class ModelConfig:
         None, choices=ACTIVATIONS, why="the convolutions take `activation` too (the lab report's sigmoid)")
     conv_filters: tuple[int, ...] = setting((32, 64), minimum=1,
                                             why="the course's two convolutions, 32 then 64 filters (cnn; the report: 32 filters, count not given)")
-    kernel_size: int = setting(5, minimum=1, why="the lab report's 5x5 kernels, valid padding (cnn)")
-    pool_size: int = setting(2, minimum=1, why="the lab report's 2x2 max-pooling after each convolution (cnn)")
+    kernel_size: int = setting(5, minimum=1, why="the lab report's 5x5 kernels; valid padding is the course's (cnn)")
+    pool_size: int = setting(2, minimum=1, why="the lab report's 2x2 pooling; max-pooling after each convolution is the course's (cnn)")
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class DataConfig:
         None, why=f"an .npz or IDX folder to use instead; null falls back to ${DATA_ENV_VAR}, then source")
     train_limit: typing.Optional[int] = setting(None, minimum=1, why="all 60,000 training images")
     test_limit: typing.Optional[int] = setting(None, minimum=1, why="all 10,000 test images")
-    scaled: bool = setting(True, why="pixels divided by 255 to [0, 1], as the lab does; false feeds grey levels 0-255")
+    scaled: bool = setting(True, why="pixels divided by 255 to [0, 1], as the course's code does; false feeds grey levels 0-255")
 
 
 @dataclass(frozen=True)

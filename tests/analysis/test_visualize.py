@@ -231,7 +231,7 @@ def test_separability_table_is_worded_by_its_numbers(tiny_runs):
              "silhouette": 0.1, "trustworthiness": 0.9, "hull_overlap": 0.5,
              **{f"neighborhood_hit_{label}": hit for label in range(10)}}
             for source, hit in (("raw", 0.93), ("mlp", 0.95), ("cnn", 0.98))]
-    assert "- tsne: NH raw 0.930 < mlp 0.950 < cnn 0.980: increasing from pixels to MLP to CNN, as the course expects" \
+    assert "- tsne: NH raw 0.930 < mlp 0.950 < cnn 0.980: increasing from pixels to MLP to CNN, the order the course expects, in one t-SNE run" \
         in separability.separability_markdown(rows)
     rows[1]["neighborhood_hit"] = 0.99
     assert "- tsne: NH is **not** increasing from pixels to MLP to CNN here: raw 0.930 ≤ cnn 0.980 ≤ mlp 0.990." in \

@@ -44,10 +44,10 @@ def test_lab_sweep_covers_every_cell_of_the_lab_table():
     from mnist_lab.analysis.lab import LAB_RESULTS
 
     assert {(model, *rest) for model, *rest in LAB_RESULTS} <= settings
-    assert len(sweep.cells) == 3 * (9 + 3 + 1)  # logreg 3x3, mlp 3 rates, cnn 1; three seeds each
-    assert {cell.config.seed for cell in sweep.cells} == {0, 1, 2}
+    assert len(sweep.cells) == 5 * (9 + 3 + 1)  # logreg 3x3, mlp 3 rates, cnn 1; five seeds each
+    assert {cell.config.seed for cell in sweep.cells} == {0, 1, 2, 3, 4}
     # Epoch sharing: one training per (model, batch size, learning rate, seed).
-    assert len(trajectories(sweep.cells)) == 3 * (3 + 3 + 1)
+    assert len(trajectories(sweep.cells)) == 5 * (3 + 3 + 1)
     full = load_sweep(ROOT / "configs" / "sweep-full.yaml")
     assert len(full.cells) == 3 * 3 * 27 and len(trajectories(full.cells)) == 3 * 3 * 9
 

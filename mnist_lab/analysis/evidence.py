@@ -1,0 +1,71 @@
+"""What the numbers support: the two tests every verdict and every trend sentence of the tables
+and REPORT.md rest on, defined once.
+
+- A single run (the lab report's) against n runs of ours (seeds) of the same setting: inside or
+  outside the 95 % prediction interval of one new run, mean ± t(0.975, n − 1) · s · √(1 + 1/n)
+  (runs that differ by normal noise). It holds a genuine new run 95 % of the time whatever n is;
+  the "mean ± 2 s" used before held it only about 78 % of the time with three seeds (both simulated
+  in tests/analysis/test_evidence.py).
+- Two settings, each over its seeds: a difference of their means is a finding only when Welch's
+  t-test (unequal variances) puts it beyond what seed-to-seed noise gives at the 5 % level;
+  otherwise it is "within noise".
+
+Both from SciPy's Student t distribution and its Welch test, not written here.
+"""
+
+from __future__ import annotations
+
+import math
+
+PREDICTION_LEVEL = 0.95
+SIGNIFICANCE = 0.05  # a difference is a finding when noise alone would give one as large less often
+
+CRITERION = ("the lab's single run lies inside the 95 % prediction interval of one run from ours, "
+             "mean ± t(0.975, n − 1) · s · √(1 + 1/n) over our n seeds")
+
+
+def prediction_half_width(std: float, seeds: int) -> float:
+    """Half the width of the prediction interval of one new run, from ``seeds`` runs whose sample
+    standard deviation is ``std``; NaN with fewer than two runs (no spread to judge by)."""
+    if seeds < 2 or math.isnan(std):
+        return math.nan
+    from scipy.stats import t
+
+    return float(t.ppf((1 + PREDICTION_LEVEL) / 2, seeds - 1)) * std * math.sqrt(1 + 1 / seeds)
+
+
+def interval_distance(mean: float, std: float, seeds: int, value: float) -> float:
+    """How far a single run's ``value`` lies from our mean, in half-widths of the prediction
+    interval (signed, value − ours): inside the interval when at most 1 in size. NaN with one seed."""
+    half_width = prediction_half_width(std, seeds)
+    if math.isnan(half_width) or math.isnan(value):
+        return math.nan
+    if half_width == 0:  # every seed gave the same number
+        return 0.0 if value == mean else math.copysign(math.inf, value - mean)
+    return (value - mean) / half_width
+
+
+def difference_p_value(first: tuple, second: tuple) -> float:
+    """Welch's two-sided p-value for the difference of two settings' means, each given as
+    (mean, sample std, seeds); NaN where either has fewer than two seeds; 0 or 1 where both spreads
+    are zero (any difference is then exact, and no difference is none)."""
+    (mean_a, std_a, n_a), (mean_b, std_b, n_b) = first, second
+    if min(n_a, n_b) < 2 or math.isnan(std_a) or math.isnan(std_b):
+        return math.nan
+    if std_a == 0 and std_b == 0:
+        return 1.0 if mean_a == mean_b else 0.0
+    from scipy.stats import ttest_ind_from_stats
+
+    return float(ttest_ind_from_stats(mean_a, std_a, n_a, mean_b, std_b, n_b, equal_var=False).pvalue)
+
+
+def beyond_noise(first: tuple, second: tuple) -> bool | None:
+    """Whether two settings' means differ by more than their seeds' noise (difference_p_value below
+    SIGNIFICANCE); None where there is no spread to judge by."""
+    p_value = difference_p_value(first, second)
+    return None if math.isnan(p_value) else p_value < SIGNIFICANCE
+
+
+def signed(value: float, digits: int = 1) -> str:
+    """A difference as tables print it: signed, ``digits`` decimals, never "-0.0"."""
+    return f"{round(value, digits) + 0.0:+.{digits}f}"
