@@ -1,5 +1,5 @@
-"""What the numbers support: the two tests every verdict and every trend sentence of the tables
-and REPORT.md rest on, defined once.
+"""What the numbers support: the two tests that the tables' and REPORT.md's verdicts and trend
+sentences over seeds rest on, defined once.
 
 - A single run (the lab report's) against n runs of ours (seeds) of the same setting: inside or
   outside the 95 % prediction interval of one new run, mean ± t(0.975, n − 1) · s · √(1 + 1/n)

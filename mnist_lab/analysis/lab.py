@@ -1,4 +1,5 @@
-"""The lab report's numbers (LAB.md): one table, used by train, the sweep tables and REPORT.md."""
+"""The lab report's numbers (LAB.md), one table, and the one definition of "reproduced" (evidence.py's
+prediction interval): used by train, the sweep tables and REPORT.md."""
 
 from __future__ import annotations
 
