@@ -8,8 +8,7 @@ import math
 from mnist_lab.analysis.evidence import SIGNIFICANCE, difference_p_value
 from mnist_lab.analysis.lab import LAB_RESULTS, reproduced
 from mnist_lab.analysis.separability import one_run
-from mnist_lab.analysis.sweep_tables import summary_entry
-from mnist_lab.core.config import Config, ModelConfig, to_dict
+from mnist_lab.analysis.sweep_tables import distinctive, summary_entry
 from mnist_lab.core.describe import EMBEDDING_SOURCES, SOURCES
 
 
@@ -30,19 +29,9 @@ def accuracy_and_loss(lab_accuracy, lab_loss, entries) -> str:
 
 def hypothesis(entry) -> str:
     """A group of the CNN sweep in words: its setting and what else differs from the reference."""
-    reference = to_dict(Config(model=ModelConfig(type=entry["model"])))
-    extras = [value if field == "continues" else f"{field} {value}" for field, value in entry["extras"].items()
-              if value not in (None, "fresh model") and value != _field(reference, field)]
+    extras = [value if field == "continues" else f"{field} {value}" for field, value in distinctive(entry).items()]
     return ", ".join([f"batch {entry['batch_size']}, {entry['epochs']} epochs, lr {entry['learning_rate']:g}",
                       *extras])
-
-
-def _field(config_dict: dict, dotted: str):
-    """The value of field ``dotted`` (e.g. "model.conv_filters") in a config's plain form, or None."""
-    value = config_dict
-    for part in dotted.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
 
 
 # Each measure compared across sources: its column, its name, whether higher is better.

@@ -12,7 +12,7 @@ import statistics
 from pathlib import Path
 
 from mnist_lab.results import freshness, store
-from mnist_lab.core.config import TrainingConfig
+from mnist_lab.core.config import Config, ModelConfig, TrainingConfig, to_dict
 from mnist_lab.core.describe import describe_stages
 from mnist_lab.core.files import atomic_write_text, csv_text
 from mnist_lab.analysis.evidence import CRITERION, interval_distance, signed
@@ -58,7 +58,27 @@ def _readable(field, value):
     """An identity field's value as a column shows it: a continued model's stages in words."""
     if field != "continues":
         return value
-    return describe_stages(TrainingConfig(**stage) for stage in value or ()) or "fresh model"
+    return describe_stages(TrainingConfig(**stage) for stage in value or ()) or FRESH_MODEL
+
+
+FRESH_MODEL = "fresh model"  # the continues column of a model trained from its initial weights
+
+
+def distinctive(entry) -> dict:
+    """The varying identity fields of a summary entry (its ``extras``) whose values set it apart from
+    its model's reference setting: neither left out of the identity (None: the default), nor a
+    fresh model, nor the default value itself."""
+    reference = to_dict(Config(model=ModelConfig(type=entry["model"])))
+    return {field: value for field, value in entry["extras"].items()
+            if value not in (None, FRESH_MODEL) and value != _field(reference, field)}
+
+
+def _field(config_dict: dict, dotted: str):
+    """The value of field ``dotted`` (e.g. "model.conv_filters") in a config's plain form, or None."""
+    value = config_dict
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def varying_fields(rows) -> list[str]:
@@ -200,6 +220,8 @@ def write_sweep_report(folder: Path, experiments=None, log=print) -> list[Path] 
     written = list(tables)
     for _, prefix, entries in _groups(summary):
         written += plots.sweep_figures(entries, folder / store.FIGURES_FOLDER, prefix)
+    for stale in set((folder / store.FIGURES_FOLDER).glob("*.png")) - set(written):  # of cells or names gone
+        stale.unlink()
     freshness.record(written, key)
     return written
 
@@ -212,24 +234,20 @@ def _groups(summary):
 
     for name, engine, extras_text in dict.fromkeys(group(entry) for entry in summary):
         entries = [entry for entry in summary if group(entry) == (name, engine, extras_text)]
-        model, extras = entries[0]["model"], json.loads(extras_text)
+        model, extras = entries[0]["model"], distinctive(entries[0])
         heading = name + ("" if name == model else f" ({model})") + ("" if engine == "keras" else f", {engine} engine")
         heading += "".join(f", {_short(value)}" if field == "continues" else f", {field} {_short(value)}"
                            for field, value in extras.items())
-        # Default values (None: all images) add nothing, so the usual figures keep their names.
+        # Reference values add nothing, so the usual figures keep their names.
         prefix = (name + ("" if engine == "keras" else f"-{engine}")
-                  + "".join(f"-{field.rsplit('.', 1)[-1]}{_short(value)}" for field, value in extras.items()
-                            if value is not None))
+                  + "".join(f"-{field.rsplit('.', 1)[-1]}{_short(value)}" for field, value in extras.items()))
         yield heading, "".join(character if character.isalnum() or character in "-_." else "_"
                                for character in prefix), entries
 
 
 def _short(value) -> str:
-    """A column value for headings: digests shortened, lists without spaces, None (a data
-    limit left out) as "all"."""
-    if value is None:
-        return "all"
-    if isinstance(value, str) and len(value) == 64:
+    """A column value for headings: digests shortened, lists without spaces."""
+    if isinstance(value, str) and len(value) == 64 and set(value) <= set("0123456789abcdef"):  # a SHA-256
         return value[:12]
     return json.dumps(value, separators=(",", ":")) if isinstance(value, list) else str(value)
 

@@ -43,7 +43,10 @@ def test_lab_verdict():
 
 def test_report_is_a_view_of_the_cells(tmp_path, records):
     write_cells(tmp_path, records)
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "logreg-continuesfresh_model_heatmap.png").write_bytes(b"a figure of an older name")
     written = sweep_tables.write_sweep_report(tmp_path)
+    assert [path.name for path in (tmp_path / "figures").glob("*.png") if path not in written] == []  # none stale
     names = {path.name for path in written}
     assert names == {"table.csv", "summary.csv", "table.md", "logreg_accuracy_vs_epochs.png", "logreg_heatmap.png"}
     first = {path.name: path.read_bytes() for path in written}
@@ -83,7 +86,7 @@ def test_slice_cells_never_pool_with_full_data_cells(tmp_path, records, mnist):
             if row["data.train_limit"] == ""} == before
     markdown = (tmp_path / "table.md").read_text()
     assert "## logreg, data.train_limit 5000: 5,000 training / 10,000 test images" in markdown
-    assert "## logreg, data.train_limit all: 60,000 training / 10,000 test images" in markdown
+    assert "## logreg: 60,000 training / 10,000 test images" in markdown  # the reference setting: no suffix
     assert "trained and tested on the numbers of images given under each heading" in markdown
 
 
@@ -154,3 +157,12 @@ def test_results_made_before_the_data_order_was_recorded_are_rows_of_their_own(m
         ("None", 0.91), ("seed-epoch", 0.92)]
     summary = sweep_tables.summarize(rows)
     assert sorted((group["test_accuracy_mean"], group["seeds"]) for group in summary) == [(0.91, 2), (0.92, 2)]
+
+
+def test_groups_are_named_by_what_sets_them_apart_from_the_reference():
+    entry = {"model": "cnn", "extras": {"continues": "fresh model", "model.conv_filters": [32, 64],
+                                        "data.scaled": None, "model.conv_activation": "relu"}}
+    assert sweep_tables.distinctive(entry) == {"model.conv_activation": "relu"}
+    stages = "after 300x10 lr 0.5, 300x15 lr 0.5, 300x20 lr 0.5, 400x10 lr 0.5"  # 64 characters, not a digest
+    assert len(stages) == 64 and sweep_tables._short(stages) == stages
+    assert sweep_tables._short("ab" * 32) == "ab" * 6 and sweep_tables._short([32, 32]) == "[32,32]"
