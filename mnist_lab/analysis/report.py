@@ -13,9 +13,10 @@ from pathlib import Path
 from mnist_lab.analysis.evidence import CRITERION, prediction_half_width, signed
 from mnist_lab.analysis.lab import LAB_RESULTS, UNSTATED_SETTINGS, distances, is_lab_setup, reproduced
 from mnist_lab.analysis.report_answers import (accuracy_and_loss, batch_size_answer, convexity_answer,
-                                               gradient_agreement, hypothesis, lab_comparisons, measures_answer,
-                                               minimiser_answer, projection_answer)
-from mnist_lab.analysis.report_checks import convexity_checks, gradient_checks, loss_landscape, pca_variance_share
+                                               convolution_answer, gradient_agreement, hypothesis, lab_comparisons,
+                                               measures_answer, minimiser_answer, parameter_count, projection_answer)
+from mnist_lab.analysis.report_checks import (convexity_checks, gradient_checks, layer_facts, loss_landscape,
+                                             pca_variance_share)
 from mnist_lab.analysis import separability
 from mnist_lab.analysis.separability import read_separability
 from mnist_lab.analysis.sweep_tables import FRESH_MODEL, cell_rows, summarize, summary_entry, yes_no
@@ -99,19 +100,17 @@ def _data_section(data) -> str:
 
 
 def _models_section() -> str:
-    from mnist_lab.training.models import build_model
-
-    lines = ["## The three models", "", "Parameter counts computed from the models `mnist-lab` builds. The lab "
-             "report gives the logistic regression's 7,850 and the MLP's single hidden layer; the MLP's 100 units, "
-             "the CNN's second convolution (64 filters) and its 100-unit dense layer are the course's reference "
-             "setting.", "",
+    lines = ["## The three models", "", "Parameter counts computed from the models `mnist-lab` builds, each "
+             "layer's written out from its weights' shapes (a dense layer: inputs · outputs + one bias per output; "
+             "a convolution: height · width · input maps · filters + one bias per filter). The lab report gives "
+             "the logistic regression's 7,850 and the MLP's single hidden layer; the MLP's 100 units, the CNN's "
+             "second convolution (64 filters) and its 100-unit dense layer are the course's reference setting.", "",
              "| model | layers (name: output shape, parameters) | parameters |", "| --- | --- | ---: |"]
     for model_type in ("logreg", "mlp", "cnn"):
-        model = build_model(ModelConfig(type=model_type))
-        layers = "; ".join(f"{layer.name}: {tuple(layer.output.shape[1:])}, {layer.count_params():,}"
-                           for layer in model.layers)
-        lines.append(f"| {model_type} | {layers} | {model.count_params():,} |")
-    return "\n".join(lines)
+        facts = layer_facts(model_type)
+        layers = "; ".join(f"{fact['name']}: {fact['output']}, {parameter_count(fact)}" for fact in facts)
+        lines.append(f"| {model_type} | {layers} | {sum(fact['parameters'] for fact in facts):,} |")
+    return "\n".join(lines + ["", convolution_answer(layer_facts("cnn"))])
 
 
 def _sweep_section(summary, continued) -> str:
@@ -169,7 +168,8 @@ def _numbers(entry, stages=False) -> str:
 def _cnn_section(folder: Path, log) -> str:
     """The CNN hypotheses (configs/sweep-cnn.yaml) against the lab report's CNN pair: each group's
     distance from it in half-widths of its prediction interval, whether it reproduces it, and which
-    comes closest by that distance (a distance in standard deviations would favour the noisiest)."""
+    comes closest by that distance; groups with the same numbers seed by seed are one experiment,
+    listed once under both descriptions."""
     records = [record for record in _records(folder, log) if record["model"] == "cnn"
                and record["data"]["verified_mnist"] and record["data"]["train_limit"] is None
                and record["data"]["test_limit"] is None]
@@ -184,11 +184,16 @@ def _cnn_section(folder: Path, log) -> str:
              "([sweeps/cnn/table.md](sweeps/cnn/table.md)).", "",
              "| hypothesis | seeds | test accuracy | test loss | accuracy distance | loss distance | reproduced |",
              "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
-    scored = []
+    experiments = {}
     for entry in summarize(cell_rows(records)):
-        entry = {**entry, "lab_test_accuracy": lab_accuracy, "lab_test_loss": lab_loss}
+        experiments.setdefault(entry["seed_results"], []).append(entry)
+    scored = []
+    for same in experiments.values():
+        entry = {**same[0], "lab_test_accuracy": lab_accuracy, "lab_test_loss": lab_loss}
         gaps = distances(entry)
-        label, verdict = hypothesis(entry), reproduced(entry)
+        label = " = ".join(map(hypothesis, same)) + (" (one experiment: the same numbers seed by seed)"
+                                                     if len(same) > 1 else "")
+        verdict = reproduced(entry)
         scored.append((max(map(abs, gaps)), label, entry, verdict))
         lines.append(f"| {label} | {entry['seeds']} | {entry['test_accuracy_mean']:.2%} ± {entry['test_accuracy_std']:.2%} "
                      f"| {entry['test_loss_mean']:.4f} ± {entry['test_loss_std']:.4f} | {signed(gaps[0])} "
@@ -273,8 +278,10 @@ def _questions_section(summary, continued, embeddings: Path, log) -> str:
              f"{pixels.max():g}), so in [0, 1]^{pixels.shape[1]}.",
              "",
              "**Part 1: back-propagation by hand** (`mnist_lab/training/numpy_engine.py`). Logistic regression: "
-             "z = xW + b, ŷ = softmax(z), L = −(1/n) Σ y · log ŷ; ∂L/∂z = (ŷ − y)/n, ∇W = xᵀ(ŷ − y)/n, "
-             "∇b = mean(ŷ − y). MLP: h = σ(xW₁ + b₁), z₂ = hW₂ + b₂; ∂L/∂z₂ = (ŷ − y)/n, ∇W₂ = hᵀ ∂L/∂z₂, "
+             "z = xW + b, ŷ = softmax(z), L = −(1/n) Σ y · log ŷ. For one image, log ŷₖ = zₖ − log Σⱼ exp zⱼ, so "
+             "∂ log ŷₖ / ∂zₘ = δₖₘ − ŷₘ and ∂L/∂zₘ = −Σₖ yₖ (δₖₘ − ŷₘ) = ŷₘ Σₖ yₖ − yₘ = ŷₘ − yₘ (the labels are "
+             "one-hot: Σₖ yₖ = 1); averaged over the batch, ∂L/∂z = (ŷ − y)/n. As zₘ = Σⱼ xⱼ Wⱼₘ + bₘ, the chain "
+             "rule gives ∇W = xᵀ(ŷ − y)/n, ∇b = mean(ŷ − y). MLP (σ′ = σ(1 − σ)): h = σ(xW₁ + b₁), z₂ = hW₂ + b₂; ∂L/∂z₂ = (ŷ − y)/n, ∇W₂ = hᵀ ∂L/∂z₂, "
              "∇b₂ = Σ ∂L/∂z₂, ∂L/∂h = ∂L/∂z₂ W₂ᵀ, ∂L/∂z₁ = ∂L/∂h ⊙ h(1 − h), ∇W₁ = xᵀ ∂L/∂z₁, "
              f"∇b₁ = Σ ∂L/∂z₁. Checked against centred finite differences (step 10⁻⁶, float64, "
              f"{gradients['images']} training images, up to {gradients['entries']} elements of each array, "

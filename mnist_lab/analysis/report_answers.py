@@ -209,6 +209,53 @@ def _p(p_value: float) -> str:
     return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3g}"
 
 
+def parameter_count(fact: dict) -> str:
+    """A layer's parameter count written out from the shapes it comes from (layer_facts), e.g.
+    "784 · 10 + 10 = 7,850"; "none" for a layer without parameters."""
+    if "kernel" not in fact:
+        return "none"
+    return f"{' · '.join(map(str, fact['kernel']))} + {math.prod(fact['bias'])} = {fact['parameters']:,}"
+
+
+def convolution_answer(layers: list[dict]) -> str:
+    """The answer to "what do the convolutions and the pooling do?", computed from the CNN's layers
+    (layer_facts): output sizes, weights per layer, what each pooling divides, and the parameters a
+    dense layer would need for the first convolution's outputs."""
+    first = next(fact for fact in layers if fact["kind"] == "Conv2D")
+    height, width, channels = first["input"]
+    size, _, _, filters = first["kernel"]
+    outputs = math.prod(first["output"])
+    dense = height * width * channels * outputs + outputs
+    sentences = [f"**What do the convolutions and the pooling do?** (computed from the CNN mnist-lab builds) "
+                 f"{first['name']} slides {filters} filters of {size} × {size} over the {height} × {width} image, "
+                 f"at every position where a filter fits whole (valid padding: {height} − {size} + 1 = "
+                 f"{first['output'][0]} per side), so {first['output'][0]} × {first['output'][1]} × {filters} = "
+                 f"{outputs:,} outputs come from {first['parameters']:,} parameters: the same detector is applied "
+                 f"everywhere, which suits images whose statistics do not depend on the position. A dense layer "
+                 f"giving the same {outputs:,} outputs from the {height * width * channels} pixels would need "
+                 f"{height * width * channels:,} · {outputs:,} + {outputs:,} = {dense:,} parameters, "
+                 f"{dense / first['parameters']:,.0f} times as many."]
+    for fact in layers:
+        if fact["kind"] == "MaxPooling2D":
+            before, after = math.prod(fact["input"]), math.prod(fact["output"])
+            sentences.append(f"{fact['name']} keeps the largest value of each {fact['pool'][0]} × {fact['pool'][1]} "
+                             f"block of each feature map: {fact['input'][0]} × {fact['input'][1]} → "
+                             f"{fact['output'][0]} × {fact['output'][1]}, {before:,} → {after:,} values "
+                             f"({before // after} times fewer), the same output for a feature moved within its block.")
+        elif fact["kind"] == "Conv2D" and fact is not first:
+            sentences.append(f"{fact['name']} combines all {fact['kernel'][2]} maps in each "
+                             f"{fact['kernel'][0]} × {fact['kernel'][1]} window: {' × '.join(map(str, fact['output']))} "
+                             f"outputs from {parameter_count(fact)} parameters.")
+    flat = next((fact for fact in layers if fact["kind"] == "Flatten"), None)
+    if flat is not None:
+        sentences.append(f"{flat['output'][0]:,} values reach the dense layers, against {height * width * channels} "
+                         "pixels at the input.")
+    sentences.append(f"The lab report's worked example, 400 features of 8 × 8 on 96 × 96 images, gives "
+                     f"(96 − 8 + 1)² · 400 = {(96 - 8 + 1) ** 2 * 400:,} values per image (its text prints "
+                     "\"892*400\", the square lost).")
+    return " ".join(sentences)
+
+
 def gradient_agreement(errors: dict) -> str:
     """The finite-difference check in words: whether each model's largest relative error is below
     GRADIENT_TOLERANCE. Not its digits: at about 10⁻⁸ they are the differences' round-off, which

@@ -109,6 +109,24 @@ def _first_epoch_batches(x: np.ndarray, batch_size: int, seed: int):
     return [x[order[start:start + batch_size]] for start in range(0, len(x), batch_size)]
 
 
+def layer_facts(model_type: str) -> list[dict]:
+    """Each layer of the model mnist-lab builds for ``model_type``: its name, kind, input and output
+    shapes (without the batch), parameter count, and the shapes its parameters come from (a kernel
+    and a bias) or a pooling layer's window."""
+    from mnist_lab.training.models import build_model
+
+    facts = []
+    for layer in build_model(ModelConfig(type=model_type)).layers:
+        fact = {"name": layer.name, "kind": type(layer).__name__, "input": tuple(layer.input.shape[1:]),
+                "output": tuple(layer.output.shape[1:]), "parameters": layer.count_params()}
+        if hasattr(layer, "kernel"):
+            fact.update(kernel=tuple(layer.kernel.shape), bias=tuple(layer.bias.shape))
+        if hasattr(layer, "pool_size"):
+            fact["pool"] = tuple(layer.pool_size)
+        facts.append(fact)
+    return facts
+
+
 def pca_variance_share(points: int, components=2) -> float:
     """Share of the raw test pixels' variance (first ``points`` test images) on PCA's first axes."""
     from sklearn.decomposition import PCA

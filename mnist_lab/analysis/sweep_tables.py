@@ -124,6 +124,10 @@ def summarize(rows) -> list[dict]:
         entry = {field: first[field] for field in (*SETTING, *extras, "train_images", "test_images")}
         entry["extras"] = {field: first[field] for field in extras}
         entry["seeds"] = len(members)
+        # Each seed's test numbers: two groups with the same are one experiment under two descriptions
+        # (a model continued at its own batch size and rate is a longer training: the same data order).
+        entry["seed_results"] = tuple(sorted((member["seed"], member["test_accuracy"], member["test_loss"])
+                                             for member in members))
         for metric in ("test_accuracy", "test_loss"):
             values = [member[metric] for member in members]
             entry[f"{metric}_mean"] = statistics.fmean(values)

@@ -1,3 +1,4 @@
+import math
 import os
 import shutil
 import subprocess
@@ -9,6 +10,7 @@ import pytest
 from mnist_lab.analysis import report
 from mnist_lab.core.config import ModelConfig
 from mnist_lab.core.data import prepare
+from mnist_lab.training.models import build_model
 from mnist_lab.training.numpy_engine import NumpyModel
 from mnist_lab.analysis import lab, report_answers, report_checks
 
@@ -46,7 +48,7 @@ def test_report_is_generated_from_the_cells_and_regenerates_identically(tmp_path
             "| reproduced by fresh models |") in first
     assert "| cnn | 300 | 10 | 0.5 | 98.26%, 0.1003 | — |  | — |  | not run |" in first
     assert "- **reproduced by fresh models**: 1 of 9 (logreg batch 300, 10 epochs, lr 0.5)." in first
-    assert "| cnn | conv1: (24, 24, 32), 832;" in first and "| 155,606 |" in first
+    assert "| cnn | conv1: (24, 24, 32), 5 · 5 · 1 · 32 + 32 = 832;" in first and "| 155,606 |" in first
     assert "![logreg learning curves](report/logreg_learning_curves.png)" in first
     assert (tmp_path / "report" / "logreg_learning_curves.png").stat().st_size > 10_000
     lines = []
@@ -160,6 +162,13 @@ def test_the_cnn_hypotheses_are_judged_by_the_one_definition(tmp_path, mnist):
     assert ("Reproduced by: batch 300, 30 epochs, lr 0.5 (the prediction interval of its 3 seeds spans our mean "
             "± 0.50% in accuracy and ± 0.0497 in loss).") in text
     assert "| batch 300, 30 epochs, lr 0.5 | 3 | 98.26% ± 0.10% | 0.1000 ± 0.0100 | +0.0 | +0.0 | yes |" in text
+    # Two descriptions with the same numbers seed by seed are one experiment: listed once, counted once.
+    twin = [cell_record(mnist, "cnn", 300, 20, 0.5, seed, 0.978 + seed / 1e4, 0.068 + seed / 1e3) for seed in range(3)]
+    write_cells(tmp_path / "sweeps" / "cnn", twin)
+    text = report._cnn_section(tmp_path / "sweeps" / "cnn", print)  # the section alone: the rest is unchanged
+    assert ("| batch 300, 10 epochs, lr 0.5 = batch 300, 20 epochs, lr 0.5 (one experiment: the same numbers seed "
+            "by seed) | 3 |") in text
+    assert "Reproduced by: batch 300, 30 epochs, lr 0.5 (" in text and "of 2 groups" in text  # not 3
 
 
 def _separability_row(source, method, hit, hull, trust=0.99):
@@ -276,3 +285,25 @@ def test_the_committed_results_regenerate_to_the_same_bytes_on_other_cpu_kernels
         made = {path.relative_to(tmp_path / name): path.read_bytes() for path in (tmp_path / name).rglob("*")
                 if path.is_file() and path.name not in local}
         assert [str(path) for path in expected if made.get(path) != expected[path]] == [], name
+
+
+@pytest.mark.parametrize("model_type", ["logreg", "mlp", "cnn"])
+def test_each_layers_parameter_count_is_written_out_and_adds_up_to_keras_count(model_type):
+    facts = report_checks.layer_facts(model_type)
+    for fact in facts:  # each "a · b · … + c = total" works out to the layer's count
+        text = report_answers.parameter_count(fact)
+        if text != "none":
+            formula, total = text.split(" = ")
+            weights, biases = formula.split(" + ")
+            assert math.prod(map(int, weights.split(" · "))) + int(biases) == int(total.replace(",", ""))
+            assert int(total.replace(",", "")) == fact["parameters"]
+    assert sum(fact["parameters"] for fact in facts) == build_model(ModelConfig(type=model_type)).count_params()
+
+
+def test_the_convolution_answer_is_computed_from_the_cnns_layers():
+    text = report_answers.convolution_answer(report_checks.layer_facts("cnn"))
+    outputs = 24 * 24 * 32
+    assert f"24 × 24 × 32 = {outputs:,} outputs come from 832 parameters" in text
+    assert f"784 · {outputs:,} + {outputs:,} = {784 * outputs + outputs:,} parameters" in text
+    assert f"24 × 24 → 12 × 12, {outputs:,} → {outputs // 4:,} values (4 times fewer)" in text
+    assert "8 × 8 → 4 × 4, 4,096 → 1,024 values" in text and "(96 − 8 + 1)² · 400 = 3,168,400" in text
