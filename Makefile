@@ -10,9 +10,10 @@ demo: $(VENV)/.installed
 	$(BIN)/mnist-lab train configs/cnn.yaml
 
 # The whole suite on TensorFlow, then the core training tests on JAX, each on two test processes:
-# most tests wait on the command-line processes they start (on a shared 2-core Xeon, fresh clones:
-# 7 min 44 s to 10 min 21 s for the suite's 431 tests, 69-90 s for the 27 JAX tests; one process
-# took about twice as long).
+# most tests wait on the command-line processes they start (fresh clones on the 2-core AMD EPYC:
+# 7 min 08 s to 7 min 36 s for the suite's 456-461 tests, 59-66 s for the 34 JAX tests, about
+# 9 min 50 s in all with the install; on a shared 2-core Xeon up to 10 min 21 s for 431 tests;
+# one process took about twice as long).
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n 2
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -n 2 -m backend
