@@ -47,13 +47,11 @@ def interval_distance(mean: float, std: float, seeds: int, value: float) -> floa
 
 def difference_p_value(first: tuple, second: tuple) -> float:
     """Welch's two-sided p-value for the difference of two settings' means, each given as
-    (mean, sample std, seeds); NaN where either has fewer than two seeds; 0 or 1 where both spreads
-    are zero (any difference is then exact, and no difference is none)."""
+    (mean, sample std, seeds); NaN where there is no spread to judge by (fewer than two seeds, or
+    every seed of both alike)."""
     (mean_a, std_a, n_a), (mean_b, std_b, n_b) = first, second
-    if min(n_a, n_b) < 2 or math.isnan(std_a) or math.isnan(std_b):
+    if min(n_a, n_b) < 2 or math.isnan(std_a) or math.isnan(std_b) or std_a == std_b == 0:
         return math.nan
-    if std_a == 0 and std_b == 0:
-        return 1.0 if mean_a == mean_b else 0.0
     from scipy.stats import ttest_ind_from_stats
 
     return float(ttest_ind_from_stats(mean_a, std_a, n_a, mean_b, std_b, n_b, equal_var=False).pvalue)

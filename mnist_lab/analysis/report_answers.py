@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from mnist_lab.analysis.evidence import SIGNIFICANCE, difference_p_value
+from mnist_lab.analysis.evidence import SIGNIFICANCE, difference_p_value, signed
 from mnist_lab.analysis.lab import LAB_RESULTS, reproduced
 from mnist_lab.analysis.separability import one_run
 from mnist_lab.analysis.sweep_tables import distinctive, summary_entry
@@ -109,7 +109,7 @@ def projection_answer(rows, pca_variance_share: float) -> str:
                                f"{' and '.join(names)} favour{'s' if len(names) == 1 else ''} {winner}"
                                for winner, names in favoured.items())))
     measured = "; ".join(comparisons)
-    return text + (f" O{measured[1:]}." if comparisons else "")
+    return text + (f" O{measured[1:]}; each {one_run('tsne')}." if comparisons else "")
 
 
 def lab_comparisons(summary) -> list[str]:
@@ -137,7 +137,9 @@ def lab_comparisons(summary) -> list[str]:
             lines += ["", f"**{title[0].upper()}{title[1:]}:** " + ", ".join(
                 f"{label} → {entry['test_accuracy_mean']:.2%} ± {entry['test_accuracy_std']:.2%}"
                 for label, entry in points)
-                      + ". " + trend(points, f"accuracy rises with the {words}", f"accuracy falls with the {words}")]
+                      + ". " + trend(points, f"accuracy rises with the {words}", f"accuracy falls with the {words}")
+                      + " " + trend(points, f"the loss rises with the {words}", f"the loss falls with the {words}",
+                                    metric="loss")]
     return lines
 
 
@@ -161,6 +163,8 @@ def batch_size_answer(summary, continued, train_images: int, epochs=10, learning
                         f"loss {entry['test_loss_mean']:.4f}" for batch, entry in fresh.items())
             + ". " + trend([(f"{batch}", entry) for batch, entry in fresh.items()],
                            "accuracy rises with the batch size", "accuracy falls with the batch size")
+            + " " + trend([(f"{batch}", entry) for batch, entry in fresh.items()],
+                          "the loss rises with the batch size", "the loss falls with the batch size", metric="loss")
             + f" The lab's numbers change by {lab_change * 100:+.2f} points from batch {first} to {last} "
             f"({', '.join(f'{lab[batch][1]:.2%}' for batch in fresh)}).")
     stages = {(batch, stage_epochs): reproduced(entry) for model, batch, stage_epochs, rate in LAB_RESULTS
@@ -177,32 +181,49 @@ def batch_size_answer(summary, continued, train_images: int, epochs=10, learning
                "numbers, not with all." if named[False] else " (table above): consistent with every one of them."))
 
 
-def trend(points, rising_text: str, falling_text: str) -> str:
-    """How the mean test accuracy moves along ``points`` ((label, summary entry) pairs, in order),
-    stated only as far as it goes beyond the seeds' noise (evidence.difference_p_value): a
-    direction when first and last differ beyond noise, with any step that does not; otherwise
-    "within noise"."""
+def trend(points, rising_text: str, falling_text: str, metric="accuracy") -> str:
+    """How the mean test ``metric`` moves along ``points`` ((label, summary entry) pairs, in order),
+    stated only as far as Welch's test (evidence.difference_p_value) puts each difference beyond the
+    seeds' noise: from first to last, and step by step. A direction ("rises with …") only when every
+    step goes that way beyond noise; otherwise what first and last show, and which steps do not."""
+    key, scale, unit, digits = (("test_accuracy", 100, " points", 2) if metric == "accuracy" else
+                                ("test_loss", 1, "", 4))
+
     def summary(entry):
-        return entry["test_accuracy_mean"], entry["test_accuracy_std"], entry["seeds"]
+        return entry[f"{key}_mean"], entry[f"{key}_std"], entry["seeds"]
+
+    def change(earlier, later):
+        return (later[f"{key}_mean"] - earlier[f"{key}_mean"]) * scale
 
     (first_label, first), (last_label, last) = points[0], points[-1]
-    change = (last["test_accuracy_mean"] - first["test_accuracy_mean"]) * 100
-    span = f"{change:+.2f} points from {first_label} to {last_label}"
+    span = f"{signed(change(first, last), digits)}{unit} from {first_label} to {last_label}"
     overall = difference_p_value(summary(first), summary(last))
     if math.isnan(overall):
-        return f"The accuracy changes by {span} (one seed: no spread to judge it by)."
-    if overall >= SIGNIFICANCE:
-        return f"Within noise: {span}, a difference the seeds' spread explains (Welch's t-test, {_p(overall)})."
-    text = rising_text if change > 0 else falling_text
-    steps = [(label, later_label, difference_p_value(summary(earlier), summary(later)),
-              later["test_accuracy_mean"] - earlier["test_accuracy_mean"])
+        return f"The {metric} changes by {span} (no spread over seeds to judge it by)."
+    steps = [(f"{label} to {later_label}", change(earlier, later),
+              difference_p_value(summary(earlier), summary(later)))
              for (label, earlier), (later_label, later) in zip(points, points[1:])]
-    against = [f"{label} to {later} ({difference * 100:+.2f})" for label, later, p_value, difference in steps
-               if p_value < SIGNIFICANCE and (difference > 0) != (change > 0)]
-    noise = [f"{label} to {later}" for label, later, p_value, _ in steps if not p_value < SIGNIFICANCE]
-    return (f"{text[0].upper()}{text[1:]}: {span}, beyond the seeds' noise (Welch's t-test, {_p(overall)})"
-            + (f"; but it moves the other way beyond noise from {', '.join(against)}" if against else "")
-            + (f"; within noise from {', '.join(noise)}" if noise and len(steps) > 1 else "") + ".")
+    rising = change(first, last) > 0
+    if overall < SIGNIFICANCE and all(p_value < SIGNIFICANCE and (difference > 0) == rising
+                                      for _, difference, p_value in steps):
+        text = rising_text if rising else falling_text
+        worst = max(p_value for _, _, p_value in steps)
+        return (f"{text[0].upper()}{text[1:]}: {span}, "
+                + ("beyond the seeds' noise" if len(steps) == 1 else "every step beyond the seeds' noise")
+                + f" (Welch's t-test, {_p(worst) if len(steps) > 1 else _p(overall)}).")
+    if overall < SIGNIFICANCE:
+        text = (f"The {metric} is {'higher' if rising else 'lower'} at {last_label} than at {first_label} "
+                f"({span}), beyond the seeds' noise (Welch's t-test, {_p(overall)})")
+    else:
+        text = (f"Not distinguishable from the seeds' noise at the 5 % level: the {metric} changes by {span} "
+                f"(Welch's t-test, {_p(overall)})")
+    if len(steps) > 1:
+        beyond = [f"{step} ({signed(difference, digits)}{unit}, {_p(p_value)})" for step, difference, p_value in steps
+                  if p_value < SIGNIFICANCE]
+        within = [step for step, _, p_value in steps if not p_value < SIGNIFICANCE]
+        text += ((f"; beyond noise step by step: {', '.join(beyond)}" if beyond else "")
+                 + (f"; not distinguishable from noise: {', '.join(within)}" if within else ""))
+    return text + "."
 
 
 def _p(p_value: float) -> str:
@@ -320,10 +341,11 @@ def minimiser_answer(facts: dict, step: float) -> str:
     local = "below" if step < 2 / start else "above"
     limits = [2 / curvature for curvature in facts["batch_start_curvatures"]]
     below = sum(limit < step for limit in limits)
-    batches = (f" The lab trains on batches, whose curvature varies: at zero weights, the local limit of each of "
-               f"the first epoch's {len(limits)} batches of {facts['batch_size']} images runs from {min(limits):.3f} "
-               f"to {max(limits):.3f}, and {below} of them ({below / len(limits):.0%}) have a limit below the "
-               "lab's step." if limits else "")
+    batches = (f" The lab trains on batches, whose curvature varies: evaluated at zero weights, the local limit "
+               f"of each of the first epoch's {len(limits)} batches of {facts['batch_size']} images (seed 0's order) "
+               f"runs from {min(limits):.3f} to {max(limits):.3f}, and {below} of them ({below / len(limits):.0%}) "
+               "have a limit below the step (only the first batch meets zero weights; later ones meet the "
+               "curvature at the weights reached by then)." if limits else "")
     return (f"**Does a well-chosen step guarantee convergence to the global minimum?** {existence}{flat} "
             f"What gradient descent does guarantee: the loss is convex and its gradient L-Lipschitz with "
             f"L ≤ ½ λmax(X̃ᵀX̃ / n) = {bound:.2f}, so with any constant step below 2/L = {2 / bound:.3f} "
@@ -331,9 +353,10 @@ def minimiser_answer(facts: dict, step: float) -> str:
             "textbook O(1/k) bound assumes a minimiser, which this loss lacks; without one, Ji and Telgarsky "
             "(\"Risk and parameter convergence of logistic regression\", 2018) prove O(ln²k / k) for gradient "
             "descent on binary logistic regression with any data, while the lab trains a ten-class softmax "
-            f"by mini-batches. The lab's step {step:g} {relation} that worst-case bound. At the start (zero "
+            f"by mini-batches. The step {step:g} (the course's; the lab report prints no learning rate for the "
+            f"logistic regression, and 0.5 reproduces its losses) {relation} that worst-case bound. At the start (zero "
             f"weights, uniform softmax) the Hessian's largest eigenvalue is λmax(X̃ᵀX̃ / n)/10 = {start:.2f}, "
             f"{bound / start:.1f} times below the bound L, which gives a local step limit 2/{start:.2f} = "
-            f"{2 / start:.3f} for the full batch: the lab's step lies {local} it.{batches} With mini-batches "
-            "(SGD) a constant step only reaches a neighbourhood of the infimum; a decreasing step is needed "
+            f"{2 / start:.3f} for the full batch: the step lies {local} it.{batches} With mini-batches "
+            "(SGD) a constant step is only guaranteed to reach a neighbourhood of the infimum; a decreasing step is needed "
             "to approach it.")

@@ -44,7 +44,7 @@ def read_separability(folder: Path, log=print) -> list[dict]:
 
 def separability_markdown(rows: list[dict]) -> str:
     lines = ["# Separability of the ten digits in 2-D", "",
-             f"{rows[0]['points']:,} test images. NH: Neighborhood Hit, the share of each point's 6 nearest "
+             f"{int(rows[0]['points']):,} test images. NH: Neighborhood Hit, the share of each point's 6 nearest "
              "2-D neighbours with its label (the course's measure; the lab report prints none). k-NN: 5-fold accuracy of a 6-NN classifier "
              "on the 2-D points. Silhouette: scikit-learn's, by class. Trustworthiness (k = 5): how well the "
              "map's neighbourhoods exist in the original space. Hull overlap: share of points inside another "
