@@ -57,11 +57,10 @@ def difference_p_value(first: tuple, second: tuple) -> float:
     return float(ttest_ind_from_stats(mean_a, std_a, n_a, mean_b, std_b, n_b, equal_var=False).pvalue)
 
 
-def beyond_noise(first: tuple, second: tuple) -> bool | None:
-    """Whether two settings' means differ by more than their seeds' noise (difference_p_value below
-    SIGNIFICANCE); None where there is no spread to judge by."""
-    p_value = difference_p_value(first, second)
-    return None if math.isnan(p_value) else p_value < SIGNIFICANCE
+def significant(p_value: float) -> bool:
+    """Whether a difference_p_value puts the difference beyond the seeds' noise (below SIGNIFICANCE);
+    a NaN one (no spread to judge by) does not."""
+    return p_value < SIGNIFICANCE
 
 
 def signed(value: float, digits: int = 1) -> str:

@@ -106,11 +106,11 @@ def _models_section() -> str:
              "the logistic regression's 7,850 and the MLP's single hidden layer; the MLP's 100 units, the CNN's "
              "second convolution (64 filters) and its 100-unit dense layer are the course's reference setting.", "",
              "| model | layers (name: output shape, parameters) | parameters |", "| --- | --- | ---: |"]
-    for model_type in ("logreg", "mlp", "cnn"):
-        facts = layer_facts(model_type)
+    models = {model_type: layer_facts(model_type) for model_type in ("logreg", "mlp", "cnn")}
+    for model_type, facts in models.items():
         layers = "; ".join(f"{fact['name']}: {fact['output']}, {parameter_count(fact)}" for fact in facts)
         lines.append(f"| {model_type} | {layers} | {sum(fact['parameters'] for fact in facts):,} |")
-    return "\n".join(lines + ["", convolution_answer(layer_facts("cnn"))])
+    return "\n".join(lines + ["", convolution_answer(models["cnn"])])
 
 
 def _sweep_section(summary, continued) -> str:
@@ -152,9 +152,10 @@ def _sweep_section(summary, continued) -> str:
 
 def _verdict(entry) -> str:
     """"yes" or "**no**" (lab.reproduced), with the accuracy's and the loss's distances."""
-    if entry is None or reproduced(entry) is None:
+    verdict = None if entry is None else reproduced(entry)
+    if verdict is None:
         return ""
-    return f"{yes_no(reproduced(entry))} ({', '.join(map(signed, distances(entry)))})"
+    return f"{yes_no(verdict)} ({', '.join(map(signed, distances(entry)))})"
 
 
 def _numbers(entry, stages=False) -> str:

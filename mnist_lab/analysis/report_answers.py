@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from mnist_lab.analysis.evidence import SIGNIFICANCE, difference_p_value, signed
+from mnist_lab.analysis.evidence import difference_p_value, signed, significant
 from mnist_lab.analysis.lab import LAB_RESULTS, reproduced
 from mnist_lab.analysis.separability import one_run
 from mnist_lab.analysis.sweep_tables import distinctive, summary_entry
@@ -154,6 +154,7 @@ def batch_size_answer(summary, continued, train_images: int, epochs=10, learning
     if len(fresh) < 2:
         return ""
     first, last = min(fresh), max(fresh)
+    points = [(f"{batch}", entry) for batch, entry in fresh.items()]
     lab = {batch: LAB_RESULTS[("logreg", batch, epochs, learning_rate)] for batch in fresh}
     lab_change = lab[last][1] - lab[first][1]
     text = (f"**What does a larger batch change?** (logistic regression, {epochs} epochs, lr {learning_rate:g}, "
@@ -161,10 +162,9 @@ def batch_size_answer(summary, continued, train_images: int, epochs=10, learning
             + "; ".join(f"batch {batch} → {math.ceil(train_images / batch)} updates, "
                         f"{entry['test_accuracy_mean']:.2%} ± {entry['test_accuracy_std']:.2%}, "
                         f"loss {entry['test_loss_mean']:.4f}" for batch, entry in fresh.items())
-            + ". " + trend([(f"{batch}", entry) for batch, entry in fresh.items()],
-                           "accuracy rises with the batch size", "accuracy falls with the batch size")
-            + " " + trend([(f"{batch}", entry) for batch, entry in fresh.items()],
-                          "the loss rises with the batch size", "the loss falls with the batch size", metric="loss")
+            + ". " + trend(points, "accuracy rises with the batch size", "accuracy falls with the batch size")
+            + " " + trend(points, "the loss rises with the batch size", "the loss falls with the batch size",
+                          metric="loss")
             + f" The lab's numbers change by {lab_change * 100:+.2f} points from batch {first} to {last} "
             f"({', '.join(f'{lab[batch][1]:.2%}' for batch in fresh)}).")
     stages = {(batch, stage_epochs): reproduced(entry) for model, batch, stage_epochs, rate in LAB_RESULTS
@@ -204,14 +204,14 @@ def trend(points, rising_text: str, falling_text: str, metric="accuracy") -> str
               difference_p_value(summary(earlier), summary(later)))
              for (label, earlier), (later_label, later) in zip(points, points[1:])]
     rising = change(first, last) > 0
-    if overall < SIGNIFICANCE and all(p_value < SIGNIFICANCE and (difference > 0) == rising
-                                      for _, difference, p_value in steps):
+    if significant(overall) and all(significant(p_value) and (difference > 0) == rising
+                                    for _, difference, p_value in steps):
         text = rising_text if rising else falling_text
         worst = max(p_value for _, _, p_value in steps)
         return (f"{text[0].upper()}{text[1:]}: {span}, "
                 + ("beyond the seeds' noise" if len(steps) == 1 else "every step beyond the seeds' noise")
                 + f" (Welch's t-test, {_p(worst) if len(steps) > 1 else _p(overall)}).")
-    if overall < SIGNIFICANCE:
+    if significant(overall):
         text = (f"The {metric} is {'higher' if rising else 'lower'} at {last_label} than at {first_label} "
                 f"({span}), beyond the seeds' noise (Welch's t-test, {_p(overall)})")
     else:
@@ -219,8 +219,8 @@ def trend(points, rising_text: str, falling_text: str, metric="accuracy") -> str
                 f"(Welch's t-test, {_p(overall)})")
     if len(steps) > 1:
         beyond = [f"{step} ({signed(difference, digits)}{unit}, {_p(p_value)})" for step, difference, p_value in steps
-                  if p_value < SIGNIFICANCE]
-        within = [step for step, _, p_value in steps if not p_value < SIGNIFICANCE]
+                  if significant(p_value)]
+        within = [step for step, _, p_value in steps if not significant(p_value)]
         text += ((f"; beyond noise step by step: {', '.join(beyond)}" if beyond else "")
                  + (f"; not distinguishable from noise: {', '.join(within)}" if within else ""))
     return text + "."

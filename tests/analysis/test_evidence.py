@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mnist_lab.analysis.evidence import (beyond_noise, difference_p_value, interval_distance, prediction_half_width,
-                                         signed)
+from mnist_lab.analysis.evidence import (difference_p_value, interval_distance, prediction_half_width, signed,
+                                         significant)
+
+
+def beyond_noise(first, second):
+    """The report's verdict on a difference (report_answers.trend): None without a spread to judge by."""
+    p_value = difference_p_value(first, second)
+    return None if math.isnan(p_value) else significant(p_value)
 
 
 @pytest.mark.parametrize("seeds", [3, 5, 10])
