@@ -225,7 +225,8 @@ def write_sweep_report(folder: Path, experiments=None, log=print) -> list[Path] 
     for _, prefix, entries in _groups(summary):
         written += plots.sweep_figures(entries, folder / store.FIGURES_FOLDER, prefix)
     for stale in set((folder / store.FIGURES_FOLDER).glob("*.png")) - set(written):  # of cells or names gone
-        stale.unlink()
+        if not stale.is_dir():  # a folder of that name is not a figure of ours: left as it is
+            stale.unlink()
     freshness.record(written, key)
     return written
 

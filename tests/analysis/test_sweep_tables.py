@@ -1,5 +1,6 @@
 import csv
 import math
+import os
 
 import numpy as np
 import pytest
@@ -45,8 +46,10 @@ def test_report_is_a_view_of_the_cells(tmp_path, records):
     write_cells(tmp_path, records)
     (tmp_path / "figures").mkdir()
     (tmp_path / "figures" / "logreg-continuesfresh_model_heatmap.png").write_bytes(b"a figure of an older name")
+    (tmp_path / "figures" / "a folder.png").mkdir()  # not a figure: neither removed nor a crash
+    os.mkfifo(tmp_path / "figures" / "a fifo.png")  # a stale name is removed without being opened
     written = sweep_tables.write_sweep_report(tmp_path)
-    assert [path.name for path in (tmp_path / "figures").glob("*.png") if path not in written] == []  # none stale
+    assert [path.name for path in (tmp_path / "figures").glob("*.png") if path not in written] == ["a folder.png"]
     names = {path.name for path in written}
     assert names == {"table.csv", "summary.csv", "table.md", "logreg_accuracy_vs_epochs.png", "logreg_heatmap.png"}
     first = {path.name: path.read_bytes() for path in written}
