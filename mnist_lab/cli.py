@@ -14,7 +14,7 @@ import click
 from mnist_lab import __version__
 from mnist_lab.core import interrupts
 from mnist_lab.core.backends import BACKENDS
-from mnist_lab.core.describe import METHODS, SOURCES
+from mnist_lab.core.describe import MAP_RUNS, METHODS, SOURCES
 from mnist_lab.core.errors import EXIT_FAILURE, EXIT_USAGE, UsageError, printable
 
 _EXIT_BROKEN_PIPE = 141  # a shell's code for a command whose reader went away (128 + SIGPIPE)
@@ -266,7 +266,10 @@ def _choices(allowed):
 @click.option("--limit", type=click.IntRange(min=100), metavar="N",
               help="Only the first N test images, at least 100 (default: all).")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
-              help="Seed of t-SNE, PCA and the measures.")
+              help="Seed of t-SNE, PCA and the measures (of the first run).")
+@click.option("--runs", type=click.IntRange(1, 20), default=MAP_RUNS, show_default=True, metavar="N",
+              help="Runs of each map, seeds SEED … SEED+N-1: the table gives each measure's mean and spread, "
+                   "and a difference is called beyond noise only against that spread (1: quick, no spread).")
 @click.option("--mlp", "mlp_run", type=click.Path(file_okay=False, exists=True), metavar="RUN_DIR",
               help="MLP run to read (default: the newest under DIR/runs).")
 @click.option("--cnn", "cnn_run", type=click.Path(file_okay=False, exists=True), metavar="RUN_DIR",
@@ -282,7 +285,7 @@ def _choices(allowed):
 @click.option("--results", "results_dir", default="results", show_default=True, metavar="DIR", callback=_folder,
               help="Where runs are found and figures written (DIR/embeddings, DIR/figures).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def visualize(sources, methods, limit, seed, mlp_run, cnn_run, train_missing, perplexity, tsne_engine,
+def visualize(sources, methods, limit, seed, runs, mlp_run, cnn_run, train_missing, perplexity, tsne_engine,
               ellipse_stds, data_path, results_dir, quiet):
     """The lab's Part 3: t-SNE and PCA maps of raw pixels and hidden layers, with separability measures.
 
@@ -291,12 +294,12 @@ def visualize(sources, methods, limit, seed, mlp_run, cnn_run, train_missing, pe
     \b
     Examples:
       mnist-lab visualize
-      mnist-lab visualize --sources raw --methods tsne --limit 1000
+      mnist-lab visualize --sources raw --methods tsne --limit 1000 --runs 1
       mnist-lab visualize --cnn results/runs/cnn-<hash> --tsne-engine sklearn
     """
     from mnist_lab.commands import visualize as command
 
-    command.run(sources, methods, limit, seed, mlp_run, cnn_run, train_missing, perplexity, tsne_engine,
+    command.run(sources, methods, limit, seed, runs, mlp_run, cnn_run, train_missing, perplexity, tsne_engine,
                 ellipse_stds, data_path, results_dir, quiet)
 
 

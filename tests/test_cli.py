@@ -173,7 +173,7 @@ ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     ("model: {type: mlp}\ntraining: {epochs: 3}\n", ["--set", "training.epochs.count=3"],
      "--set training.epochs.count=3: training.epochs in {config} is not a section"),
     ("model: {type: mlp}\n", ["--set", "training=3"], "--set: training: expected a mapping with batch_size, epochs, "
-                                                      "learning_rate, got 3 (int)"),
+                                                      "learning_rate, schedule, got 3 (int)"),
     ("model: {type: mlp}\n", ["--set", "training.epochs=[1"], "--set: training.epochs: expected an integer >= 1, "
                                                               "got '[1' (str)"),
     ("model: {type: mlp}\n", ["--set", "seed=&a [*a]"], "--set: seed: expected an integer"),
@@ -405,6 +405,8 @@ def test_more_field_inputs_are_one_line_and_exit_2(tmp_path):
              (["configs", "--copy", str(tmp_path / "dangling")], "is a link to nothing"),
              (["visualize", "--ellipse-stds", "1e300", "--sources", "raw", "--results", str(tmp_path / "v")],
               "--ellipse-stds 1e+300: expected a number > 0 and at most 10"),
+             (["visualize", "--seed", str(2**32 - 1), "--runs", "2", "--sources", "raw", "--results", str(tmp_path / "v")],
+              "--seed 4294967295 with --runs 2: the runs' seeds 4294967295 … 4294967296 go past 4,294,967,295"),
              (["train", "logreg", *quick], f"{log} is a file, expected a folder"),
              (["train", "logreg", "--set", "x" * 100_000 + "=1"], "characters)"),
              (["train", "logreg", "--set", "a\x1b]0;title\x07\nforged=1"], "a\\x1b]0;title\\x07\\nforged")]

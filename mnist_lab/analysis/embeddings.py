@@ -37,6 +37,16 @@ class TsneSettings:
     engine: str = "opentsne"  # FFT-accelerated; "sklearn" is the course's exact recipe, about 2x slower
     iterations: int = 250  # openTSNE's, after its 250 early-exaggeration ones (sklearn: its default 1000)
 
+    def describe(self, method: str) -> str:
+        """How ``method``'s maps are computed, in words (what differs from the course's recipe shows)."""
+        if method == "pca":
+            return "scikit-learn PCA, 2 components"
+        if self.engine == "sklearn":
+            return f"scikit-learn TSNE (the course's recipe), perplexity {self.perplexity:g}, {self.init} initialisation"
+        return (f"openTSNE, FFT gradients, perplexity {self.perplexity:g}, {self.init} initialisation, "
+                f"{OPENTSNE_EXAGGERATION_ITERATIONS} + {self.iterations} iterations (not the course's scikit-learn "
+                "TSNE: within 0.01 of its NH and trustworthiness, about twice as fast)")
+
 
 OPENTSNE_EXAGGERATION_ITERATIONS = 250
 
@@ -84,20 +94,28 @@ def class_hulls(points: np.ndarray, labels: np.ndarray) -> dict:
     return hulls
 
 
-def class_ellipses(points: np.ndarray, labels: np.ndarray, seed: int, stds=ELLIPSE_STDS) -> dict:
-    """Each class's best-fit ellipse: a one-component full-covariance Gaussian mixture, as
-    (centre, width, height, angle in degrees) along its covariance's eigen-axes, with half-axes
-    of ``stds`` standard deviations."""
+def class_gaussians(points: np.ndarray, labels: np.ndarray, seed: int) -> dict:
+    """Each class's best-fit Gaussian (a one-component full-covariance Gaussian mixture) as
+    (mean, covariance): what its ellipse is drawn from and scored by."""
     from sklearn.mixture import GaussianMixture
 
-    ellipses = {}
+    gaussians = {}
     for label in np.unique(labels):
         members = points[labels == label]
         if len(members) < 2:
             continue
         mixture = GaussianMixture(n_components=1, covariance_type="full", random_state=seed).fit(members)
-        variances, axes = np.linalg.eigh(mixture.covariances_[0])
+        gaussians[int(label)] = (mixture.means_[0], mixture.covariances_[0])
+    return gaussians
+
+
+def class_ellipses(points: np.ndarray, labels: np.ndarray, seed: int, stds=ELLIPSE_STDS) -> dict:
+    """Each class's best-fit ellipse (class_gaussians), as (centre, width, height, angle in degrees)
+    along its covariance's eigen-axes, with half-axes of ``stds`` standard deviations."""
+    ellipses = {}
+    for label, (mean, covariance) in class_gaussians(points, labels, seed).items():
+        variances, axes = np.linalg.eigh(covariance)
         width, height = 2 * stds * np.sqrt(variances[::-1])
         angle = float(np.degrees(np.arctan2(axes[1, -1], axes[0, -1])))
-        ellipses[int(label)] = (mixture.means_[0], float(width), float(height), angle)
+        ellipses[label] = (mean, float(width), float(height), angle)
     return ellipses

@@ -1,11 +1,11 @@
-"""The separability measures of the lab's Part 3 on a 2-D map: Neighborhood Hit (the lab's), k-NN
-accuracy, silhouette, trustworthiness and convex-hull overlap.
+"""The separability measures of the lab's Part 3 on a 2-D map: Neighborhood Hit (the course's), k-NN
+accuracy, silhouette, trustworthiness, convex-hull overlap and ellipse overlap.
 
 Neighbour sets are exact and deterministic: squared distances are computed
 coordinate-wise in float64 (so duplicate points tie exactly), a point is never
 its own neighbour, and among points at the same distance the lower index wins.
-Neighborhood Hit is written here (scikit-learn has none); the tests hold it to a
-brute-force count, and trustworthiness to scikit-learn's.
+Neighborhood Hit and the two overlaps are written here (scikit-learn has none); the tests hold
+them to brute-force counts, and trustworthiness to scikit-learn's.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 
+from mnist_lab.analysis.embeddings import ELLIPSE_STDS, class_gaussians
 from mnist_lab.core.data import NUM_CLASSES
 
 
@@ -96,6 +97,18 @@ def hull_overlap(points: np.ndarray, labels: np.ndarray) -> float:
     return float(inside_other.mean())
 
 
+def ellipse_overlap(points: np.ndarray, labels: np.ndarray, gaussians: dict, stds: float) -> float:
+    """Share of points lying inside the ellipse of at least one other class: its Gaussian's
+    (mean, covariance) from ``gaussians`` (embeddings.class_gaussians), half-axes ``stds`` standard
+    deviations, that is, a squared Mahalanobis distance of at most stds²."""
+    inside_other = np.zeros(len(points), dtype=bool)
+    for label, (mean, covariance) in gaussians.items():
+        offsets = points - mean
+        squared = np.einsum("ij,jk,ik->i", offsets, np.linalg.inv(covariance), offsets)
+        inside_other |= (squared <= stds ** 2) & (labels != label)
+    return float(inside_other.mean())
+
+
 def knn_accuracy(points, labels, k=NEIGHBORHOOD_K, seed=0) -> float:
     """5-fold cross-validated accuracy of a k-NN classifier on the 2-D points."""
     from sklearn.model_selection import StratifiedKFold, cross_val_score
@@ -135,7 +148,8 @@ def _k_smallest(distances: np.ndarray, k: int) -> np.ndarray:
 
 def separability(features: np.ndarray, points: np.ndarray, labels: np.ndarray, seed: int) -> dict:
     """All measures of one embedding: NH overall and per class, k-NN accuracy, silhouette,
-    trustworthiness, hull overlap."""
+    trustworthiness, hull overlap, and ellipse overlap (the ellipses of √2 σ the figures draw by
+    default, the course's)."""
     from sklearn.metrics import silhouette_score
 
     overall, per_class = neighborhood_hit(points, labels)
@@ -146,4 +160,5 @@ def separability(features: np.ndarray, points: np.ndarray, labels: np.ndarray, s
             "knn_accuracy": knn_accuracy(points, labels, seed=seed),
             "silhouette": float(silhouette_score(points, labels)),
             "trustworthiness": trustworthiness(features, points),
-            "hull_overlap": hull_overlap(points, labels)}
+            "hull_overlap": hull_overlap(points, labels),
+            "ellipse_overlap": ellipse_overlap(points, labels, class_gaussians(points, labels, seed), ELLIPSE_STDS)}

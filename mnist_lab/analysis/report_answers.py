@@ -7,9 +7,10 @@ import math
 
 from mnist_lab.analysis.evidence import difference_p_value, signed, significant
 from mnist_lab.analysis.lab import LAB_RESULTS, reproduced
-from mnist_lab.analysis.separability import one_run
+from mnist_lab.analysis.separability import beyond_noise, resting_on
 from mnist_lab.analysis.sweep_tables import distinctive, summary_entry
-from mnist_lab.core.describe import EMBEDDING_SOURCES, SOURCES
+from mnist_lab.core.config import ScheduleConfig
+from mnist_lab.core.describe import EMBEDDING_SOURCES, SOURCES, describe_schedule
 
 
 def accuracy_and_loss(lab_accuracy, lab_loss, entries) -> str:
@@ -35,7 +36,8 @@ def hypothesis(entry) -> str:
 
 
 # Each measure compared across sources: its column, its name, whether higher is better.
-_MEASURE_DIRECTIONS = (("neighborhood_hit", "NH", True), ("hull_overlap", "hull overlap", False))
+_MEASURE_DIRECTIONS = (("neighborhood_hit", "NH", True), ("hull_overlap", "hull overlap", False),
+                       ("ellipse_overlap", "ellipse overlap", False))
 
 
 def measures_answer(rows) -> str:
@@ -49,17 +51,14 @@ def measures_answer(rows) -> str:
     lines = ["**How do the three separability measures differ?** Neighborhood Hit scores each point by its 6 "
              "nearest 2-D neighbours, so it judges the local structure; a convex hull must hold every point of "
              "its class, strays included, so it judges the outermost points; an ellipse summarises a class by its "
-             "mean and covariance (drawn in the figures, not scored)."]
+             "mean and covariance, so it judges the bulk of the class and ignores its shape (ellipse overlap: the "
+             "share of points inside another class's ellipse of √2 σ)."]
     if len(order) > 1:
         path = " → ".join(EMBEDDING_SOURCES[source]['phrase'] for source in order)
-        trends = []
-        for column, name, higher_better in _MEASURE_DIRECTIONS:
-            values = [maps[source][column] for source in order]
-            better = all((later > earlier) if higher_better else (later < earlier)
-                         for earlier, later in zip(values, values[1:]))
-            trends.append(f"{name} {' → '.join(f'{value:.3f}' for value in values)} "
-                          f"({'better at every step' if better else 'not better at every step'})")
-        lines.append(f"On the t-SNE maps, {path}: {'; '.join(trends)}; {one_run('tsne')}.")
+        trends = [f"{name} {' → '.join(f'{maps[source][column]:.3f}' for source in order)} "
+                  f"({_path_verdict([maps[source] for source in order], order, column, higher_better)})"
+                  for column, name, higher_better in _MEASURE_DIRECTIONS]
+        lines.append(f"On the t-SNE maps, {path}: {'; '.join(trends)}; {resting_on(rows, 'tsne')}.")
     best = max(order, key=lambda source: maps[source]["neighborhood_hit"])
     row = maps[best]
     per_class = {label: row[f"neighborhood_hit_{label}"] for label in range(10)
@@ -68,24 +67,50 @@ def measures_answer(rows) -> str:
     lines.append(f"On the map with the highest NH ({EMBEDDING_SOURCES[best]['phrase']}, {row['neighborhood_hit']:.3f}), "
                  f"{1 - row['neighborhood_hit']:.1%} of a point's neighbours carry another label (per digit from "
                  f"{1 - per_class[high]:.1%} for {high} to {1 - per_class[low]:.1%} for {low}), yet "
-                 f"{row['hull_overlap']:.1%} of its points lie inside another class's hull.")
+                 f"{row['hull_overlap']:.1%} of its points lie inside another class's hull and "
+                 f"{row['ellipse_overlap']:.1%} inside another class's ellipse.")
     return " ".join(lines)
+
+
+def _path_verdict(maps, sources, column, higher_better) -> str:
+    """Whether a measure gets better at every step along ``maps`` (separability rows of ``sources``),
+    each step judged against the spread of its runs where they have one (separability.beyond_noise)."""
+    judged = min(int(row["runs"]) for row in maps) > 1
+    failing = []
+    for (first, earlier), (second, later) in zip(zip(sources, maps), zip(sources[1:], maps[1:])):
+        better = later[column] > earlier[column] if higher_better else later[column] < earlier[column]
+        step = f"{EMBEDDING_SOURCES[first]['short']} to {EMBEDDING_SOURCES[second]['short']}"
+        if not better:
+            failing.append(f"{step}: not better")
+        elif judged and not beyond_noise(earlier, later, column):
+            failing.append(f"{step}: within noise")
+    if not failing:
+        return "better at every step" + (", beyond noise" if judged else "")
+    return f"not better at every step{' beyond noise' if judged else ''}: {', '.join(failing)}"
 
 
 # The measures t-SNE and PCA are compared by: column, name, whether higher is better.
 _PROJECTION_MEASURES = (("neighborhood_hit", "NH", True), ("trustworthiness", "trustworthiness", True),
-                        ("hull_overlap", "hull overlap", False))
+                        ("hull_overlap", "hull overlap", False), ("ellipse_overlap", "ellipse overlap", False))
 
 
-def _better(tsne: float, pca: float, higher_better: bool) -> str:
-    if tsne == pca:
+def _listed(names) -> str:
+    """Names in a sentence: "a", "a and b", "a, b and c"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _better(tsne: dict, pca: dict, column: str, higher_better: bool) -> str:
+    """Which method's map a measure favours: neither when they are equal, or their difference is
+    within the spread of their runs."""
+    judged = min(int(tsne["runs"]), int(pca["runs"])) > 1
+    if tsne[column] == pca[column] or (judged and not beyond_noise(tsne, pca, column)):
         return "neither"
-    return "t-SNE" if (tsne > pca) == higher_better else "PCA"
+    return "t-SNE" if (tsne[column] > pca[column]) == higher_better else "PCA"
 
 
 def projection_answer(rows, pca_variance_share: float) -> str:
     """The answer to "t-SNE or PCA?": what each method is, and for each source which one each
-    measure favours, worded by the separability table's NH, trustworthiness and hull overlap."""
+    measure favours, worded by the separability table's NH, trustworthiness and two overlaps."""
     maps = {(row["source"], row["method"]): row for row in rows}
     sources = [source for source in SOURCES if (source, "tsne") in maps and (source, "pca") in maps]
     text = ("**t-SNE or PCA?** PCA is linear: its two axes are the directions of largest variance (on the raw "
@@ -97,7 +122,7 @@ def projection_answer(rows, pca_variance_share: float) -> str:
     comparisons = []
     for source in sources:
         tsne, pca = maps[(source, "tsne")], maps[(source, "pca")]
-        winners = {name: _better(tsne[column], pca[column], higher_better) for column, name, higher_better in _PROJECTION_MEASURES}
+        winners = {name: _better(tsne, pca, column, higher_better) for column, name, higher_better in _PROJECTION_MEASURES}
         favoured = {}
         for name, winner in winners.items():
             favoured.setdefault(winner, []).append(name)
@@ -105,11 +130,12 @@ def projection_answer(rows, pca_variance_share: float) -> str:
                            + ", ".join(f"{name} {tsne[column]:.3f}" + (" (t-SNE)" if index == 0 else "")
                                        + f" against {pca[column]:.3f}" + (" (PCA)" if index == 0 else "")
                                        for index, (column, name, _) in enumerate(_PROJECTION_MEASURES))
-                           + (f": all three favour {winners['NH']}" if len(favoured) == 1 else ": " + ", ".join(
-                               f"{' and '.join(names)} favour{'s' if len(names) == 1 else ''} {winner}"
+                           + (f": all {len(winners)} favour {winners['NH']}" if len(favoured) == 1 else ": " + "; ".join(
+                               f"{_listed(names)} favour{'s' if len(names) == 1 else ''} {winner}"
                                for winner, names in favoured.items())))
     measured = "; ".join(comparisons)
-    return text + (f" O{measured[1:]}; each {one_run('tsne')}." if comparisons else "")
+    return text + (f" O{measured[1:]} (neither: equal, or within noise); measured {resting_on(rows, 'tsne')}."
+                   if comparisons else "")
 
 
 def lab_comparisons(summary) -> list[str]:
@@ -210,15 +236,15 @@ def trend(points, rising_text: str, falling_text: str, metric="accuracy") -> str
         worst = max(p_value for _, _, p_value in steps)
         return (f"{text[0].upper()}{text[1:]}: {span}, "
                 + ("beyond the seeds' noise" if len(steps) == 1 else "every step beyond the seeds' noise")
-                + f" (Welch's t-test, {_p(worst) if len(steps) > 1 else _p(overall)}).")
+                + f" (Welch's t-test, {p_value_text(worst) if len(steps) > 1 else p_value_text(overall)}).")
     if significant(overall):
         text = (f"The {metric} is {'higher' if rising else 'lower'} at {last_label} than at {first_label} "
-                f"({span}), beyond the seeds' noise (Welch's t-test, {_p(overall)})")
+                f"({span}), beyond the seeds' noise (Welch's t-test, {p_value_text(overall)})")
     else:
         text = (f"Not distinguishable from the seeds' noise at the 5 % level: the {metric} changes by {span} "
-                f"(Welch's t-test, {_p(overall)})")
+                f"(Welch's t-test, {p_value_text(overall)})")
     if len(steps) > 1:
-        beyond = [f"{step} ({signed(difference, digits)}{unit}, {_p(p_value)})" for step, difference, p_value in steps
+        beyond = [f"{step} ({signed(difference, digits)}{unit}, {p_value_text(p_value)})" for step, difference, p_value in steps
                   if significant(p_value)]
         within = [step for step, _, p_value in steps if not significant(p_value)]
         text += ((f"; beyond noise step by step: {', '.join(beyond)}" if beyond else "")
@@ -226,7 +252,144 @@ def trend(points, rising_text: str, falling_text: str, metric="accuracy") -> str
     return text + "."
 
 
-def _p(p_value: float) -> str:
+CONSTANT = describe_schedule(ScheduleConfig())  # the schedule column's words for the lab's fixed step
+
+
+def schedule_of(entry) -> str:
+    """A schedules-sweep summary entry's schedule, in words."""
+    return entry["extras"].get("training.schedule") or CONSTANT
+
+
+def versus(entry, reference, metric: str) -> tuple[float, float]:
+    """A group's mean test ``metric`` against a reference group's (summary entries): the difference
+    (accuracy in points) and Welch's p-value (evidence.difference_p_value)."""
+    key, scale = ("test_accuracy", 100) if metric == "accuracy" else ("test_loss", 1)
+    difference = (entry[f"{key}_mean"] - reference[f"{key}_mean"]) * scale
+    return difference, difference_p_value(*((item[f"{key}_mean"], item[f"{key}_std"], item["seeds"])
+                                            for item in (entry, reference)))
+
+
+def schedule_answer(model: str, entries, lab_rate: float) -> str:
+    """Whether a decreasing step helps ``model`` (the report's advice), from its schedules-sweep
+    summary entries: each schedule against the constant step from the same start, and those from a
+    larger start against the lab's constant step, in accuracy and in loss, beyond the seeds' noise
+    or not; and how the best group compares with the lab's step."""
+    constants = {entry["learning_rate"]: entry for entry in entries if schedule_of(entry) == CONSTANT}
+    starts = {rate: [entry for entry in entries if entry["learning_rate"] == rate and schedule_of(entry) != CONSTANT]
+              for rate in sorted(constants)}
+    starts = {rate: decreasing for rate, decreasing in starts.items() if decreasing}
+    if not starts:
+        return ""
+    text = (f"{model}, against the constant step from the same start (Welch's t-test, 5 % level): "
+            + "; ".join(f"from {rate:g}, {_outcomes(decreasing, constants[rate])}" for rate, decreasing in starts.items())
+            + ".")
+    if lab_rate in constants:
+        text += "".join(f" Large at first, then decreased: from {rate:g}, against the lab's constant {lab_rate:g}, "
+                        f"{_outcomes([constants[rate], *decreasing], constants[lab_rate])}."
+                        for rate, decreasing in starts.items() if rate > lab_rate)
+    same_start = {_outcome(entry, constants[rate], metric) for rate, decreasing in starts.items()
+                  for entry in decreasing for metric in ("accuracy", "loss")}
+    text += f" So, in {entries[0]['epochs']} epochs, decreasing a step from the same start {_verdict(same_start)}"
+    if lab_rate in constants and any(rate > lab_rate for rate in starts):
+        larger = {_outcome(entry, constants[lab_rate], metric) for rate, decreasing in starts.items()
+                  if rate > lab_rate for entry in decreasing for metric in ("accuracy", "loss")}
+        alone = {_outcome(constants[rate], constants[lab_rate], metric) for rate in starts if rate > lab_rate
+                 for metric in ("accuracy", "loss")}
+        text += (f"; a larger first step, then decreased, against the lab's constant step {_verdict(larger)}"
+                 + (", as the larger constant step alone does: that part is the larger step's"
+                    if BETTER in larger and BETTER in alone else ""))
+    text += "."
+    best = max(entries, key=lambda entry: entry["test_accuracy_mean"])
+    lab = constants.get(lab_rate)
+    if lab is not None and best is not lab:
+        difference, p_value = versus(best, lab, "accuracy")
+        text += (f" The highest mean accuracy, {best['test_accuracy_mean']:.2%} ({schedule_of(best)} from "
+                 f"{best['learning_rate']:g}), is {signed(difference, 2)} points from the lab's constant {lab_rate:g} "
+                 f"({p_value_text(p_value)}: {'beyond' if significant(p_value) else 'within'} the seeds' noise).")
+    return text
+
+
+BETTER, WORSE, WITHIN, UNJUDGED = "better beyond noise", "worse beyond noise", "within noise", "no spread to judge by"
+
+
+def _verdict(outcomes: set) -> str:
+    """What a set of _outcome results says, as the end of a sentence."""
+    if BETTER in outcomes:
+        return "helps in the cases named and hurts in others" if WORSE in outcomes else "helps in the cases named"
+    if WORSE in outcomes:
+        return "hurts in the cases named"
+    return ("is not distinguishable from the constant step" if WITHIN in outcomes else
+            "cannot be judged without a spread over seeds")
+
+
+def _outcome(entry, reference, metric: str) -> str:
+    """How a group's mean test ``metric`` compares with a reference group's, judged by Welch's test."""
+    difference, p_value = versus(entry, reference, metric)
+    if math.isnan(p_value):
+        return UNJUDGED
+    if not significant(p_value):
+        return WITHIN
+    return BETTER if (difference > 0) == (metric == "accuracy") else WORSE
+
+
+def _outcomes(entries, reference) -> str:
+    """The outcomes of ``entries`` against ``reference``, grouped, e.g. "accuracy worse beyond noise for
+    cosine to 0 and step x0.5 every 3 epochs, within noise for the other 2; loss within noise for all 4"."""
+    parts = []
+    for metric in ("accuracy", "loss"):
+        grouped = {}
+        for entry in entries:
+            grouped.setdefault(_outcome(entry, reference, metric), []).append(schedule_of(entry))
+        words = [f"{outcome} for all {len(names)}" if len(grouped) == 1 else f"{outcome} for {_listed(names)}"
+                 for outcome, names in sorted(grouped.items())]
+        parts.append(f"{metric} {', '.join(words)}")
+    return "; ".join(parts)
+
+
+def gradient_descent_answer(full_batch, mini_batch, train_images: int) -> str:
+    """The answer to "batch gradient descent or mini-batch SGD?": full-batch groups (summary entries
+    with their mean training seconds) against the mini-batch group, at the same epochs, at the same
+    training seconds, and at the most epochs run, each judged beyond the seeds' noise or not."""
+    updates = math.ceil(train_images / mini_batch["batch_size"])
+    text = [f"**Batch gradient descent or mini-batch SGD?** Full-batch gradient descent takes one step per epoch, "
+            f"on all {train_images:,} images; batches of {mini_batch['batch_size']} take {updates}, each from "
+            f"{mini_batch['batch_size']} images. SGD ({mini_batch['epochs']} epochs, {mini_batch['train_seconds_mean']:.1f} "
+            f"s of training): {_accuracy_loss(mini_batch)}."]
+    same_epochs = next((entry for entry in full_batch if entry["epochs"] == mini_batch["epochs"]), None)
+    if same_epochs is not None:
+        text.append(f"Gradient descent in the same {same_epochs['epochs']} epochs ({same_epochs['epochs']} steps, "
+                    f"{same_epochs['train_seconds_mean']:.1f} s): {_accuracy_loss(same_epochs)}, "
+                    f"{_against(same_epochs, mini_batch)}.")
+    affordable = [entry for entry in full_batch if entry["train_seconds_mean"] <= mini_batch["train_seconds_mean"]]
+    if affordable:
+        budget = max(affordable, key=lambda entry: entry["epochs"])
+        if budget is not same_epochs:
+            text.append(f"In the same training time, the most epochs run that fit ({budget['epochs']}, "
+                        f"{budget['train_seconds_mean']:.1f} s): {_accuracy_loss(budget)}, {_against(budget, mini_batch)}.")
+    else:
+        text.append("Each full-batch epoch took longer than a mini-batch one: no gradient-descent group run fits "
+                    "in SGD's training time.")
+    longest = max(full_batch, key=lambda entry: entry["epochs"])
+    if longest is not same_epochs and longest not in affordable:
+        text.append(f"After {longest['epochs']} epochs ({longest['train_seconds_mean'] / mini_batch['train_seconds_mean']:.1f}× "
+                    f"SGD's training time): {_accuracy_loss(longest)}, {_against(longest, mini_batch)}.")
+    return " ".join(text)
+
+
+def _accuracy_loss(entry) -> str:
+    return (f"{entry['test_accuracy_mean']:.2%} ± {entry['test_accuracy_std']:.2%}, loss "
+            f"{entry['test_loss_mean']:.4f} ± {entry['test_loss_std']:.4f}")
+
+
+def _against(entry, reference) -> str:
+    """How a group compares with the reference (SGD) in accuracy and loss, in words (_outcome)."""
+    return "; ".join(f"{metric} {signed(difference, digits)}{unit} against SGD ({p_value_text(p_value)}, "
+                     f"{_outcome(entry, reference, metric)})"
+                     for metric, digits, unit in (("accuracy", 2, " points"), ("loss", 4, ""))
+                     for difference, p_value in [versus(entry, reference, metric)])
+
+
+def p_value_text(p_value: float) -> str:
     return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3g}"
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 from pathlib import Path
 
 from mnist_lab.results import freshness, store
-from mnist_lab.core.config import Config, ModelConfig, TrainingConfig, to_dict
-from mnist_lab.core.describe import describe_stages
+from mnist_lab.core.config import Config, ModelConfig, ScheduleConfig, TrainingConfig, to_dict
+from mnist_lab.core.describe import describe_schedule, describe_stages
 from mnist_lab.core.files import atomic_write_text, csv_text
 from mnist_lab.analysis.evidence import CRITERION, interval_distance, signed
 from mnist_lab.analysis.lab import lab_numbers, reproduced
@@ -55,10 +56,18 @@ def cell_rows(records) -> list[dict]:
 
 
 def _readable(field, value):
-    """An identity field's value as a column shows it: a continued model's stages in words."""
+    """An identity field's value as a column shows it: a continued model's stages and a schedule
+    (None: constant, left out of the identity) in words."""
+    if field == "training.schedule":
+        return describe_schedule(ScheduleConfig(**(value or {})))
     if field != "continues":
         return value
-    return describe_stages(TrainingConfig(**stage) for stage in value or ()) or FRESH_MODEL
+    return describe_stages(_stage(stage) for stage in value or ()) or FRESH_MODEL
+
+
+def _stage(stage: dict) -> TrainingConfig:
+    """A continued stage of an identity record as a TrainingConfig (no schedule there: constant)."""
+    return TrainingConfig(**{**stage, "schedule": ScheduleConfig(**stage.get("schedule", {}))})
 
 
 FRESH_MODEL = "fresh model"  # the continues column of a model trained from its initial weights
@@ -70,7 +79,7 @@ def distinctive(entry) -> dict:
     fresh model, nor the default value itself."""
     reference = to_dict(Config(model=ModelConfig(type=entry["model"])))
     return {field: value for field, value in entry["extras"].items()
-            if value not in (None, FRESH_MODEL) and value != _field(reference, field)}
+            if value not in (None, FRESH_MODEL) and value != _readable(field, _field(reference, field))}
 
 
 def _field(config_dict: dict, dotted: str):
@@ -92,7 +101,7 @@ def varying_fields(rows) -> list[str]:
 def _flatten(identity: dict, prefix="") -> dict:
     flat = {}
     for key, value in identity.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and key != "schedule":  # a schedule is one column, in words
             flat.update(_flatten(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
@@ -132,7 +141,7 @@ def summarize(rows) -> list[dict]:
             values = [member[metric] for member in members]
             entry[f"{metric}_mean"] = statistics.fmean(values)
             entry[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else math.nan
-        for metric in ("train_accuracy", "train_loss", "seconds_per_epoch"):
+        for metric in ("train_accuracy", "train_loss", "seconds_per_epoch", "train_seconds"):
             entry[f"{metric}_mean"] = statistics.fmean(member[metric] for member in members)
         entry["lab_test_loss"], entry["lab_test_accuracy"] = first["lab"] or (math.nan, math.nan)
         summary.append(entry)
@@ -171,7 +180,9 @@ def markdown_table(summary, title: str) -> str:
              "beside the lab's architecture trained and tested on the whole of MNIST. Loss is the mean "
              "categorical cross-entropy; the lab's loss figures are on the same scale. s/epoch: "
              "training seconds per epoch (median after the first epoch, mean over seeds).", ""]
-    for heading, _, entries in _groups(summary):
+    groups = [(heading, entries) for heading, _, entries in _groups(summary)]
+    for heading, entries in groups:
+        twins = [_twin_note(entry, groups) for entry in entries]
         if len(counts) > 1:
             heading += f": {entries[0]['train_images']:,} training / {entries[0]['test_images']:,} test images"
         lines += [f"## {heading}", "",
@@ -191,8 +202,21 @@ def markdown_table(summary, title: str) -> str:
                 f"| {lab_verdict(accuracy, accuracy_std, entry['seeds'], lab_accuracy, 100, ' pp')} "
                 f"| {lab_verdict(loss, loss_std, entry['seeds'], lab_loss)} | {yes_no(reproduced(entry))} "
                 f"| {entry['seconds_per_epoch_mean']:.2f} |")
-        lines.append("")
+        lines += ["", *(f"{note}\n" for note in twins if note)]
     return "\n".join(lines)
+
+
+def _twin_note(entry, groups) -> str:
+    """A line naming the groups elsewhere in the table with the same numbers seed by seed as
+    ``entry``: one experiment under two descriptions (a model continued at its own batch size and
+    step is a longer training of it: the same (seed, epoch) data order), or ''."""
+    twins = [f"{other_heading}: batch {other['batch_size']}, {other['epochs']} epochs, lr {other['learning_rate']:g}"
+             for other_heading, others in groups for other in others
+             if other is not entry and other["seed_results"] == entry["seed_results"]]
+    if not twins:
+        return ""
+    return (f"Batch {entry['batch_size']}, {entry['epochs']} epochs, lr {entry['learning_rate']:g} here has the same "
+            f"numbers, seed by seed, as {'; '.join(twins)}: one experiment under two descriptions.")
 
 
 def write_sweep_report(folder: Path, experiments=None, log=print) -> list[Path] | None:
@@ -246,8 +270,8 @@ def _groups(summary):
         # Reference values add nothing, so the usual figures keep their names.
         prefix = (name + ("" if engine == "keras" else f"-{engine}")
                   + "".join(f"-{field.rsplit('.', 1)[-1]}{_short(value)}" for field, value in extras.items()))
-        yield heading, "".join(character if character.isalnum() or character in "-_." else "_"
-                               for character in prefix), entries
+        # Anything but letters, digits, '.', '_' and '-' becomes one '_' per run of it: a file name.
+        yield heading, re.sub(r"[^A-Za-z0-9._-]+", "_", prefix), entries
 
 
 def _short(value) -> str:

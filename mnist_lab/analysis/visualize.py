@@ -15,10 +15,10 @@ from mnist_lab.analysis.embedding_cache import cached_rows, embedding, json_dige
 from mnist_lab.analysis.embeddings import (ELLIPSE_STDS, TsneSettings, class_ellipses, class_hulls,
                                            ellipse_caption)
 from mnist_lab.analysis.measures import KNN_FOLDS, NEIGHBORHOOD_K
-from mnist_lab.analysis.separability import write_separability
+from mnist_lab.analysis.separability import combined, write_separability
 from mnist_lab.core.data import idx_sha256
-from mnist_lab.core.describe import EMBEDDING_METHODS, METHODS, SOURCES
-from mnist_lab.core.errors import UsageError
+from mnist_lab.core.describe import EMBEDDING_METHODS, MAP_RUNS, METHODS, SOURCES
+from mnist_lab.core.errors import UsageError, printable
 from mnist_lab.core.output import Output
 from mnist_lab.results import freshness, store
 
@@ -32,13 +32,16 @@ class Representation:
     key: str  # digest of everything that determines the features
     dimensions: str  # for progress lines, e.g. "10,000 x 784"
     images: str  # digest of the images embedded
+    embedded: str  # what it is, for the table: the pixels, or which run's layer (its key and seed)
 
 
 def visualize(*, sources=SOURCES, methods=METHODS, results_dir="results", limit=None, seed=0,
               runs_by_type=None, train_missing=False, settings=TsneSettings(), data_config=None,
-              ellipse_stds=ELLIPSE_STDS, output=Output()) -> list:
+              ellipse_stds=ELLIPSE_STDS, runs=MAP_RUNS, output=Output()) -> list:
     """The lab's Part 3: embeddings, their figures and the separability table; returns the paths
-    written. A figure or table already made from the same inputs is kept, not made again
+    written. Each map is computed ``runs`` times, with seeds ``seed``, ``seed`` + 1, …: the table
+    gives each measure's mean and spread over them (what decides whether a difference is beyond
+    noise); the figures and the Projector show the first. A figure or table already made from the same inputs is kept, not made again
     (freshness.py), so a call with nothing new to do reads the cache and writes nothing."""
     from mnist_lab.analysis import projector
     from mnist_lab.core.config import DataConfig
@@ -49,7 +52,8 @@ def visualize(*, sources=SOURCES, methods=METHODS, results_dir="results", limit=
     dataset = load_checked(data_config)
     folder = Path(results_dir) / store.EMBEDDINGS_FOLDER
     images, labels = dataset.x_test[:limit], dataset.y_test[:limit]
-    check_inputs(labels, methods, settings, ellipse_stds)
+    check_inputs(labels, methods, settings, ellipse_stds, seed, runs)
+    seeds = list(range(seed, seed + runs))
     representations = [_representation(source, images, dataset, data_config, results_dir,
                                        (runs_by_type or {}).get(source), train_missing, log) for source in sources]
     figures = _Figures(idx_sha256(labels))
@@ -62,7 +66,9 @@ def visualize(*, sources=SOURCES, methods=METHODS, results_dir="results", limit=
         tensors.append((f"{representation.source} features ({representation.dimensions})",
                         projector.tensor_file(representation.source, representation.key), representation.features))
         for method in methods:
-            points, measures = embedding(representation, method, labels, settings, seed, folder, progress, log)
+            maps = [embedding(representation, method, labels, settings, run_seed, folder, progress, log)
+                    for run_seed in seeds]
+            points, measures = maps[0][0], combined([run_measures for _, run_measures in maps])
             points_digest = hashlib.sha256(points.tobytes()).hexdigest()
             tensors.append((f"{representation.source} {EMBEDDING_METHODS[method]} map",
                             projector.tensor_file(f"{representation.source}_{method}", points_digest),
@@ -74,7 +80,8 @@ def visualize(*, sources=SOURCES, methods=METHODS, results_dir="results", limit=
                              points, labels, class_hulls(points, labels), class_ellipses(points, labels, seed,
                                                                                         ellipse_stds),
                              path, title, ellipse_caption(ellipse_stds)))
-            rows.append({"source": representation.source, "method": method, "points": len(labels), **measures})
+            rows.append({"source": representation.source, "method": method, "points": len(labels), **measures,
+                         "embedded": representation.embedded, "settings": settings.describe(method)})
             if method == "tsne":
                 tsne_panels.append((f"{representation.source}: NH {measures['neighborhood_hit']:.3f}", points,
                                     points_digest))
@@ -82,7 +89,7 @@ def visualize(*, sources=SOURCES, methods=METHODS, results_dir="results", limit=
         figures.draw(folder / "untangling.png", [(title, digest) for title, _, digest in tsne_panels],
                      lambda plots, path: plots.untangling([panel[:2] for panel in tsne_panels], labels, path))
     written = figures.written + projector.export(folder / projector.FOLDER, images, labels, tensors)
-    rows += cached_rows(folder, rows, idx_sha256(images), settings, seed)
+    rows += cached_rows(folder, rows, idx_sha256(images), settings, seeds)
     rows.sort(key=lambda row: (SOURCES.index(row["source"]), METHODS.index(row["method"])))
     written += write_separability(rows, folder)
     if figures.kept:
@@ -110,10 +117,15 @@ class _Figures:
 
 
 MAX_ELLIPSE_STDS = 10
+MAX_SEED = 2**32 - 1
 
 
-def check_inputs(labels, methods, settings, ellipse_stds=ELLIPSE_STDS):
-    """Refuse, before any work, a number of points the measures cannot use (UsageError)."""
+def check_inputs(labels, methods, settings, ellipse_stds=ELLIPSE_STDS, seed=0, runs=MAP_RUNS):
+    """Refuse, before any work, a number of points the measures cannot use, or runs whose seeds do
+    not exist (UsageError)."""
+    if seed + runs - 1 > MAX_SEED:
+        raise UsageError(f"--seed {seed} with --runs {runs}: the runs' seeds {seed} … {seed + runs - 1} go past "
+                         f"{MAX_SEED:,}, the largest seed; lower --seed")
     points = len(labels)
     if not (math.isfinite(ellipse_stds) and 0 < ellipse_stds <= MAX_ELLIPSE_STDS):
         raise UsageError(f"--ellipse-stds {ellipse_stds:g}: expected a number > 0 and at most {MAX_ELLIPSE_STDS} "
@@ -143,7 +155,7 @@ def _representation(source, images, dataset, data_config, results_dir, run, trai
     if source == "raw":
         return Representation("raw", functools.cache(lambda: model_inputs(images, "mlp")),
                               json_digest({"source": "raw", "images": images_digest}), shape + "784",
-                              images_digest)
+                              images_digest, "the test images' 784 pixels")
     if run is None:
         run = _default_run(source, dataset, data_config, results_dir, train_missing, log)
     record = _checked_run(source, Path(run), dataset)
@@ -159,7 +171,8 @@ def _representation(source, images, dataset, data_config, results_dir, run, trai
 
     return Representation(source, functools.cache(features),
                           json_digest({"source": source, "images": images_digest, "model": model_digest}),
-                          shape + "100", images_digest)
+                          shape + "100", images_digest,
+                          f"the 100-unit hidden layer of run {printable(Path(run).name, 100)} (seed {record['seed']})")
 
 
 def _checked_run(source, run: Path, dataset) -> dict:

@@ -23,6 +23,11 @@ MODEL_TYPES = ("logreg", "mlp", "cnn")
 ACTIVATIONS = ("sigmoid", "relu", "tanh", "elu", "gelu", "selu", "softplus", "swish")
 DATA_SOURCES = ("builtin", "keras")
 ENGINES = ("keras", "numpy")
+# Learning-rate schedules, epoch by epoch, with the parameters each takes and their defaults:
+# a drop to half every 3 epochs (three drops in the lab's 10 epochs); 0.8 per epoch (the step is
+# ~0.13 of its start by the 10th epoch); lr / (1 + 0.5 t) (a fifth by then); a cosine to 0.
+SCHEDULE_PARAMETERS = {"constant": {}, "step": {"every": 3, "factor": 0.5}, "exponential": {"factor": 0.8},
+                       "inverse_time": {"decay": 0.5}, "cosine": {"final": 0.0}}
 IMAGE_SIZE = 28
 DATA_ENV_VAR = "MNIST_LAB_DATA"
 # Names that become folder names: no separators, no "..", not hidden.
@@ -63,10 +68,63 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class ScheduleConfig:
+    """How the step changes from epoch to epoch of a stage (t = 0, 1, ... its epochs, T of them):
+    constant lr; step lr * factor ** (t // every); exponential lr * factor ** t; inverse_time
+    lr / (1 + decay * t); cosine final * lr + (1 - final) * lr * (1 + cos(pi * t / T)) / 2.
+    A parameter left out takes its type's default (SCHEDULE_PARAMETERS), so one schedule has one
+    resolved form and one identity; a parameter its type does not take is an error."""
+
+    type: str = setting("constant", choices=tuple(SCHEDULE_PARAMETERS),
+                        why="the lab's fixed step, the same every epoch (the report advises a step "
+                            "large at first, then decreased: the other types)")
+    every: typing.Optional[int] = setting(None, minimum=1, why="step: 3 epochs between drops")
+    factor: typing.Optional[float] = setting(None, above=0, maximum=1,
+                                             why="step: 0.5 at each drop; exponential: 0.8 per epoch")
+    decay: typing.Optional[float] = setting(None, above=0, why="inverse_time: 0.5 (lr / (1 + 0.5 t))")
+    final: typing.Optional[float] = setting(None, minimum=0, maximum=1,
+                                            why="cosine: 0, the fraction of lr the cosine falls to")
+
+    def __post_init__(self):
+        for name, default in SCHEDULE_PARAMETERS.get(self.type, {}).items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)  # the resolved form: see the class's docstring
+
+    @property
+    def length_matters(self) -> bool:
+        """Whether the step of an epoch depends on how many epochs the stage has (cosine): then a
+        shorter training is not the start of a longer one."""
+        return self.type == "cosine"
+
+    def rate(self, learning_rate: float, epoch: int, epochs: int) -> float:
+        """The step of epoch ``epoch`` (from 0) of a stage of ``epochs`` epochs starting at ``learning_rate``."""
+        if self.type == "step":
+            return learning_rate * self.factor ** (epoch // self.every)
+        if self.type == "exponential":
+            return learning_rate * self.factor ** epoch
+        if self.type == "inverse_time":
+            return learning_rate / (1 + self.decay * epoch)
+        if self.type == "cosine":
+            return learning_rate * (self.final + (1 - self.final) * (1 + math.cos(math.pi * epoch / epochs)) / 2)
+        return learning_rate
+
+
+@dataclass(frozen=True)
 class TrainingConfig:
     batch_size: int = setting(300, minimum=1, why="the lab report's batch size (the course's for the CNN)")
     epochs: int = setting(10, minimum=1, why="the lab report's epoch count (the course's for the CNN)")
-    learning_rate: float = setting(0.5, above=0, why="the course's SGD step, the lab report's for the MLP (plain SGD, no momentum)")
+    learning_rate: float = setting(0.5, above=0, why="the course's SGD step, the lab report's for the MLP "
+                                                     "(plain SGD, no momentum); a schedule's first step")
+    schedule: ScheduleConfig = setting(ScheduleConfig, why="constant: the lab's step in every epoch")
+
+    def learning_rate_at(self, epoch: int) -> float:
+        """The step of this stage's epoch ``epoch`` (counted from 0)."""
+        return self.schedule.rate(self.learning_rate, epoch, self.epochs)
+
+    def path(self):
+        """What decides this stage's path through its epochs: everything but the epoch count, unless
+        the schedule depends on it; stages with the same path differ only in where they stop."""
+        return self if self.schedule.length_matters else dataclasses.replace(self, epochs=1)
 
 
 @dataclass(frozen=True)
@@ -104,10 +162,18 @@ class Config:
         return sum(stage.epochs for stage in self.stages)
 
     def stage_of(self, epoch: int):
-        """The stage (a TrainingConfig or StageConfig) that epoch ``epoch`` (counted from 0) trains in."""
+        """The stage (a TrainingConfig) that epoch ``epoch`` (counted from 0) trains in."""
+        return self._stage_and_epoch(epoch)[0]
+
+    def learning_rate_at(self, epoch: int) -> float:
+        """The step of epoch ``epoch`` (counted from 0 over all stages), its stage's schedule applied."""
+        stage, epoch_in_stage = self._stage_and_epoch(epoch)
+        return stage.learning_rate_at(epoch_in_stage)
+
+    def _stage_and_epoch(self, epoch: int):
         for stage in self.stages:
             if epoch < stage.epochs:
-                return stage
+                return stage, epoch
             epoch -= stage.epochs
         raise ValueError(f"epoch {epoch} is past the {self.total_epochs} epochs of this training")
 
@@ -125,6 +191,8 @@ class GridConfig:
     batch_size: typing.Optional[tuple[int, ...]] = setting(None, minimum=1, why="the base config's value")
     epochs: typing.Optional[tuple[int, ...]] = setting(None, minimum=1, why="the base config's value")
     learning_rate: typing.Optional[tuple[float, ...]] = setting(None, above=0, why="the base config's value")
+    schedule: typing.Optional[tuple[ScheduleConfig, ...]] = setting(
+        None, why="the base config's value; else a list of schedules, e.g. [{type: constant}, {type: cosine}]")
     seeds: typing.Optional[tuple[int, ...]] = setting(None, minimum=0, maximum=2**32 - 1,
                                                       why="the sweep's seeds")
     engine: typing.Optional[tuple[str, ...]] = setting(None, choices=ENGINES, why="the base config's value")
@@ -204,8 +272,9 @@ def _origin(origins, problem, path) -> str:
 
 
 def _set_at(origins, field_path):
-    """The command-line option that set ``field_path`` or a section above it, or None."""
-    parts = field_path.split(".")
+    """The command-line option that set ``field_path`` or a section above it (a list's item, e.g.
+    continues[0].epochs, is set where the list is), or None."""
+    parts = re.sub(r"\[\d+\]", "", field_path).split(".")
     return next((origins[".".join(parts[:depth])] for depth in range(len(parts), 0, -1)
                  if ".".join(parts[:depth]) in origins), None)
 
@@ -422,12 +491,24 @@ def _join(prefix, key) -> str:
     return f"{prefix}.{key}" if prefix else str(key)
 
 
+def _schedule_problems(schedule: ScheduleConfig, where: str) -> list:
+    """A schedule's parameters that its type does not take, as consistency_problems lists them."""
+    takes = SCHEDULE_PARAMETERS[schedule.type]
+    return [(f"{where}.{name}", f"expected no {name} for schedule type {schedule.type} "
+                                f"({'it takes ' + ', '.join(takes) if takes else 'it takes no parameter'}), "
+                                f"got {described(getattr(schedule, name))}", (f"{where}.type",))
+            for name in ("every", "factor", "decay", "final") if name not in takes and getattr(schedule, name) is not None]
+
+
 def consistency_problems(config) -> list:
     """Checks that involve more than one field, as (field path, message, other fields involved)."""
     problems = []
     if config.data.path is not None and config.data.source != "builtin":
         problems.append(("data.source", f"expected builtin (the default) when data.path is set, "
                                         f"got {described(config.data.source)}", ("data.path",)))
+    for index, stage in enumerate(config.stages):
+        where = "training" if index == len(config.continues) else f"continues[{index}]"
+        problems += _schedule_problems(stage.schedule, f"{where}.schedule")
     model = config.model
     if config.engine == "numpy":
         if model.type == "cnn":

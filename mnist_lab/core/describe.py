@@ -18,6 +18,10 @@ SOURCES = tuple(EMBEDDING_SOURCES)
 # The 2-D projections, by option value, with their names.
 EMBEDDING_METHODS = {"tsne": "t-SNE", "pca": "PCA"}
 METHODS = tuple(EMBEDDING_METHODS)
+# Runs (seeds) of each map by default: three give every measure a spread, so that a difference
+# between maps is judged against it (265 s against 98 s for one run, all maps of the 10,000 test
+# images: docs/performance.md); 1 for a quick look.
+MAP_RUNS = 3
 
 
 def duration(seconds: float) -> str:
@@ -27,12 +31,28 @@ def duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {seconds:02d} s"
 
 
+def describe_schedule(schedule) -> str:
+    """A learning-rate schedule in words, e.g. 'constant', 'step x0.5 every 3 epochs', 'cosine to 0'."""
+    words = {"constant": lambda: "constant",
+             "step": lambda: f"step x{schedule.factor:g} every {schedule.every} epochs",
+             "exponential": lambda: f"exponential x{schedule.factor:g} per epoch",
+             "inverse_time": lambda: f"inverse time lr / (1 + {schedule.decay:g} t)",
+             "cosine": lambda: f"cosine to {schedule.final:g} lr" if schedule.final else "cosine to 0"}
+    return words[schedule.type]()
+
+
+def describe_rate(stage) -> str:
+    """A stage's step: 'lr 0.5', or 'lr 0.5 cosine to 0' under a schedule."""
+    scheduled = "" if stage.schedule.type == "constant" else f" {describe_schedule(stage.schedule)}"
+    return f"lr {stage.learning_rate:g}{scheduled}"
+
+
 def describe_stages(stages) -> str:
     """The stages a continued model went through, e.g. 'after 300x10 lr 0.5, 300x15 lr 0.5' ('' if none)."""
     stages = list(stages)
     if not stages:
         return ""
-    return "after " + ", ".join(f"{stage.batch_size}x{stage.epochs} lr {stage.learning_rate:g}" for stage in stages)
+    return "after " + ", ".join(f"{stage.batch_size}x{stage.epochs} {describe_rate(stage)}" for stage in stages)
 
 
 def describe_limits(record: dict) -> str:
@@ -52,8 +72,11 @@ def model_changes(config) -> str:
 
 
 def describe_setup(config) -> str:
-    """How a config departs from the lab's model: its model changes and earlier stages ('' if none)."""
-    return "; ".join(part for part in (model_changes(config), describe_stages(config.continues)) if part)
+    """How a config departs from the lab's model: its model changes, its schedule (unless constant)
+    and earlier stages ('' if none)."""
+    schedule = config.training.schedule
+    scheduled = "" if schedule.type == "constant" else describe_schedule(schedule)
+    return "; ".join(part for part in (model_changes(config), scheduled, describe_stages(config.continues)) if part)
 
 
 def describe_cell(cell) -> str:
@@ -63,7 +86,7 @@ def describe_cell(cell) -> str:
     changed = model_changes(cell.config)
     return (f"{cell.name}{'' if engine == 'keras' else f' ({engine})'}{f' [{changed}]' if changed else ''}"
             f"{f' {after}' if after else ''} batch {training.batch_size} epochs {training.epochs} "
-            f"lr {training.learning_rate:g} seed {cell.config.seed}")
+            f"{describe_rate(training)} seed {cell.config.seed}")
 
 
 def _plain(value) -> str:

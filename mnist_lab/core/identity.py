@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from mnist_lab.core.backends import DEFAULT_BACKEND, selected_backend
-from mnist_lab.core.config import from_dict, to_dict
+from mnist_lab.core.config import ScheduleConfig, from_dict, to_dict
 from mnist_lab.core.errors import DataError
 from mnist_lab.core.data import MNIST_DIGEST, SPLITS, content_digest, load_dataset, load_path, source_files
 from mnist_lab.core.files import atomic_write_text
@@ -32,7 +32,10 @@ _memo = {}  # stamp -> array digests, for this process
 # entry with today's experiments, whose seed draws other orders.
 DATA_ORDER = "seed-epoch"
 # Config fields added after results existed, each with the value that means "as before".
-ADDED_FIELDS = {("continues",): [], ("model", "conv_activation"): None, ("data", "scaled"): True}
+# ("continues", "*", ...) is that field in each earlier stage.
+ADDED_FIELDS = {("model", "conv_activation"): None, ("data", "scaled"): True,
+                ("training", "schedule"): to_dict(ScheduleConfig()),
+                ("continues", "*", "schedule"): to_dict(ScheduleConfig()), ("continues",): []}
 
 
 def experiment(config_dict: dict, data_digest: str, backend: str, data_order=DATA_ORDER) -> dict:
@@ -47,15 +50,24 @@ def experiment(config_dict: dict, data_digest: str, backend: str, data_order=DAT
                       "digest": data_digest}
     for path, unchanged in ADDED_FIELDS.items():
         # At its "as before" value, a field added later leaves the identity as it was: the keys stay.
-        section = record
-        for name in path[:-1]:
-            section = section.get(name, {})
-        if section.get(path[-1], unchanged) == unchanged:
-            section.pop(path[-1], None)
+        for section in _sections(record, path[:-1]):
+            if section.get(path[-1], unchanged) == unchanged:
+                section.pop(path[-1], None)
     record["backend"] = backend
     if data_order is not None:
         record["data_order"] = data_order
     return record
+
+
+def _sections(record: dict, path) -> list:
+    """The mappings at ``path`` in ``record`` ("*": every item of a list)."""
+    sections = [record]
+    for name in path:
+        if name == "*":
+            sections = [item for section in sections if isinstance(section, list) for item in section]
+        else:
+            sections = [section.get(name, {}) for section in sections]
+    return [section for section in sections if isinstance(section, dict)]
 
 
 def experiment_hash(config, content=None, backend=None) -> str:
@@ -82,7 +94,8 @@ def trajectory_key(name: str, config, content=None) -> str:
     so that a checkpoint after epoch k serves every epoch count from k on (the cells of one
     sweep trajectory, a sweep whose grid grew longer)."""
     identity = experiment(to_dict(config), content or data_digest(config.data), selected_backend())
-    del identity["training"]["epochs"]
+    if not config.training.schedule.length_matters:  # (a cosine's steps depend on the epoch count)
+        del identity["training"]["epochs"]
     return f"{name}-{identity_hash(identity)}"
 
 

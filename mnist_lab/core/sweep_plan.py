@@ -69,9 +69,10 @@ def load_sweep(path, overrides=(), data_path=None, only=None) -> Sweep:
         except ConfigError as error:
             problems += [f"{path}: models[{index}].config: {problem}" for problem in error.problems]
             continue
-        if grid.chain and (grid.batch_size or grid.epochs or grid.learning_rate):
-            problems.append(f"{path}: models[{index}].chain: expected no batch_size, epochs or learning_rate "
-                            f"axis beside a chain (each stage sets them)")
+        if grid.chain and (grid.batch_size or grid.epochs or grid.learning_rate or grid.schedule):
+            problems.append(f"{path}: models[{index}].chain: expected no batch_size, epochs, learning_rate or "
+                            f"schedule axis beside a chain (each stage sets them; its stages keep the base "
+                            f"config's schedule)")
             continue
         expanded = expand_grid(config_name(base_path), base, grid, spec.seeds)
         # A combination can be invalid where each value alone is not (numpy engine, cnn base).
@@ -97,11 +98,12 @@ def expand_grid(name, base: Config, grid, seeds) -> list[Cell]:
         return _chain_cells(name, base, grid, seeds)
     training = base.training
     axes = [grid.engine or (base.engine,), grid.seeds or seeds, grid.batch_size or (training.batch_size,),
-            grid.learning_rate or (training.learning_rate,), grid.epochs or (training.epochs,)]
+            grid.learning_rate or (training.learning_rate,), grid.schedule or (training.schedule,),
+            grid.epochs or (training.epochs,)]
     # Epochs vary fastest, so the cells of one trajectory are neighbours.
     return [Cell(name, dataclasses.replace(base, engine=engine, seed=seed, training=dataclasses.replace(
-                training, batch_size=batch_size, learning_rate=learning_rate, epochs=epochs)))
-            for engine, seed, batch_size, learning_rate, epochs
+                training, batch_size=batch_size, learning_rate=learning_rate, schedule=schedule, epochs=epochs)))
+            for engine, seed, batch_size, learning_rate, schedule, epochs
             in itertools.product(*(dict.fromkeys(axis) for axis in axes))]
 
 
@@ -122,7 +124,7 @@ def trajectories(cells) -> list[list[Cell]]:
     and so does a continued model's chain, whose earlier cells lie on the way to its last one."""
     groups = {}
     for cell in cells:
-        shared = dataclasses.replace(cell.config, training=dataclasses.replace(cell.config.training, epochs=1))
+        shared = dataclasses.replace(cell.config, training=cell.config.training.path())
         groups.setdefault((cell.name, shared), []).append(cell)
     hosts = []  # the groups trained, the longest first; a group on the way of one is trained by it
     for group in sorted(groups.values(), key=lambda group: -longest(group).config.total_epochs):
@@ -145,7 +147,7 @@ def _on_the_way(cell: Cell, longer: Cell) -> bool:
     if len(mine) > len(theirs) or mine[:-1] != theirs[:len(mine) - 1]:
         return False
     last, passed = mine[-1], theirs[len(mine) - 1]
-    return dataclasses.replace(last, epochs=1) == dataclasses.replace(passed, epochs=1) and last.epochs <= passed.epochs
+    return last.path() == passed.path() and last.epochs <= passed.epochs
 
 
 def longest(group) -> Cell:

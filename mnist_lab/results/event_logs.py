@@ -19,7 +19,7 @@ import struct
 import time
 from pathlib import Path
 
-from mnist_lab.core.describe import describe_limits, describe_stages, model_changes
+from mnist_lab.core.describe import describe_limits, describe_schedule, describe_stages, model_changes
 from mnist_lab.core.files import atomic_path
 
 FOLDER = "tensorboard"  # a run's logs: <run>/tensorboard; a sweep's: <sweep>/tensorboard/<cell key>
@@ -33,7 +33,8 @@ def hyperparameters(config, record) -> dict:
     """What the HParams dashboard compares a result by: its settings and what it ran on."""
     data = record["data"]
     return {"model": config.model.type, "engine": config.engine, "batch_size": config.training.batch_size,
-            "epochs": config.training.epochs, "learning_rate": config.training.learning_rate, "seed": config.seed,
+            "epochs": config.training.epochs, "learning_rate": config.training.learning_rate,
+            "schedule": describe_schedule(config.training.schedule), "seed": config.seed,
             "setup": model_changes(config) or "the lab's", "continues": describe_stages(config.continues) or "no",
             "data": f"{data.get('source')} {(data.get('digest') or '')[:12]}, {describe_limits(data)}",
             "backend": record["versions"].get("backend", "")}
@@ -41,7 +42,7 @@ def hyperparameters(config, record) -> dict:
 
 def _scalars(row: dict, config) -> dict:
     """The scalars of one epoch (a history row of ``config``'s training), by subrun."""
-    learning_rate = config.stage_of(row["epoch"] - 1).learning_rate
+    learning_rate = config.learning_rate_at(row["epoch"] - 1)
     return {"train": {"epoch_loss": row["train_loss"], "epoch_accuracy": row["train_accuracy"],
                       "epoch_learning_rate": learning_rate, "epoch_seconds": row["train_seconds"]},
             "test": {"epoch_loss": row["test_loss"], "epoch_accuracy": row["test_accuracy"]}}

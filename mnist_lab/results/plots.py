@@ -27,6 +27,24 @@ def learning_curves(history: list[dict], path, title: str):
     _save(figure, path)
 
 
+def loss_against_time(series: dict, path, title: str):
+    """The test loss per epoch and against the training seconds spent, one line per (label ->
+    (cumulative seconds, losses)), side by side: what a fixed number of epochs and a fixed budget
+    of time each buy."""
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for label, (seconds, losses) in series.items():
+        axes[0].plot(range(1, len(losses) + 1), losses, "-", label=label)
+        axes[1].plot(seconds, losses, "-", label=label)
+    for axis, x_label in ((axes[0], "epoch"), (axes[1], "training seconds (mean over seeds)")):
+        axis.set_xlabel(x_label)
+        axis.set_ylabel("test cross-entropy")
+        axis.set_yscale("log")
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.suptitle(title)
+    _save(figure, path)
+
+
 def confusion_matrix(matrix: np.ndarray, path, title: str):
     """Counts of (true, predicted) digit pairs, with each count written in its cell."""
     matrix = np.asarray(matrix)

@@ -71,7 +71,7 @@ def fit_model(model, config, arrays, *, verbose=0, on_epoch=None, resume=None) -
     last = epochs.history[-1]
     if not math.isfinite(last["train_loss"]):
         raise Diverged(f"training diverged: the loss became {last['train_loss']} in epoch {last['epoch']} "
-                       f"(learning rate {config.stage_of(last['epoch'] - 1).learning_rate}); a smaller "
+                       f"(learning rate {config.learning_rate_at(last['epoch'] - 1):g}); a smaller "
                        f"training.learning_rate usually helps")
     if epochs.test_probabilities is None:  # resumed after its last epoch: nothing was left to train
         epochs.test_probabilities = predict(model, arrays.x_test)
@@ -92,7 +92,7 @@ def _after_epoch(on_epoch):
 def _numpy_fit(model, config, arrays, epochs: EpochLog, after_epoch):
     for epoch in range(len(epochs.history), config.total_epochs):
         interrupts.check()
-        loss, accuracy, seconds = numpy_engine.train_epoch(model, config.stage_of(epoch), config.seed, epoch, arrays)
+        loss, accuracy, seconds = numpy_engine.train_epoch(model, config, epoch, arrays)
         if not epochs.record(loss, accuracy, seconds, lambda: model.probabilities(arrays.x_test)):
             return
         after_epoch(epochs.history)
@@ -103,7 +103,10 @@ def _keras_fit(model, config, arrays, epochs: EpochLog, verbose, after_epoch):
     rather than Keras's own shuffle, whose order follows from a generator's hidden state and
     could not be resumed (batches.py draws it)."""
     test_inputs = tensors.resident(arrays, "test", lambda: forward_chunks(arrays.x_test))
-    callbacks = [EpochRecorder(test_inputs, epochs, after_epoch), keras.callbacks.TerminateOnNaN()]
+    # Each epoch's step from its index alone (its stage's schedule), so a resumed training takes
+    # the steps of one never stopped; before the recorder, which logs the epoch under that step.
+    steps = keras.callbacks.LearningRateScheduler(lambda epoch, _: config.learning_rate_at(epoch))
+    callbacks = [steps, EpochRecorder(test_inputs, epochs, after_epoch), keras.callbacks.TerminateOnNaN()]
     if verbose:
         callbacks.append(EpochOfTotal(config.total_epochs))
     end = 0
@@ -115,7 +118,6 @@ def _keras_fit(model, config, arrays, epochs: EpochLog, verbose, after_epoch):
         if done and not math.isfinite(epochs.history[-1]["train_loss"]):
             return
         source = batches.stage_batches(arrays, config.seed, stage.batch_size)
-        model.optimizer.learning_rate.assign(stage.learning_rate)  # the stage's step (a variable of the graph)
         with interrupts.leave_at_once():  # see interrupts.py: no unwinding through a running fit
             model.fit(source.data, epochs=end, initial_epoch=done, shuffle=False, verbose=verbose,
                       callbacks=[batches.EpochOrders(source), *callbacks])

@@ -161,12 +161,13 @@ def finite_difference_errors(model: NumpyModel, x: np.ndarray, y: np.ndarray, rn
     return errors
 
 
-def train_epoch(model: NumpyModel, training, seed: int, epoch: int, arrays) -> tuple[float, float, float]:
-    """One epoch (counted from 0) of mini-batch SGD with ``training``'s batch size and step, in the
-    epoch's order drawn from (seed, epoch): the mean loss and accuracy of the batches before
-    their steps (as Keras reports them), and the seconds it took."""
+def train_epoch(model: NumpyModel, config, epoch: int, arrays) -> tuple[float, float, float]:
+    """Epoch ``epoch`` (counted from 0 over all stages) of mini-batch SGD with its stage's batch
+    size and its scheduled step, in the epoch's order drawn from (seed, epoch): the mean loss and
+    accuracy of the batches before their steps (as Keras reports them), and the seconds it took."""
     started = time.perf_counter()
-    y, batch_size = arrays.y_train, training.batch_size
+    y, batch_size, seed = arrays.y_train, config.stage_of(epoch).batch_size, config.seed
+    learning_rate = config.learning_rate_at(epoch)
     order = epoch_order(seed, epoch, len(y))
     loss_sum = correct = 0.0
     # A diverging step overflows to inf/NaN: that shows in the epoch's loss, which stops
@@ -174,7 +175,7 @@ def train_epoch(model: NumpyModel, training, seed: int, epoch: int, arrays) -> t
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for start in range(0, len(y), batch_size):
             batch = order[start:start + batch_size]
-            logits = model.sgd_step(arrays.train_inputs(batch), y[batch], training.learning_rate)
+            logits = model.sgd_step(arrays.train_inputs(batch), y[batch], learning_rate)
             loss_sum += float(-(y[batch] * log_softmax(logits)).sum())
             correct += float((logits.argmax(axis=1) == y[batch].argmax(axis=1)).sum())
     return loss_sum / len(y), correct / len(y), time.perf_counter() - started

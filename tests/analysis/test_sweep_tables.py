@@ -142,6 +142,9 @@ def test_lab_numbers_only_for_the_labs_exact_setup():
     assert lab("logreg", "data.train_limit=100") is None and lab("logreg", "data.test_limit=100") is None
     assert lab("mlp", "model.hidden_units=50") is None
     assert lab("mlp", "training.learning_rate=0.3") == (0.2221, 0.9370)
+    assert lab("logreg", "training.schedule.type=constant") == (0.2737, 0.9226)
+    assert lab("logreg", "training.schedule.type=cosine") is None  # the lab's step is constant
+    assert lab("logreg", "training.epochs=5", "continues=[{epochs: 5, schedule: {type: step}}]") is None
 
 
 def test_results_made_before_the_data_order_was_recorded_are_rows_of_their_own(mnist, tmp_path):

@@ -1,4 +1,5 @@
 import os
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -63,7 +64,7 @@ def test_copies_keep_existing_files_and_respect_the_umask(tmp_path):
 def test_the_configs_command_lists_and_copies(tmp_path):
     listed = CliRunner().invoke(cli.main, ["configs"])
     assert listed.exit_code == 0
-    assert any(line.startswith("sweep-notebook  The lab's logistic-regression settings replayed")
+    assert any(re.fullmatch(r"sweep-notebook +The lab's logistic-regression settings replayed.*", line)
                for line in listed.output.splitlines())
     copied = CliRunner().invoke(cli.main, ["configs", "--copy", str(tmp_path / "mine")])
     assert copied.exit_code == 0 and f"Wrote {tmp_path / 'mine' / 'cnn.yaml'}" in copied.output

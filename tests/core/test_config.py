@@ -10,7 +10,8 @@ from mnist_lab.core.identity import experiment_hash as config_hash
 
 from conftest import ROOT, write_config
 
-LAB = {"batch_size": 300, "epochs": 10, "learning_rate": 0.5}
+LAB = {"batch_size": 300, "epochs": 10, "learning_rate": 0.5,
+       "schedule": {"type": "constant", "every": None, "factor": None, "decay": None, "final": None}}
 
 
 def problems(path, overrides=(), **kwargs):
@@ -46,7 +47,7 @@ seed: true
         f"{path}: model.hidden_units: expected an integer >= 1, got 1.5 (float)",
         f"{path}: model.activation: expected one of sigmoid, relu, tanh, elu, gelu, selu, softplus, swish, "
         f"got 'softmaxx' (str)",
-        f"{path}: training.bach_size: unknown field, expected one of batch_size, epochs, learning_rate",
+        f"{path}: training.bach_size: unknown field, expected one of batch_size, epochs, learning_rate, schedule",
         f"{path}: training.batch_size: expected an integer >= 1, got 0 (int)",
         f"{path}: training.epochs: expected an integer >= 1, got 'ten' (str)",
         f"{path}: training.learning_rate: expected a number > 0, got -1 (int)",
@@ -81,7 +82,7 @@ def test_overrides_are_typed_and_validated_like_the_file(tmp_path):
     assert (config.training.epochs, config.training.learning_rate) == (2, 0.001)
     assert config.model.conv_filters == (8, 16)
     assert problems(path, ["training.epochs=abc", "training.bach_size=3"]) == [
-        "--set: training.bach_size: unknown field, expected one of batch_size, epochs, learning_rate",
+        "--set: training.bach_size: unknown field, expected one of batch_size, epochs, learning_rate, schedule",
         "--set: training.epochs: expected an integer >= 1, got 'abc' (str)"]
     assert problems(path, ["training.epochs"]) == [
         "--set training.epochs: expected field.path=value, e.g. training.epochs=2"]
@@ -161,4 +162,44 @@ def test_a_continued_model_lists_its_earlier_stages(tmp_path):
         load_config(bad, environ={})
     assert caught.value.problems == [
         f"{bad}: continues[0].batch_size: expected an integer >= 1, got 0 (int)",
-        f"{bad}: continues[1]: expected a mapping with batch_size, epochs, learning_rate, got 3 (int)"]
+        f"{bad}: continues[1]: expected a mapping with batch_size, epochs, learning_rate, schedule, got 3 (int)"]
+
+
+def test_a_schedule_takes_its_types_parameters_with_their_defaults(tmp_path):
+    path = write_config(tmp_path, "model: {type: logreg}\n")
+    step = load_config(path, ["training.schedule.type=step"], environ={}).training.schedule
+    assert (step.every, step.factor, step.decay, step.final) == (3, 0.5, None, None)
+    spelled_out = load_config(path, ["training.schedule={type: step, every: 3, factor: 0.5}"], environ={})
+    assert spelled_out.training.schedule == step  # one schedule, one resolved form (and one identity)
+    assert problems(path, ["training.schedule={type: exponential, every: 2, factor: 1.5}",
+                           "continues=[{schedule: {type: constant, decay: 0.1}}]"]) == [
+        f"--set: training.schedule.factor: expected a number > 0 and <= 1 or null, got 1.5 (float)"]
+    assert problems(path, ["training.schedule={type: exponential, every: 2}",
+                           "continues=[{schedule: {type: constant, decay: 0.1}}]"]) == [
+        "--set: continues[0].schedule.decay: expected no decay for schedule type constant (it takes no "
+        "parameter), got 0.1 (float)",
+        "--set: training.schedule.every: expected no every for schedule type exponential (it takes factor), "
+        "got 2 (int)"]
+    assert problems(path, ["training.schedule.type=linear"])[0].startswith(
+        "--set: training.schedule.type: expected one of constant, step, exponential, inverse_time, cosine")
+
+
+@pytest.mark.parametrize("schedule", ["{type: constant}", "{type: step, every: 2, factor: 0.3}", "{type: exponential}",
+                                      "{type: inverse_time, decay: 2}", "{type: cosine}", "{type: cosine, final: 0.1}"])
+def test_each_epochs_step_is_kerass_own_schedule_at_that_epoch(tmp_path, schedule):
+    """Oracle: Keras's learning-rate schedules, with one 'step' per epoch."""
+    import keras
+
+    config = load_config(write_config(tmp_path, "model: {type: logreg}\n"),
+                         ["training.learning_rate=0.4", "training.epochs=7", f"training.schedule={schedule}"], environ={})
+    rates = keras.optimizers.schedules
+    chosen = config.training.schedule
+    oracle = {"constant": lambda: lambda epoch: 0.4,
+              "step": lambda: rates.ExponentialDecay(0.4, chosen.every, chosen.factor, staircase=True),
+              "exponential": lambda: rates.ExponentialDecay(0.4, 1, chosen.factor),
+              "inverse_time": lambda: rates.InverseTimeDecay(0.4, 1, chosen.decay),
+              "cosine": lambda: rates.CosineDecay(0.4, 7, alpha=chosen.final)}[chosen.type]()
+    expected = [float(keras.ops.convert_to_numpy(oracle(epoch))) for epoch in range(7)]
+    assert [config.learning_rate_at(epoch) for epoch in range(7)] == pytest.approx(expected, rel=1e-6)
+    if chosen.type != "constant":
+        assert len(set(expected)) > 1

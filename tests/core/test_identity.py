@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mnist_lab.core import identity
-from mnist_lab.core.config import Config, DataConfig, ModelConfig, to_dict
+from mnist_lab.core.config import Config, DataConfig, ModelConfig, ScheduleConfig, to_dict
 from mnist_lab.core.data import MNIST_DIGEST, SPLITS, shipped_path
 
 
@@ -125,3 +125,25 @@ def test_fields_added_later_change_the_key_only_away_from_their_default():
     record = identity.experiment(to_dict(fresh), MNIST_DIGEST, "tensorflow")
     assert "conv_activation" not in record["model"] and "scaled" not in record["data"]
     assert identity.experiment(to_dict(unscaled), MNIST_DIGEST, "tensorflow")["data"]["scaled"] is False
+
+
+def test_a_constant_schedule_keeps_every_key_and_any_other_makes_another_experiment():
+    fresh = Config(model=ModelConfig(type="logreg"))
+    continued = dataclasses.replace(fresh, continues=(fresh.training,))
+    for config in (fresh, continued):  # "schedule" was added later: at its default, nowhere in the identity
+        assert "schedule" not in json.dumps(identity.experiment(to_dict(config), MNIST_DIGEST, "tensorflow"))
+
+    def scheduled(config, **schedule):
+        return dataclasses.replace(config, training=dataclasses.replace(config.training,
+                                                                        schedule=ScheduleConfig(**schedule)))
+    keys = {identity.experiment_hash(config) for config in
+            (fresh, continued, scheduled(fresh, type="step"), scheduled(fresh, type="step", every=2),
+             scheduled(fresh, type="cosine"), scheduled(continued, type="cosine"))}
+    assert len(keys) == 6
+    assert (identity.experiment_hash(scheduled(fresh, type="step"))
+            == identity.experiment_hash(scheduled(fresh, type="step", every=3, factor=0.5)))
+    # A checkpoint serves longer trainings on the same path, except where the steps depend on the length.
+    longer = {kind: dataclasses.replace(config, training=dataclasses.replace(config.training, epochs=20))
+              for kind, config in (("step", scheduled(fresh, type="step")), ("cosine", scheduled(fresh, type="cosine")))}
+    assert identity.trajectory_key("a", scheduled(fresh, type="step")) == identity.trajectory_key("a", longer["step"])
+    assert identity.trajectory_key("a", scheduled(fresh, type="cosine")) != identity.trajectory_key("a", longer["cosine"])

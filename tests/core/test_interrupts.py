@@ -141,7 +141,7 @@ COMMANDS = {
               lambda results: [(run.name, (run / "metrics.json").read_text().split('"seconds_per_epoch"')[0])
                                for run in sorted((results / "runs").iterdir())]),
     "sweep": (["sweep", "GRID", *SLICE, "-q"], lambda results: sweep_table(results)),
-    "visualize": (["visualize", "--sources", "raw", "--methods", "tsne", "--limit", "400", "-q"],
+    "visualize": (["visualize", "--sources", "raw", "--methods", "tsne", "--limit", "400", "--runs", "1", "-q"],
                   lambda results: [line.rsplit(",", 1)[0] for line in  # without its seconds
                                    (results / "embeddings" / "separability.csv").read_text().splitlines()]),
 }

@@ -39,7 +39,8 @@ def logged(tmp_path_factory, mnist):
                           "    batch_size: [100]\n    epochs: [1, 2]\n    learning_rate: [0.1, 0.5]\n")
     plan = load_sweep(sweep_file, LIMITS)
     run_sweep(plan, results, output=Output(log=silent, progress=False))
-    visualize.visualize(sources=("raw",), methods=("pca",), results_dir=results, limit=200, output=Output(log=silent, progress=False))
+    visualize.visualize(sources=("raw",), methods=("pca",), results_dir=results, limit=200, runs=1,
+                        output=Output(log=silent, progress=False))
     return results, run, plan
 
 

@@ -123,9 +123,10 @@ def test_interrupted_run_leaves_nothing_that_looks_complete(tmp_path, small_conf
     assert [path.name for path in (tmp_path / "runs").iterdir()] == [experiment_key("logreg", small_config("logreg"))]
 
 
-@pytest.mark.parametrize("model_type, engine", [("mlp", "keras"), ("cnn", "keras"), ("mlp", "numpy")])
-def test_resuming_from_a_checkpoint_gives_the_uninterrupted_bits(small_config, mnist, model_type, engine):
-    config = small_config(model_type, "training.epochs=3", f"engine={engine}")
+@pytest.mark.parametrize("model_type, engine, schedule", [("mlp", "keras", "exponential"), ("cnn", "keras", "constant"),
+                                                      ("mlp", "numpy", "inverse_time")])
+def test_resuming_from_a_checkpoint_gives_the_uninterrupted_bits(small_config, mnist, model_type, engine, schedule):
+    config = small_config(model_type, "training.epochs=3", f"engine={engine}", f"training.schedule.type={schedule}")
     arrays = prepare(mnist, model_type, 600, 300)
     model, saved = fit.new_model(config), []
     whole = fit.fit_model(model, config, arrays, on_epoch=lambda history: saved.append(
@@ -140,6 +141,24 @@ def test_resuming_from_a_checkpoint_gives_the_uninterrupted_bits(small_config, m
     # Resumed after the last epoch: nothing is trained, the model's predictions are computed.
     done = fit.fit_model(fit.new_model(config), config, arrays, resume=Checkpoint.from_bytes(saved[-1], "last"))
     np.testing.assert_array_equal(done.test_probabilities, whole.test_probabilities)
+
+
+@pytest.mark.parametrize("engine", ["keras", "numpy"])
+def test_a_schedule_takes_the_steps_of_stages_trained_one_after_another(small_config, mnist, engine):
+    """Oracle: the same model trained through one-epoch stages, each at the scheduled step."""
+    scheduled = small_config("logreg", "training.epochs=3", "training.learning_rate=0.8", f"engine={engine}",
+                             "training.schedule={type: step, every: 1, factor: 0.25}")
+    staged = small_config("logreg", "training.epochs=1", "training.learning_rate=0.05", f"engine={engine}",
+                          "continues=[{epochs: 1, learning_rate: 0.8, batch_size: 100}, "
+                          "{epochs: 1, learning_rate: 0.2, batch_size: 100}]")
+    arrays = prepare(mnist, "logreg", 600, 300)
+    runs = [fit.fit_model(fit.new_model(config), config, arrays) for config in (scheduled, staged)]
+    for left, right in zip(runs[0].model.get_weights(), runs[1].model.get_weights()):
+        np.testing.assert_array_equal(left, right)
+    np.testing.assert_array_equal(runs[0].test_probabilities, runs[1].test_probabilities)
+    constant = small_config("logreg", "training.epochs=3", "training.learning_rate=0.8", f"engine={engine}")
+    assert not np.array_equal(fit.fit_model(fit.new_model(constant), constant, arrays).test_probabilities,
+                              runs[0].test_probabilities)
 
 
 def test_a_training_killed_mid_epoch_resumes_to_the_same_bits(tmp_path):

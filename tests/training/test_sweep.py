@@ -73,7 +73,7 @@ seeds: []
     with pytest.raises(ConfigError) as caught:
         load_sweep(path)
     assert caught.value.problems == [
-        f"{path}: models[0].epoch: unknown field, expected one of config, batch_size, epochs, learning_rate, seeds, engine, set, chain",
+        f"{path}: models[0].epoch: unknown field, expected one of config, batch_size, epochs, learning_rate, schedule, seeds, engine, set, chain",
         f"{path}: models[0].batch_size: expected a non-empty list of integers >= 1 or null, got [0, 300] (list)",
         f"{path}: seeds: expected a non-empty list of integers >= 0 and <= 4294967295, got [] (list)"]
     path.write_text("models:\n  - config: missing.yaml\n")
@@ -345,7 +345,7 @@ def test_chains_share_trainings_only_along_the_same_stages(tmp_path):
     assert sorted(len(group) for group in trajectories(cells)) == [1, 2]  # the fork trains twice
     both = write_config(tmp_path, f"models:\n  - config: {ROOT / 'configs' / 'logreg.yaml'}\n"
                                   "    epochs: [1, 2]\n    chain: [{epochs: 2}]\n", name="both.yaml")
-    with pytest.raises(ConfigError, match=r"models\[0\]\.chain: expected no batch_size, epochs or learning_rate"):
+    with pytest.raises(ConfigError, match=r"models\[0\]\.chain: expected no batch_size, epochs, learning_rate or schedule"):
         load_sweep(both)
 
 
@@ -388,3 +388,22 @@ def test_two_base_configs_of_one_experiment_make_one_cell(tmp_path):
     path = write_config(tmp_path, f"name: twice\nseeds: [0]\nmodels:\n  - config: {ROOT / 'configs' / 'logreg.yaml'}\n"
                                   f"    epochs: [1]\n  - config: {copy}\n    epochs: [1]\n", name="twice.yaml")
     assert len(load_sweep(path, QUICK).cells) == 1
+
+
+def test_schedules_are_an_axis_and_share_trainings_only_where_the_length_leaves_the_steps(tmp_path):
+    path = write_config(tmp_path, f"seeds: [0]\nmodels:\n  - config: {ROOT / 'configs' / 'logreg.yaml'}\n"
+                                  "    epochs: [2, 3]\n"
+                                  "    schedule: [{type: constant}, {type: exponential}, {type: cosine}]\n",
+                        name="schedules.yaml")
+    cells = load_sweep(path).cells
+    assert len(cells) == 6 and len({cell.key for cell in cells}) == 6
+    sizes = {group[0].config.training.schedule.type: len(group) for group in trajectories(cells)
+             if len(group) == 2}
+    assert sizes == {"constant": 2, "exponential": 2}  # cosine's 2 and 3 epochs are two trainings
+    assert len(trajectories(cells)) == 4
+    assert "lr 0.5 exponential x0.8 per epoch seed 0" in describe_cell(cells[2])
+    bad = write_config(tmp_path, f"models:\n  - config: {ROOT / 'configs' / 'logreg.yaml'}\n"
+                                 "    schedule: [{type: cosine, every: 2}]\n", name="bad.yaml")
+    with pytest.raises(ConfigError, match=r"models\[0\]: training\.schedule\.every: expected no every for schedule "
+                                          r"type cosine \(it takes final\)"):
+        load_sweep(bad)
