@@ -113,7 +113,7 @@ def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet,
     command.run(config_path, overrides, data_path, results_dir, force, dry_run, quiet, event_logs)
 
 
-@main.command()
+@main.command(short_help="Train every cell of a grid of settings (a sweep file).")
 @click.argument("sweep_path", metavar="[SWEEP]", required=False)
 @click.option("--set", "overrides", multiple=True, metavar="FIELD=VALUE",
               help="Override a field of every base config, e.g. --set data.train_limit=5000.")
@@ -168,7 +168,7 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
         ctx.exit(code)
 
 
-@main.command()
+@main.command(short_help="One row per train run and sweep cell: states, numbers, filters.")
 @click.option("--results", "results_dir", default="results", show_default=True, metavar="DIR", callback=_folder,
               help="The results folder to list.")
 @click.option("--where", "conditions", multiple=True, metavar="FIELD=VALUE",
@@ -200,7 +200,7 @@ def runs(results_dir, conditions, sort, form):
     command.run(results_dir, conditions, sort, form)
 
 
-@main.command()
+@main.command(short_help="Classify your own digit images with a trained run's model.")
 @click.argument("run", metavar="RUN")
 @click.argument("images", metavar="IMAGE...", nargs=-1, required=True)
 @click.option("--results", "results_dir", default="results", show_default=True, metavar="DIR", callback=_folder,
@@ -258,7 +258,7 @@ def _choices(allowed):
     return parse
 
 
-@main.command()
+@main.command(short_help="The lab's Part 3: t-SNE and PCA maps, separability measures.")
 @click.option("--sources", default=",".join(SOURCES), show_default=True,
               callback=_choices(SOURCES), help="What to embed: raw pixels, hidden layers.")
 @click.option("--methods", default=",".join(METHODS), show_default=True, callback=_choices(METHODS),
@@ -303,7 +303,7 @@ def visualize(sources, methods, limit, seed, runs, mlp_run, cnn_run, train_missi
                 ellipse_stds, data_path, results_dir, quiet)
 
 
-@main.command()
+@main.command(short_help="Write DIR/REPORT.md from the sweep cells and embeddings.")
 @click.option("--results", "results_dir", default="results", show_default=True, metavar="DIR", callback=_folder,
               help="The results folder to read, and to write REPORT.md into.")
 def report(results_dir):

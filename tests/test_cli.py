@@ -38,6 +38,12 @@ def test_help_answers_without_importing_anything_heavy(args):
     assert "Usage: mnist-lab" in result.stdout and "heavy: []" in result.stdout, result.stdout + result.stderr
 
 
+def test_the_command_list_shows_each_summary_whole_in_80_columns():
+    listing = CliRunner().invoke(cli.main, ["--help"], terminal_width=80).output
+    commands = listing.split("Commands:\n")[1].splitlines()
+    assert len(commands) == len(cli.main.commands) and all(not line.endswith("...") for line in commands), listing
+
+
 def test_train_writes_a_run_and_keeps_it(tmp_path):
     first = invoke("train", ROOT / "configs" / "logreg.yaml", *QUICK, "--results", tmp_path)
     assert first.exit_code == 0, first.output

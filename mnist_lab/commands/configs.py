@@ -1,8 +1,9 @@
-"""`mnist-lab configs`: the built-in configs listed one line each, or copied into a folder."""
+"""`mnist-lab configs`: the built-in configs listed with what each is, or copied into a folder."""
 
 from __future__ import annotations
 
 import shutil
+import textwrap
 from pathlib import Path
 
 import click
@@ -14,8 +15,10 @@ def run(destination):
 
     if destination is None:
         width = max(map(len, names()))
-        room = max(shutil.get_terminal_size().columns - width - 3, 20)  # one line each in the terminal
-        click.echo("\n".join(f"{name:<{width}}  {summary(name, room)}" for name in names()))
+        room = max(shutil.get_terminal_size().columns - width - 3, 20)
+        # Each description whole, wrapped to the terminal under its own column.
+        click.echo("\n".join(f"{name:<{width}}  " + f"\n{' ' * (width + 2)}".join(textwrap.wrap(summary(name), room, break_on_hyphens=False))
+                             for name in names()))
         click.echo(f"({folder()}; `mnist-lab configs --copy DIR` copies them for editing)")
         return
     check_writable(Path(destination), "--copy")

@@ -58,18 +58,18 @@ def list_cells(sweep, folder, force=False, cluster=None, log=print):
     from mnist_lab.core.describe import describe_cell, duration
     from mnist_lab.core.sweep_plan import pending_cells, trajectories
     from mnist_lab.results import store
-    from mnist_lab.training.estimates import sweep_seconds
+    from mnist_lab.training.estimates import measured_records, sweep_seconds
 
     cells = store.read_cells(folder, log)
     todo = pending_cells(sweep, {**cells.records, **{key: None for key in cells.stale.values()}}, force)
     for cell in sweep.cells:
         log(f"{'todo' if cell in todo else 'done'}  {describe_cell(cell)}")
     spread = "" if cluster is None else f", {len(trajectories(todo))} trajectories on {cluster.describe()}"
-    seconds = sweep_seconds(todo, cells.records.values(), 1 if cluster is None else cluster.workers or 1)
-    assumption = ("" if cluster is None else
-                  " (as if each worker trained as fast as one serial process: optimistic when the cores are "
-                  "shared out)" if cluster.workers else
+    workers = 1 if cluster is None else cluster.workers or 1
+    estimate = sweep_seconds(todo, measured_records(folder.parent.parent), workers,
+                             threads=None if cluster is None else cluster.threads())
+    assumption = ("" if cluster is None or cluster.workers else
                   " (as if on one worker: the cluster's size is not known before it runs)")
-    log(f"{len(sweep.cells)} cells, {len(todo)} to train{spread}; estimated time {duration(seconds)} on this "
-        f"machine's measured speeds{assumption}")
+    log(f"{len(sweep.cells)} cells, {len(todo)} to train{spread}" + (
+        f"; estimated time {duration(estimate.seconds)} of training{assumption}, from {estimate.basis}" if todo else ""))
 

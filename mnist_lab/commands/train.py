@@ -13,7 +13,7 @@ def run(config_path, overrides, data_path, results_dir, force, dry_run, quiet, e
     from mnist_lab.core.describe import duration
     from mnist_lab.results.checkpoints import CheckpointFolder
     from mnist_lab.results.store import check_writable, run_dir
-    from mnist_lab.training.estimates import run_seconds
+    from mnist_lab.training.estimates import measured_records, run_seconds
     from mnist_lab.training.run import existing_run, train
 
     config_path = resolve(config_path)
@@ -27,9 +27,12 @@ def run(config_path, overrides, data_path, results_dir, force, dry_run, quiet, e
     if dry_run:
         existing = None if force else existing_run(config, name, results_dir, log=click.echo)
         click.echo(to_yaml(config).rstrip())
-        click.echo(f"Already trained: {final}" if existing else
-                   f"Would train: {final}, estimated {duration(run_seconds(config, config.total_epochs))} "
-                   f"on this machine's measured speeds")
+        if existing:
+            click.echo(f"Already trained: {final}")
+        else:
+            estimate = run_seconds(config, config.total_epochs, measured_records(results_dir))
+            click.echo(f"Would train: {final}, estimated {duration(estimate.seconds)} of training; from "
+                       f"{estimate.basis}")
         return
     # Answers a done experiment from its run without importing Keras; warnings show even with -q.
     result = train(config, name, results_dir, force=force, output=Output.of(click.echo, quiet),

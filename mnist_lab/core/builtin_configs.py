@@ -25,29 +25,37 @@ def names() -> list[str]:
     return sorted(path.stem for path in folder().glob(f"*{SUFFIX}"))
 
 
-def summary(name: str, width=88) -> str:
-    """What a built-in config is: the first sentence of its opening comment, cut to ``width``."""
+def summary(name: str) -> str:
+    """What a built-in config is: the first sentence of its opening comment, whole."""
     comment = []
     for line in (folder() / f"{name}{SUFFIX}").read_text().splitlines():
         if not line.startswith("#"):
             break
         comment.append(line.lstrip("#").strip())
-    sentence = " ".join(comment).split(". ")[0].rstrip(".")
-    return sentence if len(sentence) <= width else sentence[:width - 1].rstrip() + "…"
+    return " ".join(comment).split(". ")[0].rstrip(".")
 
 
 def resolve(argument: str) -> Path:
     """The config file ``argument`` names: an existing file, else a built-in config of that name
     (``cnn`` or ``cnn.yaml``); a missing file that looks like a path stays a path, so loading it
     reports the missing file."""
-    path = Path(argument)
+    found = base_config(Path("."), argument)
+    if found.exists() or os.sep in argument or (os.altsep and os.altsep in argument):
+        return found
+    raise UsageError(f"{argument}: no such config file, and no built-in config of that name "
+                     f"(built-in: {', '.join(names())}; `mnist-lab configs` lists them)")
+
+
+def base_config(where: Path, argument: str) -> Path:
+    """The config ``argument`` names from the folder ``where`` (a sweep file's base configs are
+    relative to it): the file there when it exists or ``argument`` looks like a path, else a
+    built-in config of that name (``logreg`` or ``logreg.yaml``), else that missing file, so that
+    loading it names it."""
+    path = where / argument
     if path.exists() or os.sep in argument or (os.altsep and os.altsep in argument):
         return path
     name = argument.removesuffix(SUFFIX)
-    if name in names():
-        return folder() / f"{name}{SUFFIX}"
-    raise UsageError(f"{argument}: no such config file, and no built-in config of that name "
-                     f"(built-in: {', '.join(names())}; `mnist-lab configs` lists them)")
+    return folder() / f"{name}{SUFFIX}" if name in names() else path
 
 
 def default_sweep() -> Path:

@@ -187,7 +187,7 @@ class StageConfig:
 
 @dataclass(frozen=True)
 class GridConfig:
-    config: str = setting(why="required: the base train config, relative to the sweep file")
+    config: str = setting(why="required: the base train config, relative to the sweep file, or a built-in config's name (logreg)")
     batch_size: typing.Optional[tuple[int, ...]] = setting(None, minimum=1, why="the base config's value")
     epochs: typing.Optional[tuple[int, ...]] = setting(None, minimum=1, why="the base config's value")
     learning_rate: typing.Optional[tuple[float, ...]] = setting(None, above=0, why="the base config's value")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mnist_lab.core.config import (FOLDER_NAME, Config, TrainingConfig, config_name, consistency_problems, load_config,
                                    load_sweep_config)
+from mnist_lab.core.builtin_configs import base_config
 from mnist_lab.core.errors import ConfigError
 from mnist_lab.core.identity import experiment_key, key_hash
 
@@ -61,7 +62,7 @@ def load_sweep(path, overrides=(), data_path=None, only=None) -> Sweep:
     for index, grid in enumerate(spec.models):
         if only and names[index] not in only:
             continue
-        base_path = Path(path).parent / grid.config
+        base_path = base_config(Path(path).parent, grid.config)  # beside the sweep file, else built in
         try:
             # The grid's own overrides first; --set from the command line wins over them.
             base = load_config(base_path, [*((item, f"models[{index}].set") for item in grid.set or ()), *overrides],

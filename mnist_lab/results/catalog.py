@@ -220,7 +220,9 @@ def _fitted_table(headings, cells, width) -> str:
 
     fields = list(TABLE_FIELDS)
     constant = {index for index in range(1, len(fields)) if len(cells) > 1 and len({line[index] for line in cells}) == 1}
-    lines = (textwrap.wrap(f"All rows: {', '.join(f'{headings[index]} {cells[0][index]}' for index in sorted(constant))}",
+    # An empty value said as "none" (a setup of none: the lab's model), not as a bare heading.
+    lines = (textwrap.wrap("All rows: " + ", ".join(f"{headings[index]} {cells[0][index] or 'none'}"
+                                                   for index in sorted(constant)),
                            width, subsequent_indent="  ") if constant else [])
     widths = {field: min(max([len(headings[index])] + [len(line[index]) for line in cells]),
                          SETUP_WIDTH if field == "setup" else width)

@@ -19,7 +19,7 @@ def learning_curves(history: list[dict], path, title: str):
     for axis, metric, label in ((axes[0], "loss", "cross-entropy"), (axes[1], "accuracy", "accuracy")):
         for split, style in (("train", "-o"), ("test", "-s")):
             axis.plot(epochs, [row[f"{split}_{metric}"] for row in history], style, label=split, markersize=4)
-        axis.set_xlabel("epoch")
+        _whole_epochs(axis)
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
         axis.legend()
@@ -35,6 +35,7 @@ def loss_against_time(series: dict, path, title: str):
     for label, (seconds, losses) in series.items():
         axes[0].plot(range(1, len(losses) + 1), losses, "-", label=label)
         axes[1].plot(seconds, losses, "-", label=label)
+    _whole_epochs(axes[0])
     for axis, x_label in ((axes[0], "epoch"), (axes[1], "training seconds (mean over seeds)")):
         axis.set_xlabel(x_label)
         axis.set_ylabel("test cross-entropy")
@@ -201,6 +202,14 @@ def _class_handles(colors, labels):
     from matplotlib.lines import Line2D
 
     return [Line2D([], [], color=colors(label), linewidth=3, label=str(label)) for label in labels]
+
+
+def _whole_epochs(axis):
+    """An epoch axis: labelled "epoch", ticks on whole epochs only (not 1.2, 1.4, … of a short run)."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_xlabel("epoch")
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _save(figure, path, tight=True):

@@ -1,12 +1,16 @@
-"""Time estimates before anything runs: a training from its config and the seconds per epoch
-measured on the same kind of training, and a sweep's trajectories shared out over its workers."""
+"""Time estimates before anything runs: a training from its config and the seconds per epoch this
+machine measured on the same kind of training (every run and sweep cell in the results folder),
+else a built-in figure, saying which; and a sweep's trajectories shared out over its workers."""
 
 from __future__ import annotations
 
 import heapq
 import json
 import statistics
+from dataclasses import dataclass
+from pathlib import Path
 
+from mnist_lab.core.backends import DEFAULT_BACKEND, compute_threads, selected_backend
 from mnist_lab.core.config import to_dict
 from mnist_lab.core.sweep_plan import trajectories
 
@@ -17,44 +21,83 @@ TRAJECTORY_OVERHEAD_SECONDS = 1.0  # building and tracing a model
 FULL_TRAIN_IMAGES = 60000
 
 
-def run_seconds(config, epochs: int, measured_epoch_seconds=None) -> float:
-    """Expected training time of ``epochs`` epochs of ``config``: from seconds per epoch measured
-    on the same model, engine, batch size and number of training images when there are some,
-    else from this machine's built-in figure scaled by the training images used."""
-    if measured_epoch_seconds is not None:
-        return TRAJECTORY_OVERHEAD_SECONDS + measured_epoch_seconds * epochs
-    train_images = min(config.data.train_limit or FULL_TRAIN_IMAGES, FULL_TRAIN_IMAGES)
-    return (TRAJECTORY_OVERHEAD_SECONDS
-            + MEASURED_EPOCH_SECONDS[config.model.type] * epochs * train_images / FULL_TRAIN_IMAGES)
+@dataclass(frozen=True)
+class Estimate:
+    """Expected seconds, and what they rest on, in words."""
+
+    seconds: float
+    basis: str
+    measured: bool = True  # False: from a built-in figure
 
 
-def sweep_seconds(cells, records, workers=1) -> float:
-    """Expected wall time of ``cells`` on ``workers`` workers: each trajectory at the seconds per
-    epoch measured in ``records`` of the same model, engine, batch size and number of training
-    images (their median), else at this machine's built-in figures."""
-    return plan_seconds(trajectory_estimates(cells, records), workers)
+def measured_records(results_dir) -> list[dict]:
+    """The records of every complete run and sweep cell under ``results_dir``: what this machine
+    has measured (read without Keras; damaged ones are left out silently, as commands that read
+    them warn)."""
+    from mnist_lab.results import store
+
+    records = [metrics for _, metrics in store.complete_runs(results_dir, log=lambda _: None)]
+    sweeps = Path(results_dir) / store.SWEEPS_FOLDER
+    for folder in sorted(sweeps.iterdir()) if sweeps.is_dir() else []:
+        if folder.is_dir():
+            records += list(store.read_cells(folder).records.values())
+    return records
 
 
-def trajectory_estimates(cells, records) -> list[float]:
-    """Expected seconds of each trajectory of ``cells`` (see sweep_seconds)."""
+def run_seconds(config, epochs: int, records=(), threads=None) -> Estimate:
+    """Expected training time of ``epochs`` epochs of ``config``: from the median seconds per epoch
+    of ``records`` of the same speed class (model, engine, backend, batch size, training images,
+    compute threads: _speed_class) when there are some, else from the built-in figure of the
+    project's machine scaled by the training images used; the estimate says which."""
+    return _estimate(config, epochs, _measured(records), threads)
+
+
+def sweep_seconds(cells, records, workers=1, threads=None) -> Estimate:
+    """Expected wall time of ``cells`` on ``workers`` workers, each trajectory estimated as
+    run_seconds does (its longest cell), from ``records`` where they match."""
+    measured = _measured(records)
+    estimates = [_estimate(group[0].config, max(cell.config.total_epochs for cell in group), measured, threads)
+                 for group in trajectories(cells)]
+    from_records = sum(estimate.measured for estimate in estimates)
+    basis = (f"{from_records} of {len(estimates)} trainings at the speeds of this results folder's runs and sweep "
+             f"cells of the same model, engine, backend, batch size, images and threads"
+             + ("" if from_records == len(estimates) else
+                f"; {len(estimates) - from_records} at built-in figures from the project's 2-core machine, as nothing "
+                "of their kind has been measured in this results folder"))
+    return Estimate(plan_seconds([estimate.seconds for estimate in estimates], workers), basis)
+
+
+def _measured(records) -> dict:
+    """Seconds per epoch of ``records`` by speed class."""
     measured = {}
     for record in records:
-        measured.setdefault(_speed_class(record["config"], record["data"]["train_images"]), []).append(
-            record["seconds_per_epoch"])
-    estimates = []
-    for group in trajectories(cells):
-        config = group[0].config
-        train_images = min(config.data.train_limit or FULL_TRAIN_IMAGES, FULL_TRAIN_IMAGES)
-        seconds = measured.get(_speed_class(to_dict(config), train_images))
-        estimates.append(run_seconds(config, max(cell.config.total_epochs for cell in group),
-                                     statistics.median(seconds) if seconds else None))
-    return estimates
+        measured.setdefault(_speed_class(record["config"], record["data"]["train_images"],
+                                         record["versions"].get("backend", DEFAULT_BACKEND),
+                                         record.get("compute_threads")), []).append(record["seconds_per_epoch"])
+    return measured
 
 
-def _speed_class(config_dict: dict, train_images: int) -> tuple:
+def _estimate(config, epochs: int, measured: dict, threads=None) -> Estimate:
+    train_images = min(config.data.train_limit or FULL_TRAIN_IMAGES, FULL_TRAIN_IMAGES)
+    seconds = measured.get(_speed_class(to_dict(config), train_images, selected_backend(),
+                                        threads or compute_threads()))
+    if seconds:
+        per_epoch = statistics.median(seconds)
+        return Estimate(TRAJECTORY_OVERHEAD_SECONDS + per_epoch * epochs,
+                        f"the median {per_epoch:.2f} s per epoch measured in {len(seconds)} "
+                        f"run{'s' if len(seconds) > 1 else ''} or cell{'s' if len(seconds) > 1 else ''} of this results "
+                        "folder (same model, engine, backend, batch size, images and threads)")
+    per_epoch = MEASURED_EPOCH_SECONDS[config.model.type] * train_images / FULL_TRAIN_IMAGES
+    return Estimate(TRAJECTORY_OVERHEAD_SECONDS + per_epoch * epochs,
+                    f"a built-in figure ({per_epoch:.2f} s per epoch, measured on the project's 2-core machine): "
+                    "nothing of the same model, engine, backend, batch size, images and threads has been measured "
+                    "in this results folder yet", measured=False)
+
+
+def _speed_class(config_dict: dict, train_images: int, backend: str, threads) -> tuple:
     """What the speed of an epoch depends on (the learning rate and seed do not change it)."""
-    return (json.dumps(config_dict["model"], sort_keys=True), config_dict.get("engine", "keras"),
-            config_dict["training"]["batch_size"], train_images)
+    return (json.dumps(config_dict["model"], sort_keys=True), config_dict.get("engine", "keras"), backend,
+            config_dict["training"]["batch_size"], train_images, threads)
 
 
 def plan_seconds(trajectory_seconds: list, workers: int) -> float:

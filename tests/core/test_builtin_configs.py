@@ -66,6 +66,9 @@ def test_the_configs_command_lists_and_copies(tmp_path):
     assert listed.exit_code == 0
     assert any(re.fullmatch(r"sweep-notebook +The lab's logistic-regression settings replayed.*", line)
                for line in listed.output.splitlines())
+    # Every description whole, wrapped under its column (the last line names the folder, a path).
+    assert "…" not in listed.output and max(len(line) for line in listed.output.splitlines()[:-1]) <= 80
+    assert "fc2: 155,606 parameters" in listed.output.replace("\n", " ")
     copied = CliRunner().invoke(cli.main, ["configs", "--copy", str(tmp_path / "mine")])
     assert copied.exit_code == 0 and f"Wrote {tmp_path / 'mine' / 'cnn.yaml'}" in copied.output
     again = CliRunner().invoke(cli.main, ["configs", "--copy", str(tmp_path / "mine")])

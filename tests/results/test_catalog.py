@@ -136,6 +136,8 @@ def test_a_column_with_one_value_is_said_once(results):
     header = next(line for line in text.splitlines() if line.startswith("key "))
     assert text.startswith("All rows: where sweep lab, state complete, ") and "batch" in header
     assert "where" not in header and "state" not in header
+    lab_models = catalog.formatted(catalog.select(catalog.rows(results), ["sweep=lab", "model=mlp"]), "table", 100)
+    assert "setup none" in lab_models and "setup ," not in lab_models  # the lab's models: no setup, said as such
 
 
 def test_the_runs_command_reads_without_keras(results):

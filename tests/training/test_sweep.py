@@ -244,17 +244,20 @@ def test_dry_run_estimates_from_cells_of_the_same_kind(tmp_path):
     path = tiny_sweep(tmp_path, seeds="[0]")
     run_sweep(load_sweep(path, QUICK), tmp_path, **SWEEP)
     records = list(read_cells(sweep_folder(tmp_path, "tiny")).records.values())
-    full = load_sweep(path)
-    assert sweep_seconds(full.cells, records) == pytest.approx(
-        TRAJECTORY_OVERHEAD_SECONDS + MEASURED_EPOCH_SECONDS["logreg"] * 2)
+    full = sweep_seconds(load_sweep(path).cells, records)
+    assert full.seconds == pytest.approx(TRAJECTORY_OVERHEAD_SECONDS + MEASURED_EPOCH_SECONDS["logreg"] * 2)
+    assert full.basis.startswith("0 of 1 trainings at the speeds of this results folder") and "1 at built-in" in full.basis
     measured = np.median([record["seconds_per_epoch"] for record in records])
-    assert sweep_seconds(load_sweep(path, QUICK).cells, records) == pytest.approx(
-        TRAJECTORY_OVERHEAD_SECONDS + measured * 2)
+    sliced = sweep_seconds(load_sweep(path, QUICK).cells, records)
+    assert sliced.seconds == pytest.approx(TRAJECTORY_OVERHEAD_SECONDS + measured * 2)
+    assert sliced.basis.startswith("1 of 1 trainings at the speeds") and "built-in" not in sliced.basis
+    # Measured with other compute threads (another machine, another worker layout): not this speed.
+    assert sweep_seconds(load_sweep(path, QUICK).cells, records, threads=99).seconds != pytest.approx(sliced.seconds)
     other_batch = load_sweep(path, [*QUICK, "training.batch_size=50"])
     other_batch = dataclasses.replace(other_batch, cells=tuple(
         dataclasses.replace(cell, config=dataclasses.replace(cell.config, training=dataclasses.replace(
             cell.config.training, batch_size=50))) for cell in other_batch.cells))
-    assert sweep_seconds(other_batch.cells, records) == pytest.approx(
+    assert sweep_seconds(other_batch.cells, records).seconds == pytest.approx(
         TRAJECTORY_OVERHEAD_SECONDS + MEASURED_EPOCH_SECONDS["logreg"] * 2 * 1000 / 60000)
 
 
@@ -407,3 +410,14 @@ def test_schedules_are_an_axis_and_share_trainings_only_where_the_length_leaves_
     with pytest.raises(ConfigError, match=r"models\[0\]: training\.schedule\.every: expected no every for schedule "
                                           r"type cosine \(it takes final\)"):
         load_sweep(bad)
+
+
+def test_a_sweep_file_names_a_built_in_config_unless_a_file_beside_it_has_that_name(tmp_path):
+    path = write_config(tmp_path, "seeds: [0]\nmodels:\n  - config: logreg\n  - config: mlp.yaml\n", name="named.yaml")
+    cells = load_sweep(path).cells
+    assert [(cell.name, cell.config.model.type) for cell in cells] == [("logreg", "logreg"), ("mlp", "mlp")]
+    write_config(tmp_path, "model: {type: mlp}\ntraining: {epochs: 3}\n", name="logreg")  # a file beside wins
+    assert load_sweep(path).cells[0].config.model.type == "mlp"
+    missing = write_config(tmp_path, "models:\n  - config: lgoreg.yaml\n", name="missing.yaml")
+    with pytest.raises(ConfigError, match=r"models\[0\]\.config: .*lgoreg\.yaml: cannot read config: no such file"):
+        load_sweep(missing)
