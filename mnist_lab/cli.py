@@ -12,7 +12,7 @@ import sys
 import click
 
 from mnist_lab import __version__
-from mnist_lab.core import interrupts
+from mnist_lab.core import backend_logs, interrupts
 from mnist_lab.core.backends import BACKENDS
 from mnist_lab.core.describe import MAP_RUNS, METHODS, SOURCES
 from mnist_lab.core.errors import EXIT_FAILURE, EXIT_USAGE, UsageError, printable
@@ -63,7 +63,7 @@ def _folder(ctx, param, value):
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mnist-lab")
-@click.option("--debug", is_flag=True, help="Show the full traceback when a command fails.")
+@click.option("--debug", is_flag=True, help="Show the full traceback when a command fails, and the backends' C++ logs.")
 @click.option("--backend", type=click.Choice(BACKENDS), envvar="KERAS_BACKEND",
               help="Keras backend for every command and Dask worker [default: $KERAS_BACKEND, else tensorflow].")
 @click.pass_context
@@ -321,8 +321,10 @@ def report(results_dir):
 def run():
     """The program: ``main``, and after an interrupt an immediate exit. Everything was cleaned up
     before the exit code was chosen; TensorFlow's own teardown after a fit cut short can crash
-    the interpreter on its way out (seen: free(): invalid next size, exit -6)."""
+    the interpreter on its way out (seen: free(): invalid next size, exit -6). The backends' C++
+    start-up lines are kept off the terminal (backend_logs.py)."""
     interrupts.install()
+    backend_logs.quiet(sys.argv[1:])
     try:
         main(prog_name="mnist-lab")
     except SystemExit as leaving:

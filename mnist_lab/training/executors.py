@@ -38,7 +38,7 @@ import traceback
 import uuid
 from dataclasses import dataclass
 
-from mnist_lab.core import backends, interrupts
+from mnist_lab.core import backend_logs, backends, interrupts
 from mnist_lab.core.errors import UsageError, quoted
 from mnist_lab.training.trajectory import DataCache, failure_message, train_trajectory
 
@@ -160,6 +160,7 @@ class WorkerSetup:
     versions: dict = None
 
     def apply(self, worker_name):
+        backend_logs.quiet([])  # a `dask worker` started by hand: its terminal is spared the chatter too
         backends.use_backend(self.backend)
         backends.limit_threads(self.threads)
         if self.gpus and isinstance(worker_name, int):
