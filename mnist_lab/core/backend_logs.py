@@ -48,7 +48,7 @@ def noise(line: bytes) -> bool:
 def quiet(arguments, environ=os.environ) -> bool:
     """Filter file descriptor 2 of this process (see the module's docstring), unless ``arguments``
     (the command line) ask for --debug or the user set TF_CPP_MIN_LOG_LEVEL; True when installed."""
-    if VARIABLE in environ or "--debug" in arguments:
+    if VARIABLE in environ or "--debug" in arguments or sys.stderr is None:  # None: started with 2 closed
         return False
     environ[VARIABLE] = "2"
     read_end, write_end = os.pipe()

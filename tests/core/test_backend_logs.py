@@ -33,3 +33,8 @@ def test_a_command_prints_no_backend_chatter_unless_debugging(tmp_path):
     assert "InitializeLog" not in runs["quiet"].stderr and "00:00:" not in runs["quiet"].stderr, runs["quiet"].stderr
     # --debug leaves the descriptor alone: the same run shows what the filter kept back (the check can fail).
     assert "InitializeLog" in runs["debug"].stderr
+
+
+def test_a_command_started_with_standard_error_closed_still_runs():
+    listed = subprocess.run(f"{sys.executable} -m mnist_lab configs 2>&-", shell=True, capture_output=True, text=True)
+    assert listed.returncode == 0 and "sweep-notebook" in listed.stdout
