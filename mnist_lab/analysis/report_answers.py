@@ -7,7 +7,7 @@ import math
 
 from mnist_lab.analysis.evidence import difference_p_value, signed, significant
 from mnist_lab.analysis.lab import LAB_RESULTS, reproduced
-from mnist_lab.analysis.separability import beyond_noise, resting_on
+from mnist_lab.analysis.separability import differs, judged, resting_on, step_verdicts
 from mnist_lab.analysis.sweep_tables import distinctive, summary_entry
 from mnist_lab.core.config import ScheduleConfig
 from mnist_lab.core.describe import EMBEDDING_SOURCES, SOURCES, describe_schedule
@@ -74,19 +74,14 @@ def measures_answer(rows) -> str:
 
 def _path_verdict(maps, sources, column, higher_better) -> str:
     """Whether a measure gets better at every step along ``maps`` (separability rows of ``sources``),
-    each step judged against the spread of its runs where they have one (separability.beyond_noise)."""
-    judged = min(int(row["runs"]) for row in maps) > 1
-    failing = []
-    for (first, earlier), (second, later) in zip(zip(sources, maps), zip(sources[1:], maps[1:])):
-        better = later[column] > earlier[column] if higher_better else later[column] < earlier[column]
-        step = f"{EMBEDDING_SOURCES[first]['short']} to {EMBEDDING_SOURCES[second]['short']}"
-        if not better:
-            failing.append(f"{step}: not better")
-        elif judged and not beyond_noise(earlier, later, column):
-            failing.append(f"{step}: within noise")
+    each step judged against the spread of its runs where they have one (separability.step_verdicts)."""
+    failing = [f"{EMBEDDING_SOURCES[first]['short']} to {EMBEDDING_SOURCES[second]['short']}: {verdict}"
+               for first, second, verdict in zip(sources, sources[1:], step_verdicts(maps, column, higher_better))
+               if verdict != "better"]
+    noise = " beyond noise" if judged(maps) else ""
     if not failing:
-        return "better at every step" + (", beyond noise" if judged else "")
-    return f"not better at every step{' beyond noise' if judged else ''}: {', '.join(failing)}"
+        return f"better at every step{',' if noise else ''}{noise}"
+    return f"not better at every step{noise}: {', '.join(failing)}"
 
 
 # The measures t-SNE and PCA are compared by: column, name, whether higher is better.
@@ -102,8 +97,7 @@ def _listed(names) -> str:
 def _better(tsne: dict, pca: dict, column: str, higher_better: bool) -> str:
     """Which method's map a measure favours: neither when they are equal, or their difference is
     within the spread of their runs."""
-    judged = min(int(tsne["runs"]), int(pca["runs"])) > 1
-    if tsne[column] == pca[column] or (judged and not beyond_noise(tsne, pca, column)):
+    if not differs(tsne, pca, column):
         return "neither"
     return "t-SNE" if (tsne[column] > pca[column]) == higher_better else "PCA"
 
@@ -212,24 +206,15 @@ def trend(points, rising_text: str, falling_text: str, metric="accuracy") -> str
     stated only as far as Welch's test (evidence.difference_p_value) puts each difference beyond the
     seeds' noise: from first to last, and step by step. A direction ("rises with …") only when every
     step goes that way beyond noise; otherwise what first and last show, and which steps do not."""
-    key, scale, unit, digits = (("test_accuracy", 100, " points", 2) if metric == "accuracy" else
-                                ("test_loss", 1, "", 4))
-
-    def summary(entry):
-        return entry[f"{key}_mean"], entry[f"{key}_std"], entry["seeds"]
-
-    def change(earlier, later):
-        return (later[f"{key}_mean"] - earlier[f"{key}_mean"]) * scale
-
+    unit, digits = (" points", 2) if metric == "accuracy" else ("", 4)
     (first_label, first), (last_label, last) = points[0], points[-1]
-    span = f"{signed(change(first, last), digits)}{unit} from {first_label} to {last_label}"
-    overall = difference_p_value(summary(first), summary(last))
+    total, overall = versus(last, first, metric)
+    span = f"{signed(total, digits)}{unit} from {first_label} to {last_label}"
     if math.isnan(overall):
         return f"The {metric} changes by {span} (no spread over seeds to judge it by)."
-    steps = [(f"{label} to {later_label}", change(earlier, later),
-              difference_p_value(summary(earlier), summary(later)))
+    steps = [(f"{label} to {later_label}", *versus(later, earlier, metric))
              for (label, earlier), (later_label, later) in zip(points, points[1:])]
-    rising = change(first, last) > 0
+    rising = total > 0
     if significant(overall) and all(significant(p_value) and (difference > 0) == rising
                                     for _, difference, p_value in steps):
         text = rising_text if rising else falling_text

@@ -40,14 +40,32 @@ def combined(runs: list[dict]) -> dict:
     return row
 
 
-def beyond_noise(first: dict, second: dict, measure: str) -> bool:
-    """Whether two rows' ``measure`` differ beyond the spread of their runs (evidence.difference_p_value);
-    never with a single run each (no spread to judge by). Runs that all gave the same value (PCA is
-    deterministic here) have no noise to be within: any difference between two such rows is exact."""
-    if min(first["runs"], second["runs"]) > 1 and _exact(first, measure) and _exact(second, measure):
+def judged(rows) -> bool:
+    """Whether every one of ``rows`` has several runs: a spread to judge differences by."""
+    return min(int(row["runs"]) for row in rows) > 1
+
+
+def differs(first: dict, second: dict, measure: str) -> bool:
+    """Whether two rows' ``measure`` differ as far as their runs can tell: where both have several
+    runs, beyond their spread (Welch's test: evidence.difference_p_value), except that runs which all
+    gave the same value (PCA is deterministic here) have no noise to be within, so any difference
+    between two such rows is exact; with a single run, at all (the sentence then says it rests on
+    one run: resting_on)."""
+    if not judged((first, second)) or (_exact(first, measure) and _exact(second, measure)):
         return first[measure] != second[measure]
     return significant(difference_p_value(*((row[measure], row[f"{measure}_std"], row["runs"])
                                             for row in (first, second))))
+
+
+def step_verdicts(rows, measure: str, higher_better=True) -> list[str]:
+    """Each step between consecutive ``rows``: "not better", "within noise" (better, but not as far
+    as differs can tell) or "better"."""
+    verdicts = []
+    for earlier, later in zip(rows, rows[1:]):
+        better = later[measure] > earlier[measure] if higher_better else later[measure] < earlier[measure]
+        verdicts.append("not better" if not better else "better" if differs(earlier, later, measure) else
+                        "within noise")
+    return verdicts
 
 
 def _exact(row: dict, measure: str) -> bool:
@@ -120,10 +138,10 @@ def resting_on(rows, method: str) -> str:
     rows = [row for row in rows if row["method"] == method]
     runs = min(int(row["runs"]) for row in rows)
     name = "t-SNE" if method == "tsne" else "PCA"
-    if runs > 1 and all(_exact(row, "neighborhood_hit") for row in rows):
+    if judged(rows) and all(_exact(row, "neighborhood_hit") for row in rows):
         return (f"{name} gave the same map in each of its {runs} runs (seeds), so these differences are exact for "
                 "these models; the spread over model seeds is not measured here (one trained model per network)")
-    if runs > 1:
+    if judged(rows):
         return (f"over {runs} {name} runs (seeds) of each map, of one trained model per network: a difference "
                 "is beyond noise when Welch's t-test over the runs gives p < 0.05; the spread over model seeds "
                 "is not measured here")
@@ -140,15 +158,14 @@ def _untangling_verdict(rows, method) -> str:
     if len(order) < 2:
         return f"- {method}: only {chain}; nothing to compare."
     path = " to ".join(EMBEDDING_SOURCES[source]["short"] for source in order)
-    steps = list(zip(order, order[1:]))
-    rising = [maps[a]["neighborhood_hit"] < maps[b]["neighborhood_hit"] for a, b in steps]
-    if not all(rising):
+    verdicts = step_verdicts([maps[source] for source in order], "neighborhood_hit")
+    if "not better" in verdicts:
         ranked = " ≤ ".join(f"{source} {maps[source]['neighborhood_hit']:.3f}"
                             for source in sorted(order, key=lambda source: maps[source]["neighborhood_hit"]))
         return f"- {method}: NH is **not** increasing from {path} here: {ranked}; {resting_on(rows, method)}."
-    within = [f"{a} to {b}" for a, b in steps if not beyond_noise(maps[a], maps[b], "neighborhood_hit")]
-    if int(min(maps[source]["runs"] for source in order)) < 2:
+    if not judged(maps.values()):
         return f"- {method}: NH {chain}: increasing from {path}, the order the course expects, {resting_on(rows, method)}."
+    within = [f"{a} to {b}" for (a, b), verdict in zip(zip(order, order[1:]), verdicts) if verdict == "within noise"]
     if not within:
         return (f"- {method}: NH {chain}: increasing from {path} at every step beyond noise, the order the course "
                 f"expects; {resting_on(rows, method)}.")

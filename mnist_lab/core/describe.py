@@ -41,10 +41,14 @@ def describe_schedule(schedule) -> str:
     return words[schedule.type]()
 
 
+def _departure(schedule) -> str:
+    """A schedule in words where it departs from the lab's constant step, else ''."""
+    return "" if schedule.type == "constant" else describe_schedule(schedule)
+
+
 def describe_rate(stage) -> str:
     """A stage's step: 'lr 0.5', or 'lr 0.5 cosine to 0' under a schedule."""
-    scheduled = "" if stage.schedule.type == "constant" else f" {describe_schedule(stage.schedule)}"
-    return f"lr {stage.learning_rate:g}{scheduled}"
+    return " ".join(filter(None, [f"lr {stage.learning_rate:g}", _departure(stage.schedule)]))
 
 
 def describe_stages(stages) -> str:
@@ -74,9 +78,8 @@ def model_changes(config) -> str:
 def describe_setup(config) -> str:
     """How a config departs from the lab's model: its model changes, its schedule (unless constant)
     and earlier stages ('' if none)."""
-    schedule = config.training.schedule
-    scheduled = "" if schedule.type == "constant" else describe_schedule(schedule)
-    return "; ".join(part for part in (model_changes(config), scheduled, describe_stages(config.continues)) if part)
+    parts = (model_changes(config), _departure(config.training.schedule), describe_stages(config.continues))
+    return "; ".join(part for part in parts if part)
 
 
 def describe_cell(cell) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from mnist_lab.core.backends import DEFAULT_BACKEND, compute_threads, selected_backend
 from mnist_lab.core.config import to_dict
 from mnist_lab.core.sweep_plan import trajectories
+from mnist_lab.results import store
 
 # Seconds per epoch on full MNIST measured on the project's 2-core CPU machine
 # (training plus the test evaluation), for estimates before anything has run.
@@ -34,8 +35,6 @@ def measured_records(results_dir) -> list[dict]:
     """The records of every complete run and sweep cell under ``results_dir``: what this machine
     has measured (read without Keras; damaged ones are left out silently, as commands that read
     them warn)."""
-    from mnist_lab.results import store
-
     records = [metrics for _, metrics in store.complete_runs(results_dir, log=lambda _: None)]
     sweeps = Path(results_dir) / store.SWEEPS_FOLDER
     for folder in sorted(sweeps.iterdir()) if sweeps.is_dir() else []:
