@@ -207,24 +207,35 @@ def runs(results_dir, conditions, sort, form):
               help="Where RUN is looked for when it is a run's key rather than a folder (DIR/runs/RUN).")
 @click.option("--show", "show_dir", metavar="DIR", callback=_folder,
               help="Also write, per image, the 28x28 image the model classified (DIR/<image name>.28x28.png).")
-@click.option("--format", "form", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="One line per image, or JSON.")
-def predict(run, images, results_dir, show_dir, form):
+@click.option("--invert/--no-invert", "dark", default=None,
+              help="The images hold dark ink on light paper, turned to MNIST's light on dark (--invert), "
+                   "or light ink on dark already (--no-invert). Default: told from each image.")
+@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True), metavar="SHARE",
+              help="Ink is what takes at least this share (0-1) of the paper's light away, the paper "
+                   "measured around it. Default: Otsu's threshold per image, at least 0.1.")
+@click.option("--format", "form", type=click.Choice(["text", "csv", "json"]), default="text", show_default=True,
+              help="One line per image, CSV, or JSON.")
+def predict(run, images, results_dir, show_dir, dark, threshold, form):
     """Classify your own digit images with RUN's model (a run folder or its key).
 
-    Any size, PNG, JPEG or another format Pillow reads, dark ink on light paper
-    or light on dark. Each image is prepared as MNIST's digits were: grey levels,
-    light ink on black, cropped to the digit, scaled to fit 20x20, placed in
-    28x28 by its centre of mass. Prints the three likeliest digits per image.
+    Any size, PNG, JPEG or another format Pillow reads: a photo or a scan of
+    paper (lit unevenly, noisy, ruled), a drawing, dark ink on light or light
+    on dark. The ink is told from the paper around it, lines and specks left
+    out, marker strokes thinned, then the digit is prepared as MNIST's were:
+    scaled to fit 20x20, placed in 28x28 by its centre of mass. Prints the
+    three likeliest digits per image, and says when an answer is doubtful
+    (a blot, two marks, a digit cut off, an unsure model): --show writes
+    what the model saw.
 
     \b
     Examples:
       mnist-lab predict results/runs/cnn-<hash> my-seven.png
-      mnist-lab predict cnn-<hash> photos/*.jpg --show seen/ --format json
+      mnist-lab predict cnn-<hash> photos/*.jpg --show seen/ --format csv
+      mnist-lab predict cnn-<hash> chalkboard.jpg --no-invert
     """
     from mnist_lab.commands import predict as command
 
-    command.run(run, images, results_dir, show_dir, form)
+    command.run(run, images, results_dir, show_dir, form, dark, threshold)
 
 
 @main.command()

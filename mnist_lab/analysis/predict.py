@@ -16,15 +16,17 @@ from pathlib import Path
 import numpy as np
 
 from mnist_lab.core.data import IMAGE_SHAPE, model_inputs
-from mnist_lab.core.errors import UsageError
+from mnist_lab.analysis.paper import MIN_CONTRAST, PAPER_WINDOW, separate
+from mnist_lab.core.errors import UsageError, printable
 from mnist_lab.core.files import UnreadableFile, read_bounded
 from mnist_lab.results.store import DamagedResult, read_run
 from mnist_lab.training.saved_models import class_probabilities, load_run_model
 
 BOX = 20  # MNIST's digits fit a 20 x 20 box inside the 28 x 28 image
-INK_SHARE = 0.2  # a pixel is ink when it is at least this share of the way from background to darkest ink
-MIN_CONTRAST = 24  # grey levels between background and ink below which an image holds no digit
+EDGE = 2  # pixels around the thresholded strokes kept as their soft edges
+FULL_INK = 90  # the percentile of the digit's ink drawn at full intensity (255), as MNIST's cores are
 TOP = 3  # digits printed per image
+UNSURE = 0.5  # a likeliest digit below this probability makes the answer doubtful
 
 
 IMAGE_BYTES = 256 * 2**20  # an image file larger than this is no photograph of a digit
@@ -80,23 +82,32 @@ def read_grey_image(image) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.float64)
 
 
-def mnist_like(grey: np.ndarray, where: str) -> np.ndarray:
-    """A 28 x 28 uint8 image of the digit in ``grey`` (any size, either polarity), made the way
-    MNIST's were; UsageError naming ``where`` when it holds no digit."""
+def mnist_like(grey: np.ndarray, where: str, dark: bool | None = None, threshold: float | None = None) -> Prepared:
+    """The digit in ``grey`` (any size, either polarity: dark ink on light paper when ``dark``,
+    guessed when None) as a 28 x 28 uint8 image made the way MNIST's were, with the doubts its
+    separation from the paper leaves; UsageError naming ``where`` when it holds no digit."""
     from PIL import Image
     from scipy import ndimage
 
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    background = float(np.median(border))
-    # Light paper: the ink is what is darker than it; dark paper: what is lighter.
-    ink = background - grey if background > 127 else grey - background
-    ink = np.clip(ink, 0, None)
-    if ink.max() < MIN_CONTRAST:
-        raise UsageError(f"{where}: no digit found (an empty or uniform image: ink and background differ by "
-                         f"{ink.max():.0f} grey levels, at least {MIN_CONTRAST} expected)")
-    rows, columns = np.nonzero(ink >= INK_SHARE * ink.max())
-    digit = ink[rows.min():rows.max() + 1, columns.min():columns.max() + 1]
-    digit = digit * (255 / digit.max())
+    ink = separate(grey, dark, threshold)
+    strongest = float(ink.amount.max())
+    if strongest < MIN_CONTRAST:
+        spread = float(np.ptp(grey)) if grey.size else 0.0
+        wide = (f"; a dark area wider than {PAPER_WINDOW:.0%} of the image's shorter side is taken for paper in "
+                f"shadow" if spread >= 255 * MIN_CONTRAST else "")
+        raise UsageError(f"{printable(where)}: no digit found (no ink stands out from the paper around it: "
+                         f"{255 * strongest:.0f} grey levels at most, at least {255 * MIN_CONTRAST:.0f} expected"
+                         f"{wide})")
+    if not ink.digit.any():
+        raise UsageError(f"{printable(where)}: no digit found (no ink reaches the threshold {ink.threshold:.2f} once "
+                         f"the lines across the image are left out; the strongest takes {strongest:.2f} of the "
+                         f"paper's light)")
+    # The strokes' soft edges, below the threshold, belong to the digit too (MNIST's are grey).
+    near = ndimage.binary_dilation(ink.digit, structure=np.ones((3, 3), dtype=bool), iterations=EDGE)
+    rows, columns = np.nonzero(ink.digit)
+    crop = (slice(rows.min(), rows.max() + 1), slice(columns.min(), columns.max() + 1))
+    digit = (ink.amount * near)[crop]
+    digit = np.clip(digit * (255 / np.percentile(ink.amount[ink.digit], FULL_INK)), 0, 255)
     scale = BOX / max(digit.shape)
     size = (max(1, round(digit.shape[1] * scale)), max(1, round(digit.shape[0] * scale)))  # (width, height)
     boxed = np.asarray(Image.fromarray(digit.astype(np.float32)).resize(size, Image.Resampling.LANCZOS))
@@ -114,7 +125,15 @@ def mnist_like(grey: np.ndarray, where: str) -> np.ndarray:
     canvas = np.zeros(IMAGE_SHAPE)
     canvas[whole[0]:whole[0] + boxed.shape[0], whole[1]:whole[1] + boxed.shape[1]] = boxed
     canvas = ndimage.shift(canvas, fraction, order=1, mode="constant")
-    return np.rint(canvas).astype(np.uint8)
+    return Prepared(np.rint(canvas).astype(np.uint8), ink.doubts)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An image as the model sees it (28 x 28 uint8) and why its preparation is doubtful."""
+
+    image: np.ndarray
+    doubts: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -144,17 +163,41 @@ class Classifier:
         return class_probabilities(load_run_model(self.model_file), inputs)
 
 
-def prepared(paths) -> np.ndarray:
-    """The MNIST-like 28 x 28 image of every path; one UsageError listing every bad one."""
+def prepared(paths, dark: bool | None = None, threshold: float | None = None) -> list[Prepared]:
+    """The MNIST-like 28 x 28 image of every path (see mnist_like); one UsageError listing every
+    bad one."""
     images, problems = [], []
     for path in paths:
         try:
-            images.append(mnist_like(read_grey(Path(path)), str(path)))
+            images.append(mnist_like(read_grey(Path(path)), str(path), dark, threshold))
         except UsageError as error:
             problems.append(str(error))
     if problems:
         raise UsageError("\n".join(problems))
-    return np.stack(images)
+    return images
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the model reads in one image: the likeliest digits, likeliest first, with their
+    probabilities; the 28 x 28 image it saw; why the answer is doubtful (empty when it is not)."""
+
+    image: str
+    digits: list[tuple[int, float]]
+    seen: np.ndarray
+    doubts: tuple[str, ...]
+
+
+def answers(classifier: Classifier, paths, dark: bool | None = None, threshold: float | None = None) -> list[Answer]:
+    """The model's answer for every image in ``paths``; UsageError naming every unreadable one."""
+    seen = prepared(paths, dark, threshold)
+    probabilities = classifier.probabilities(np.stack([image.image for image in seen]))
+    found = []
+    for path, image, digits in zip(paths, seen, top_digits(probabilities)):
+        unsure = (f"the model is unsure (its likeliest digit has {digits[0][1]:.0%})",) \
+            if digits[0][1] < UNSURE else ()
+        found.append(Answer(str(path), digits, image.image, image.doubts + unsure))
+    return found
 
 
 def top_digits(probabilities: np.ndarray, count=TOP) -> list[list[tuple[int, float]]]:

@@ -1,7 +1,9 @@
-"""`mnist-lab predict`: the user's images classified by a run's model, as lines or JSON."""
+"""`mnist-lab predict`: the user's images classified by a run's model, as lines, CSV or JSON."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from pathlib import Path
@@ -9,27 +11,58 @@ from pathlib import Path
 import click
 
 
-def run(run_argument, images, results_dir, show_dir, form):
-    from mnist_lab.analysis.predict import Classifier, prepared, seen_names, top_digits
+def run(run_argument, images, results_dir, show_dir, form, dark=None, threshold=None):
+    from mnist_lab.analysis.predict import Classifier, answers, seen_names
     from mnist_lab.core.files import atomic_write_png
     from mnist_lab.results.store import check_writable
 
     classifier = Classifier.of_run(resolve_run(run_argument, results_dir))
     if show_dir is not None:
         check_writable(Path(show_dir), "--show")
-    seen = prepared(images)
-    ranked = top_digits(classifier.probabilities(seen))
+    found = answers(classifier, images, dark, threshold)
     if show_dir is not None:
         Path(show_dir).mkdir(parents=True, exist_ok=True)
-        for image, name in zip(seen, seen_names(images)):
-            atomic_write_png(image, Path(show_dir) / name)
-    if form == "json":
-        click.echo(json.dumps([{"image": path, "predictions": [{"digit": digit, "probability": probability}
-                                                                for digit, probability in digits]}
-                               for path, digits in zip(images, ranked)], indent=1))
-        return
-    for path, digits in zip(images, ranked):
-        click.echo(f"{path}: " + ", ".join(f"{digit} ({probability:.1%})" for digit, probability in digits))
+        for answer, name in zip(found, seen_names(images)):
+            atomic_write_png(answer.seen, Path(show_dir) / name)
+    click.echo(FORMATS[form](found), nl=False)
+
+
+def as_text(found) -> str:
+    """One line per image: its three likeliest digits, and what makes the answer doubtful."""
+    from mnist_lab.core.errors import printable
+
+    lines = []
+    for answer in found:
+        line = f"{printable(answer.image)}: " + ", ".join(f"{digit} ({probability:.1%})"
+                                                       for digit, probability in answer.digits)
+        if answer.doubts:
+            line += " - doubtful: " + "; ".join(answer.doubts)
+        lines.append(line + "\n")
+    return "".join(lines)
+
+
+def as_json(found) -> str:
+    return json.dumps([{"image": answer.image,
+                        "predictions": [{"digit": digit, "probability": probability}
+                                        for digit, probability in answer.digits],
+                        "doubtful": list(answer.doubts)} for answer in found], indent=1) + "\n"
+
+
+def as_csv(found) -> str:
+    """A header, then one row per image: the path, the three likeliest digits and probabilities,
+    the doubts joined by "; " (empty when none)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    ranks = range(1, len(found[0].digits) + 1) if found else ()
+    writer.writerow(["image", *[name for rank in ranks for name in (f"digit_{rank}", f"probability_{rank}")],
+                     "doubtful"])
+    for answer in found:
+        writer.writerow([answer.image, *[value for digit, probability in answer.digits
+                                         for value in (digit, f"{probability:.6f}")], "; ".join(answer.doubts)])
+    return buffer.getvalue()
+
+
+FORMATS = {"text": as_text, "csv": as_csv, "json": as_json}
 
 
 def resolve_run(argument: str, results_dir) -> Path:
