@@ -108,6 +108,9 @@ def test_console_entry_point_end_to_end(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "Test loss" in result.stdout and "Traceback" not in result.stderr
+    # One update of 200 images leaves the sigmoid CNN at chance: said, with what would leave it.
+    assert "Note: the CNN is at chance (" in result.stdout
+    assert "after 200 images seen or fewer" in result.stdout and "900 epochs of 200 images would see 180,000" in result.stdout
 
 
 def _bad_data(tmp_path, tiny_arrays, case):

@@ -69,3 +69,40 @@ def reproduced(entry: dict):
     found = distances(entry)
     return None if any(map(math.isnan, found)) else all(abs(distance) <= 1 for distance in found)
 
+
+
+CHANCE = 0.2  # test accuracy below this is chance for ten digits (the sigmoid CNN's plateau: 10-17 %)
+# Images seen (epochs x training images) before the lab's sigmoid CNN left that plateau at a learning
+# rate of 0.5: 60,000-180,000 (its first epoch above 50 % test accuracy was the 1st to 3rd of full
+# MNIST, over the seeds and batch sizes 32-300 in results/sweeps/lab and results/sweeps/cnn).
+PLATEAU_SEEN = (60_000, 180_000)
+
+
+def plateau_note(records) -> str:
+    """A note ('' if none) on the sigmoid CNNs among ``records`` (run or cell records) that end at
+    chance having seen too few images to leave the plateau every sigmoid CNN starts on, with the
+    epochs that would see enough."""
+    stuck = [record for record in records if _stuck_on_plateau(record)]
+    if not stuck:
+        return ""
+    accuracies = sorted(record["test_accuracy"] for record in stuck)
+    seen = max(_images_seen(record) for record in stuck)
+    images = min(record["data"]["train_images"] for record in stuck)
+    which = ("the CNN is" if len(stuck) == 1 else f"{len(stuck)} CNN results are")
+    at = (f"{accuracies[0]:.1%}" if len(stuck) == 1 else f"{accuracies[0]:.1%}-{accuracies[-1]:.1%}")
+    low, high = PLATEAU_SEEN
+    return (f"Note: {which} at chance ({at}) after {seen:,} images seen or fewer: too few updates to leave the "
+            f"plateau the lab's sigmoid CNN starts on, which it left after {low:,}-{high:,} images at learning "
+            f"rate 0.5 (1-3 epochs of full MNIST); {math.ceil(high / images)} epochs of {images:,} images "
+            f"would see {high:,}.")
+
+
+def _images_seen(record: dict) -> int:
+    return record["epochs"] * record["data"]["train_images"]
+
+
+def _stuck_on_plateau(record: dict) -> bool:
+    model = record["config"]["model"]
+    return (model["type"] == "cnn" and model.get("conv_activation") in (None, "sigmoid")
+            and model.get("activation", "sigmoid") == "sigmoid" and record["test_accuracy"] < CHANCE
+            and _images_seen(record) < PLATEAU_SEEN[1])

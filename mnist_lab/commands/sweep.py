@@ -15,11 +15,12 @@ def run(sweep_path, overrides, data_path, results_dir, only, force, dry_run, rep
 
     cluster = None if workers is None and scheduler is None else ClusterSpec.create(
         workers, scheduler, threads_per_worker, worker_timeout)
+    from mnist_lab.analysis.lab import plateau_note
     from mnist_lab.analysis.sweep_tables import write_sweep_report
     from mnist_lab.core.builtin_configs import default_sweep, resolve
     from mnist_lab.core.sweep_plan import load_sweep
     from mnist_lab.results.event_logs import FOLDER as LOGS_FOLDER
-    from mnist_lab.results.store import CELLS_FOLDER, FAILED_FOLDER, check_writable, sweep_folder
+    from mnist_lab.results.store import CELLS_FOLDER, FAILED_FOLDER, check_writable, read_cells, sweep_folder
 
     sweep_path = default_sweep() if sweep_path is None else resolve(sweep_path)
     plan = load_sweep(sweep_path, overrides, data_path=data_path, only=only.split(",") if only else None)
@@ -44,6 +45,10 @@ def run(sweep_path, overrides, data_path, results_dir, only, force, dry_run, rep
                         write_tables=lambda folder, experiments: write_sweep_report(folder, experiments, log=silent))
     click.echo(f"Sweep {plan.name}: {outcome.trained} cells trained, {outcome.skipped} skipped, "
                f"{len(outcome.failures)} failed; tables in {outcome.folder}")
+    note = plateau_note(record for record in read_cells(outcome.folder).records.values()
+                        if record["experiment_hash"] in experiments)
+    if note:
+        click.echo(note)
     if not outcome.failures:
         return 0
     for key, message in outcome.failures.items():

@@ -8,6 +8,7 @@ from mnist_lab.core.output import Output
 
 
 def run(config_path, overrides, data_path, results_dir, force, dry_run, quiet, event_logs):
+    from mnist_lab.analysis.lab import plateau_note
     from mnist_lab.core.builtin_configs import resolve
     from mnist_lab.core.config import config_name, load_config, to_yaml
     from mnist_lab.core.describe import duration
@@ -46,9 +47,9 @@ def run(config_path, overrides, data_path, results_dir, force, dry_run, quiet, e
     click.echo(f"Test loss {metrics['test_loss']:.4f}, test accuracy {metrics['test_accuracy']:.2%} "
                f"({metrics['parameters']:,} parameters, {metrics['seconds_per_epoch']:.2f} s/epoch, "
                f"{metrics['data']['test_images']:,} test images)")
-    lab = _lab_comparison(config, metrics)
-    if lab:
-        click.echo(lab)
+    for note in (_lab_comparison(config, metrics), plateau_note([metrics])):
+        if note:
+            click.echo(note)
     click.echo(f"Run: {final}")
 
 
