@@ -94,7 +94,8 @@ def main(ctx, debug, backend):
 @click.option("--dry-run", is_flag=True, help="Show the resolved config and whether it would train; train nothing.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary or progress bar; only the result.")
 @click.option("--tensorboard/--no-tensorboard", "event_logs", default=True, show_default=True,
-              help="Write TensorBoard event files (<run>/tensorboard): tensorboard --logdir results")
+              help="Write TensorBoard event files (results/tensorboard/runs/<name>): tensorboard --logdir "
+                   "results/tensorboard")
 def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet, event_logs):
     """Train the model CONFIG describes and write its run directory.
 
@@ -135,7 +136,8 @@ def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet,
               help="With --workers or --scheduler: stop with an error (finished cells kept) when no usable "
                    "worker has been there for S seconds [default: 60].")
 @click.option("--tensorboard/--no-tensorboard", "event_logs", default=True, show_default=True,
-              help="Write TensorBoard event files and hyper-parameters per cell (<sweep>/tensorboard/<cell>).")
+              help="Write TensorBoard event files and hyper-parameters per cell "
+                   "(results/tensorboard/sweeps/<sweep>/<name>).")
 @click.pass_context
 def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_run, report_only, quiet, workers,
           scheduler, threads_per_worker, worker_timeout, event_logs):

@@ -406,8 +406,11 @@ def test_more_field_inputs_are_one_line_and_exit_2(tmp_path):
     hidden.write_bytes((ROOT / "configs" / "logreg.yaml").read_bytes())
     (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
     quick = ["--set", "data.train_limit=300", "--set", "training.epochs=1", "--results", str(tmp_path / "r")]
-    final = CliRunner().invoke(cli.main, ["train", "logreg", *quick, "--dry-run"]).output.splitlines()[-1]
-    log = tmp_path / "r" / "runs" / ".checkpoints" / (final.split("runs/")[1].split(",")[0] + ".tensorboard")
+    from mnist_lab.core.config import load_config
+    from mnist_lab.training.run import run_log_folder
+
+    log = run_log_folder(tmp_path / "r", "logreg", load_config(ROOT / "configs" / "logreg.yaml", [
+        "data.train_limit=300", "training.epochs=1"], environ={}))
     log.parent.mkdir(parents=True)
     log.write_text("")
     cases = [(["train", str(hidden)], "the file's name '.logreg' labels its results"),

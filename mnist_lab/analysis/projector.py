@@ -1,12 +1,16 @@
 """The test images' representations for TensorBoard's Projector (`mnist-lab visualize`), to be
-explored in the browser: `tensorboard --logdir results`, then the Projector tab.
+explored in the browser: `tensorboard --logdir results/tensorboard`, then the Projector tab.
 
-DIR/embeddings/projector/ holds, per source, its features (raw pixels, the MLP's or the CNN's
-hidden layer; the Projector runs its own PCA, t-SNE or UMAP on them) and each 2-D map
-mnist-lab drew of it, as float32 tensors; the digits' labels as metadata; a sprite of the
-digits themselves; the projector_config.pbtxt that names them; and an empty event file,
-because TensorBoard looks for a Projector config only in folders that hold one. Tensor files
-are named by the digest of what they hold, so an unchanged source is not written again.
+The root of the TensorBoard tree (event_logs.FOLDER) holds, per source, its features (raw
+pixels, the MLP's or the CNN's hidden layer; the Projector runs its own PCA, t-SNE or UMAP on
+them) and each 2-D map mnist-lab drew of it, as float32 tensors; the digits' labels as
+metadata; a sprite of the digits themselves; and the projector_config.pbtxt that names them.
+The Projector reads a config at the root of its logdir without an event file there, so the
+export is not listed as a run among the trainings. It opens on the first tensor: the features
+come first. A map is written with a third column of zeros: the Projector has no view of a
+2-column tensor (its PCA shows an empty canvas), while of (x, y, 0) its PCA shows the map
+itself, turned at most. Tensor files are named by the digest of what they hold, so an unchanged
+source is not written again.
 """
 
 from __future__ import annotations
@@ -18,11 +22,10 @@ import numpy as np
 
 from mnist_lab.core.files import atomic_path, atomic_write_png, write_if_changed
 
-FOLDER = "projector"
+MAP = " map"  # how a 2-D map's tensor name ends: maps are listed after the features
 CONFIG = "projector_config.pbtxt"
 METADATA = "labels.tsv"
 SPRITE = "sprite.png"
-EVENTS = "events.out.tfevents.0000000000.mnist-lab"
 _TENSOR_SUFFIX = ".float32"
 
 
@@ -38,8 +41,6 @@ def export(folder: Path, images: np.ndarray, labels: np.ndarray, tensors: list) 
     the paths written."""
     from google.protobuf import text_format
     from tensorboard.plugins.projector import projector_config_pb2
-
-    from mnist_lab.results.event_logs import empty_event_file
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []
@@ -65,6 +66,9 @@ def export(folder: Path, images: np.ndarray, labels: np.ndarray, tensors: list) 
         embedding.tensor_shape.extend([len(labels), path.stat().st_size // 4 // len(labels)])
         embedding.sprite.image_path = SPRITE
         embedding.sprite.single_image_dim.extend(images.shape[1:3])
+    ordered = sorted(config.embeddings, key=lambda embedding: embedding.tensor_name.endswith(MAP))
+    del config.embeddings[:]
+    config.embeddings.extend(ordered)
     kept = {embedding.tensor_path for embedding in config.embeddings}
     for stale in folder.glob(f"*{_TENSOR_SUFFIX}"):
         if stale.name not in kept:
@@ -75,9 +79,12 @@ def export(folder: Path, images: np.ndarray, labels: np.ndarray, tensors: list) 
     if not _same_image(folder / SPRITE, sprite):
         atomic_write_png(sprite, folder / SPRITE)
         written.append(folder / SPRITE)
-    if not (folder / EVENTS).exists():
-        empty_event_file(folder / EVENTS)
     return written
+
+
+def viewable_map(points: np.ndarray) -> np.ndarray:
+    """A 2-D map as the Projector can show it: (x, y, 0)."""
+    return np.column_stack([points, np.zeros(len(points), dtype=points.dtype)])
 
 
 def sprite_image(images: np.ndarray) -> np.ndarray:

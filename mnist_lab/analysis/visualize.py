@@ -20,7 +20,7 @@ from mnist_lab.core.data import idx_sha256
 from mnist_lab.core.describe import EMBEDDING_METHODS, MAP_RUNS, METHODS, SOURCES
 from mnist_lab.core.errors import UsageError, printable
 from mnist_lab.core.output import Output
-from mnist_lab.results import freshness, store
+from mnist_lab.results import event_logs, freshness, store
 
 
 @dataclass(frozen=True)
@@ -70,9 +70,9 @@ def visualize(*, sources=SOURCES, methods=METHODS, results_dir="results", limit=
                     for run_seed in seeds]
             points, measures = maps[0][0], combined([run_measures for _, run_measures in maps])
             points_digest = hashlib.sha256(points.tobytes()).hexdigest()
-            tensors.append((f"{representation.source} {EMBEDDING_METHODS[method]} map",
-                            projector.tensor_file(f"{representation.source}_{method}", points_digest),
-                            lambda points=points: points))
+            tensors.append((f"{representation.source} {EMBEDDING_METHODS[method]}{projector.MAP}",
+                            projector.tensor_file(f"{representation.source}_{method}_xy0", points_digest),
+                            lambda points=points: projector.viewable_map(points)))
             title = (f"{representation.source} {EMBEDDING_METHODS[method]}: Neighborhood Hit (k = {NEIGHBORHOOD_K}) "
                      f"{measures['neighborhood_hit']:.3f}")
             figures.draw(folder / f"{representation.source}_{method}.png", (points_digest, title, seed, ellipse_stds),
@@ -88,7 +88,7 @@ def visualize(*, sources=SOURCES, methods=METHODS, results_dir="results", limit=
     if len(tsne_panels) > 1:
         figures.draw(folder / "untangling.png", [(title, digest) for title, _, digest in tsne_panels],
                      lambda plots, path: plots.untangling([panel[:2] for panel in tsne_panels], labels, path))
-    written = figures.written + projector.export(folder / projector.FOLDER, images, labels, tensors)
+    written = figures.written + projector.export(Path(results_dir) / event_logs.FOLDER, images, labels, tensors)
     rows += cached_rows(folder, rows, idx_sha256(images), settings, seeds)
     rows.sort(key=lambda row: (SOURCES.index(row["source"]), METHODS.index(row["method"])))
     written += write_separability(rows, folder)

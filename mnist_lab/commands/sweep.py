@@ -19,14 +19,13 @@ def run(sweep_path, overrides, data_path, results_dir, only, force, dry_run, rep
     from mnist_lab.analysis.sweep_tables import write_sweep_report
     from mnist_lab.core.builtin_configs import default_sweep, resolve
     from mnist_lab.core.sweep_plan import load_sweep
-    from mnist_lab.results.event_logs import FOLDER as LOGS_FOLDER
     from mnist_lab.results.store import CELLS_FOLDER, FAILED_FOLDER, check_writable, read_cells, sweep_folder
 
     sweep_path = default_sweep() if sweep_path is None else resolve(sweep_path)
     plan = load_sweep(sweep_path, overrides, data_path=data_path, only=only.split(",") if only else None)
     experiments = {cell.experiment for cell in plan.cells}
     folder = sweep_folder(results_dir, plan.name)
-    for subfolder in (CELLS_FOLDER, FAILED_FOLDER, *([LOGS_FOLDER] if event_logs else [])):
+    for subfolder in (CELLS_FOLDER, FAILED_FOLDER):
         check_writable(folder / subfolder, "--results")
     if report_only:
         written = write_sweep_report(folder, experiments, log=click.echo)

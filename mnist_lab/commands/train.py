@@ -15,7 +15,7 @@ def run(config_path, overrides, data_path, results_dir, force, dry_run, quiet, e
     from mnist_lab.results.checkpoints import CheckpointFolder
     from mnist_lab.results.store import check_writable, run_dir
     from mnist_lab.training.estimates import measured_records, run_seconds
-    from mnist_lab.training.run import existing_run, train
+    from mnist_lab.training.run import existing_run, run_log_folder, train
 
     config_path = resolve(config_path)
     config = load_config(config_path, overrides, data_path=data_path)
@@ -23,7 +23,8 @@ def run(config_path, overrides, data_path, results_dir, force, dry_run, quiet, e
     final = run_dir(results_dir, name, config)
     # Every place the training writes, checked before any work (a file blocking the live
     # TensorBoard log would otherwise fail it after its first epoch, on every rerun).
-    for place in (final.parent, CheckpointFolder(final.parent).log_folder(final.name)):
+    for place in (final.parent, CheckpointFolder(final.parent).folder,
+                  *([run_log_folder(results_dir, name, config)] if event_logs else [])):
         check_writable(place, "--results")
     if dry_run:
         existing = None if force else existing_run(config, name, results_dir, log=click.echo)

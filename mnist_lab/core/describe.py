@@ -84,12 +84,17 @@ def describe_setup(config) -> str:
 
 def describe_cell(cell) -> str:
     """A sweep cell in one line: its label, engine, changes, stages, batch, epochs, rate and seed."""
-    training, engine = cell.config.training, cell.config.engine
-    after = describe_stages(cell.config.continues)
-    changed = model_changes(cell.config)
-    return (f"{cell.name}{'' if engine == 'keras' else f' ({engine})'}{f' [{changed}]' if changed else ''}"
+    return describe_experiment(cell.name, cell.config)
+
+
+def describe_experiment(label: str, config) -> str:
+    """A training in one line: its label, engine, changes, stages, batch, epochs, rate and seed."""
+    training, engine = config.training, config.engine
+    after = describe_stages(config.continues)
+    changed = model_changes(config)
+    return (f"{label}{'' if engine == 'keras' else f' ({engine})'}{f' [{changed}]' if changed else ''}"
             f"{f' {after}' if after else ''} batch {training.batch_size} epochs {training.epochs} "
-            f"{describe_rate(training)} seed {cell.config.seed}")
+            f"{describe_rate(training)} seed {config.seed}")
 
 
 def _plain(value) -> str:

@@ -32,7 +32,6 @@ from mnist_lab.core.versions import compared
 FORMAT = 1
 FOLDER = ".checkpoints"  # hidden: a runs/ or sweep folder lists results, not work in progress
 SUFFIX = ".checkpoint.npz"
-LOG_SUFFIX = ".tensorboard"
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,10 +108,6 @@ class CheckpointFolder:
     def path(self, key: str) -> Path:
         return self.folder / f"{key}{SUFFIX}"
 
-    def log_folder(self, key: str) -> Path:
-        """Where a training may keep its live TensorBoard log (a train run's), beside its checkpoint."""
-        return self.folder / f"{key}{LOG_SUFFIX}"
-
     def load(self, key: str, log=print) -> Checkpoint | None:
         """Training ``key``'s checkpoint when a valid one exists (a damaged one is warned of and
         removed: its training starts over)."""
@@ -143,8 +138,7 @@ class CheckpointFolder:
             temporary.write_bytes(data)
 
     def remove(self, key: str):
-        """Training ``key``'s checkpoint and live log; the folder too once it is empty."""
+        """Training ``key``'s checkpoint; the folder too once it is empty."""
         self.path(key).unlink(missing_ok=True)
-        shutil.rmtree(self.log_folder(key), ignore_errors=True)
         if self.folder.is_dir() and not any(self.folder.iterdir()):
             self.folder.rmdir()

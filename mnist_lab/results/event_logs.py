@@ -1,11 +1,16 @@
 """TensorBoard event files for runs and sweep cells, written with TensorBoard's own record format
 and protos (no TensorFlow import, so both engines and every Keras backend log the same way).
 
-A log folder holds, as Keras's TensorBoard callback lays them out, ``train/`` and ``test/``
-runs with the scalars ``epoch_loss`` and ``epoch_accuracy`` per epoch (``train/`` also
-``epoch_learning_rate`` and ``epoch_seconds``), and, once the training is complete, the
-HParams plugin's session records in the folder itself: its hyper-parameters, so a whole grid
-can be sorted and compared in TensorBoard's HParams dashboard by the final test metrics.
+The logs are a view of the results, in their own tree, ``<results>/tensorboard`` (open it with
+`tensorboard --logdir results/tensorboard`): ``runs/<name>`` per train run and
+``sweeps/<sweep>/<name>/`` per sweep cell, where the name is what a person recognises (the
+label, engine, changes, batch, epochs, step, seed, data slices) followed by the experiment's hash, so each
+result is one TensorBoard run, and one experiment one name. A log holds per epoch the scalars
+``accuracy/train``, ``accuracy/test``, ``loss/train``, ``loss/test``, ``learning_rate`` and
+``seconds`` (Keras's callback writes ``train/`` and ``validation/`` runs; here the evaluation set
+is MNIST's test set, named so, and one run per result keeps the run list one line per result),
+and, once the training is complete, the HParams plugin's session records: its hyper-parameters,
+so a whole grid can be sorted and compared in the HParams dashboard by the final test metrics.
 
 During training, ``LiveLog`` appends each epoch as it ends; when the result is complete,
 ``write_log`` rewrites the folder from the result's history, so a finished log holds each
@@ -19,14 +24,31 @@ import struct
 import time
 from pathlib import Path
 
-from mnist_lab.core.describe import describe_limits, describe_schedule, describe_stages, model_changes
+from mnist_lab.core.describe import (describe_experiment, describe_limits, describe_schedule, describe_stages,
+                                     model_changes)
+from mnist_lab.core.errors import printable
 from mnist_lab.core.files import atomic_path
 
-FOLDER = "tensorboard"  # a run's logs: <run>/tensorboard; a sweep's: <sweep>/tensorboard/<cell key>
-SUBRUNS = ("train", "test")
-# The HParams dashboard's metrics: (subrun, tag) as the scalars are written.
-METRICS = (("test", "epoch_accuracy"), ("test", "epoch_loss"), ("train", "epoch_accuracy"), ("train", "epoch_loss"))
+FOLDER = "tensorboard"  # <results>/tensorboard: runs/<name>, sweeps/<sweep>/<name>, the Projector's files
+NAME_LENGTH = 160  # characters of a log's name before its hash, at most NAME_BYTES bytes
+NAME_BYTES = 220  # ... as UTF-8: with the hash, within the 255 bytes a file name may have
 _FILE_PREFIX = "events.out.tfevents"
+_UNSAFE = str.maketrans({"/": "÷", "\\": "_", "<": "_", ">": "_", ":": "_", '"': "_", "|": "_", "?": "_", "*": "_"})
+
+
+def log_folder(results_dir, place: str, label: str, config, key: str) -> Path:
+    """The log folder of experiment ``key`` (``label``-<hash>) trained from ``config``, kept in
+    ``place`` ("runs", or "sweeps/<sweep>"): named as a person reads it, then the hash."""
+    data = config.data
+    limits = describe_limits({"train_limit": data.train_limit, "test_limit": data.test_limit})
+    described = " ".join(filter(None, [describe_experiment(label, config),
+                                       "" if limits == "all" else f"images {limits}",
+                                       "" if data.path is None and data.source == "builtin" else "own data"]))
+    # A name is one path component, printable, that every file system takes: control characters
+    # escaped, then "/" (as in "lr / (1 + 0.5 t)") and the characters Windows refuses replaced.
+    described = printable(described, NAME_LENGTH).translate(_UNSAFE)
+    described = described.encode()[:NAME_BYTES].decode(errors="ignore").rstrip(". ")
+    return Path(results_dir) / FOLDER / place / f"{described} {key.rsplit('-', 1)[-1]}"
 
 
 def hyperparameters(config, record) -> dict:
@@ -41,11 +63,10 @@ def hyperparameters(config, record) -> dict:
 
 
 def _scalars(row: dict, config) -> dict:
-    """The scalars of one epoch (a history row of ``config``'s training), by subrun."""
-    learning_rate = config.learning_rate_at(row["epoch"] - 1)
-    return {"train": {"epoch_loss": row["train_loss"], "epoch_accuracy": row["train_accuracy"],
-                      "epoch_learning_rate": learning_rate, "epoch_seconds": row["train_seconds"]},
-            "test": {"epoch_loss": row["test_loss"], "epoch_accuracy": row["test_accuracy"]}}
+    """The scalars of one epoch (a history row of ``config``'s training), by tag."""
+    return {"accuracy/train": row["train_accuracy"], "accuracy/test": row["test_accuracy"],
+            "loss/train": row["train_loss"], "loss/test": row["test_loss"],
+            "learning_rate": config.learning_rate_at(row["epoch"] - 1), "seconds": row["train_seconds"]}
 
 
 def _encode(event) -> bytes:
@@ -99,31 +120,23 @@ def _event_file(folder: Path, stamp: float) -> Path:
     return folder / f"{_FILE_PREFIX}.{int(stamp):010d}.mnist-lab"
 
 
-def empty_event_file(path: Path):
-    """An event file holding only its version record: what makes TensorBoard treat a folder as a run."""
-    with atomic_path(path) as temporary:
-        temporary.write_bytes(_encode(_event(wall_time=0.0)))
-
-
 def write_log(folder: Path, config, history: list, hparams: dict, created: float):
     """A complete log of a finished training from its ``history`` (store.HISTORY_FIELDS rows),
     ``created`` (seconds since the epoch) when it ended, replacing whatever ``folder`` held:
-    each file written whole, then renamed into place."""
+    written whole, then renamed into place."""
     started = created - sum(row["train_seconds"] for row in history)
     shutil.rmtree(folder, ignore_errors=True)
-    events = {name: [_event(wall_time=started)] for name in SUBRUNS}
+    events = [_event(wall_time=started)]
     elapsed = started
     for row in history:
         elapsed += row["train_seconds"]
-        for name, values in _scalars(row, config).items():
-            events[name].append(_event(row["epoch"], _scalar_summary(values), elapsed))
-    events[""] = [_event(wall_time=started)] + [_event(0, summary, stamp) for summary, stamp in
-                                                zip(_hparams_summaries(hparams, started, created), (started, created))]
-    for name, subrun in events.items():
-        target = _event_file(folder / name if name else folder, started)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(target) as temporary:
-            temporary.write_bytes(b"".join(map(_encode, subrun)))
+        events.append(_event(row["epoch"], _scalar_summary(_scalars(row, config)), elapsed))
+    events += [_event(0, summary, stamp) for summary, stamp in
+               zip(_hparams_summaries(hparams, started, created), (started, created))]
+    target = _event_file(folder, started)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as temporary:
+        temporary.write_bytes(b"".join(map(_encode, events)))
 
 
 class LiveLog:
@@ -131,20 +144,20 @@ class LiveLog:
     at epoch 1, it first clears what an earlier attempt left; resuming later, it appends."""
 
     def __init__(self, folder: Path, config):
-        self.folder, self.config, self._files = Path(folder), config, None
+        self.folder, self.config, self._file = Path(folder), config, None
 
     def epoch(self, row: dict):
-        if self._files is None:
+        if self._file is None:
             if row["epoch"] == 1:
                 shutil.rmtree(self.folder, ignore_errors=True)
             stamp = time.time()
-            self._files = {}
-            for name in SUBRUNS:
-                path = _event_file(self.folder / name, stamp)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                if not path.exists():
-                    path.write_bytes(_encode(_event(wall_time=stamp)))
-                self._files[name] = path
-        for name, values in _scalars(row, self.config).items():
-            with open(self._files[name], "ab") as stream:
-                stream.write(_encode(_event(row["epoch"], _scalar_summary(values))))
+            self._file = _event_file(self.folder, stamp)
+            self._file.parent.mkdir(parents=True, exist_ok=True)
+            if not self._file.exists():
+                self._file.write_bytes(_encode(_event(wall_time=stamp)))
+        with open(self._file, "ab") as stream:
+            stream.write(_encode(_event(row["epoch"], _scalar_summary(_scalars(row, self.config)))))
+
+    def discard(self):
+        """The log of a training that leaves no result (it diverged): it goes."""
+        shutil.rmtree(self.folder, ignore_errors=True)

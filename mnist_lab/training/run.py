@@ -14,7 +14,7 @@ from pathlib import Path
 from mnist_lab.results import store
 from mnist_lab.results.checkpoints import CheckpointFolder
 from mnist_lab.core.data import downloads_with_keras, prepare
-from mnist_lab.results.event_logs import FOLDER as LOGS_FOLDER, LiveLog, hyperparameters, write_log
+from mnist_lab.results.event_logs import LiveLog, hyperparameters, log_folder, write_log
 from mnist_lab.core.identity import load_checked
 from mnist_lab.core.output import Output
 
@@ -43,8 +43,8 @@ def train(config, name: str, results_dir="results", *, force=False, output=Outpu
     """Train ``config`` unless a complete run of its experiment exists; return its run folder.
     ``output.notice`` names a damaged run that is trained again, and a training resumed from its
     checkpoint (after its last finished epoch, unless ``force``). With ``event_logs``,
-    TensorBoard follows the training in its checkpoint folder (<run>.tensorboard) and the run
-    keeps the complete log (<run>/tensorboard)."""
+    TensorBoard follows the training in its log (event_logs.log_folder), made complete when the
+    run is published."""
     final = store.run_dir(results_dir, name, config)
     saved = CheckpointFolder(final.parent)
     existing = None if force else existing_run(config, name, results_dir, output.notice)
@@ -77,7 +77,8 @@ def train(config, name: str, results_dir="results", *, force=False, output=Outpu
         notice(f"Resuming after epoch {saved_state.epoch} of {config.total_epochs} "
                f"(checkpoint {saved.path(final.name)})")
 
-    live = LiveLog(saved.log_folder(final.name), config) if event_logs else None
+    logs = run_log_folder(results_dir, name, config)
+    live = LiveLog(logs, config) if event_logs else None
 
     def save_checkpoint(history):
         if live is not None:
@@ -89,20 +90,27 @@ def train(config, name: str, results_dir="results", *, force=False, output=Outpu
                                    on_epoch=save_checkpoint)
     except fit.Diverged:
         saved.remove(final.name)  # it would only diverge again: its checkpoint and live log go
+        if live is not None:
+            live.discard()
         raise
     predictions = trajectory.test_probabilities.argmax(axis=1)
     confusion = records.confusion_counts(arrays.test_labels, predictions)
     metrics = records.run_metrics(config, dataset, trajectory, confusion, wall_seconds=time.perf_counter() - started)
     with store.staging(final) as staged:
         write_run(staged, name, config, model, summary, trajectory.history, metrics)
-        if event_logs:
-            write_log(staged / LOGS_FOLDER, config, trajectory.history, hyperparameters(config, metrics),
-                      store.created_seconds(metrics))
         # A damaged run at ``final`` is replaced too; a good one published meanwhile by a
         # concurrent train of the same experiment is kept.
+        if event_logs:  # complete before the run appears: a kill between them leaves the log whole
+            write_log(logs, config, trajectory.history, hyperparameters(config, metrics),
+                      store.created_seconds(metrics))
         trained = store.publish(staged, final, replace=force or _damaged(final))
     saved.remove(final.name)
     return TrainResult(final, metrics if trained else store.read_run(final), trained)
+
+
+def run_log_folder(results_dir, name: str, config) -> Path:
+    """The TensorBoard log of the train run of ``config`` labelled ``name``."""
+    return log_folder(results_dir, store.RUNS_FOLDER, name, config, store.run_dir(results_dir, name, config).name)
 
 
 def _damaged(run: Path) -> bool:

@@ -17,7 +17,7 @@ from mnist_lab.core.output import Output
 from mnist_lab.core.sweep_plan import Sweep, longest, pending_cells, trajectories
 from mnist_lab.results import store
 from mnist_lab.results.checkpoints import CheckpointFolder
-from mnist_lab.results.event_logs import FOLDER as LOGS_FOLDER, LiveLog, hyperparameters, write_log
+from mnist_lab.results.event_logs import LiveLog, hyperparameters, log_folder, write_log
 from mnist_lab.training.trajectory import DataCache, failure_message, train_trajectory
 
 
@@ -136,7 +136,7 @@ class SweepListener:
     """Where a trajectory's events go, in this process (also for events a Dask worker sent): cells
     and checkpoints to the sweep's files, epochs and notes to the progress bar; with
     ``event_logs``, epochs to the live TensorBoard log of the cell they train to, and each cell's
-    complete log beside its record (event_logs.py)."""
+    complete log in the TensorBoard tree (event_logs.py)."""
 
     def __init__(self, folder: Path, bar, saved: SweepCheckpoints, event_logs=True):
         self.folder, self.bar, self.saved, self.event_logs = folder, bar, saved, event_logs
@@ -155,17 +155,19 @@ class SweepListener:
 
     @staticmethod
     def log_folder_of(folder: Path, cell) -> Path:
-        return folder / LOGS_FOLDER / cell.key
+        """The cell's log in the TensorBoard tree (results/tensorboard/sweeps/<sweep>/<name>)."""
+        return log_folder(folder.parent.parent, f"{store.SWEEPS_FOLDER}/{folder.name}", cell.name, cell.config,
+                          cell.key)
 
     def cell(self, cell, record):
         """Write a cell's record once (a trajectory run again after its worker died repeats it)."""
         if cell.key not in self.written:
-            store.write_cell(self.folder, cell.key, record)
-            self.written.add(cell.key)
-            if self.event_logs:
+            if self.event_logs:  # complete before the cell is: a kill between them leaves it whole
                 self.live.pop(cell.key, None)
                 write_log(self.log_folder(cell), cell.config, record["history"],
                           hyperparameters(cell.config, record), store.created_seconds(record))
+            store.write_cell(self.folder, cell.key, record)
+            self.written.add(cell.key)
             self.bar.cell_done(cell, record)
 
     def checkpoint(self, key, data):

@@ -128,7 +128,7 @@ def test_visualize_writes_every_figure_and_table_then_uses_its_cache(tiny_runs, 
     lines = []
     chosen = {"mlp": runs["mlp"], "cnn": runs["cnn"]}
     written = visualize.visualize(results_dir=results, limit=150, runs=1, output=Output(log=lines.append, progress=False), runs_by_type=chosen)
-    projector = results / "embeddings" / "projector"
+    projector = results / "tensorboard"  # the Projector's files at the root of the TensorBoard tree
     names = {path.name for path in written if path.parent != projector}
     assert names == {"train_first_200.png", "untangling.png", "separability.csv", "separability.md",
                      *(f"{source}_{method}.png" for source in ("raw", "mlp", "cnn") for method in ("tsne", "pca"))}

@@ -82,7 +82,7 @@ def test_numpy_run_directory_has_the_same_files_and_numbers(mnist, tmp_path):
     result = train(config, "mlp-numpy", tmp_path, dataset=mnist, **QUIET)
     files = {path.name for path in result.run_dir.iterdir()}
     assert files == {"config.yaml", "model.npz", "history.csv", "metrics.json", "summary.txt",
-                     "learning_curves.png", "confusion_matrix.png", "tensorboard"}
+                     "learning_curves.png", "confusion_matrix.png"}
     keras_run = train(load_config(ROOT / "configs" / "mlp.yaml", ["data.train_limit=200", "data.test_limit=50",
                                                                   "training.epochs=1"], environ={}),
                       "mlp", tmp_path, dataset=mnist, **QUIET)

@@ -22,7 +22,7 @@ from mnist_lab.core.output import Output, silent
 
 from conftest import ROOT
 
-RUN_FILES = {"tensorboard", "config.yaml", "model.keras", "history.csv", "metrics.json", "summary.txt",
+RUN_FILES = {"config.yaml", "model.keras", "history.csv", "metrics.json", "summary.txt",
              "learning_curves.png", "confusion_matrix.png"}
 
 pytestmark = pytest.mark.backend  # make test runs this module on the JAX backend too
