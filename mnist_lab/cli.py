@@ -322,6 +322,9 @@ def visualize(sources, methods, limit, seed, runs, mlp_run, cnn_run, train_missi
 def report(results_dir):
     """Write DIR/REPORT.md from the sweep cells and embeddings already in DIR.
 
+    Writes what the results allow; what is missing is listed at the top with
+    the command that makes it.
+
     \b
     Example:
       mnist-lab report

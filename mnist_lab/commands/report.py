@@ -12,7 +12,4 @@ def run(results_dir):
     from mnist_lab.results.store import REPORT_FIGURES_FOLDER, check_writable
 
     check_writable(Path(results_dir) / REPORT_FIGURES_FOLDER, "--results")
-    try:
-        write_report(results_dir, log=click.echo)  # says whether it wrote or found REPORT.md up to date
-    except FileNotFoundError as error:
-        raise click.ClickException(str(error)) from None
+    write_report(results_dir, log=click.echo)  # says whether it wrote or found REPORT.md up to date

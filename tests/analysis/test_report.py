@@ -1,5 +1,6 @@
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -61,12 +62,20 @@ def test_report_is_generated_from_the_cells_and_regenerates_identically(tmp_path
     write_cells(tmp_path / "sweeps" / "lab", [changed])
     lines.clear()
     assert "92.30% ± 0.10%" in report.write_report(tmp_path, log=lines.append).read_text()
-    assert lines == [f"Wrote {tmp_path / 'REPORT.md'}"]
+    assert len(lines) == 1 and lines[0].startswith(f"Wrote {tmp_path / 'REPORT.md'} (7 parts missing;")
 
 
-def test_report_needs_the_sweep(tmp_path):
-    with pytest.raises(FileNotFoundError, match="run `mnist-lab sweep` first"):
-        report.write_report(tmp_path)
+def test_a_report_of_an_empty_folder_names_every_missing_part_and_its_command(tmp_path):
+    lines = []
+    text = report.write_report(tmp_path, log=lines.append).read_text()
+    assert lines == [f"Wrote {tmp_path / 'REPORT.md'} (7 parts missing; it names them and the commands that make them)"]
+    for sweep, command in (("lab", "mnist-lab sweep"), ("notebook", "mnist-lab sweep sweep-notebook"),
+                           ("cnn", "mnist-lab sweep sweep-cnn"), ("engines", "mnist-lab sweep sweep-engines"),
+                           ("schedules", "mnist-lab sweep sweep-schedules"), ("gd", "mnist-lab sweep sweep-gd")):
+        assert re.search(rf"^- `sweeps/{sweep}`: all \d+ cells \(.+\): `{command}` ", text, re.MULTILINE), sweep
+    assert "- `embeddings/`: the t-SNE and PCA maps and their measures (Part 3 and its answers): `mnist-lab visualize`" \
+        in text
+    assert "- **not run**: 9 of 9" in text and "## The three models" in text
 
 
 def test_a_damaged_separability_table_is_named_not_a_crash(tmp_path, mnist):

@@ -50,8 +50,17 @@ def serial(tmp_path_factory):
     return path, table(folder / "results")
 
 
-def descendants_alive(pids):
-    return [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+def descendants_alive(pids, grace=10):
+    """The processes of ``pids`` still running after ``grace`` seconds: a worker whose parent has
+    just left may still be closing down (its pipes already shut) on a loaded machine."""
+    processes = []
+    for pid in pids:
+        try:
+            processes.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(processes, timeout=grace)
+    return [process.pid for process in alive if process.is_running() and process.status() != psutil.STATUS_ZOMBIE]
 
 
 def test_a_local_cluster_gives_the_serial_table_and_leaves_no_process(serial, tmp_path):
