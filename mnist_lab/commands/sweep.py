@@ -17,31 +17,22 @@ def run(sweep_path, overrides, data_path, results_dir, only, force, dry_run, rep
         workers, scheduler, threads_per_worker, worker_timeout)
     from mnist_lab.analysis.lab import plateau_note
     from mnist_lab.analysis.sweep_tables import write_sweep_report
-    from mnist_lab.core.builtin_configs import default_sweep, resolve
-    from mnist_lab.core.sweep_plan import load_sweep
-    from mnist_lab.results.store import CELLS_FOLDER, FAILED_FOLDER, check_writable, read_cells, sweep_folder
+    from mnist_lab.results.store import read_cells
 
-    sweep_path = default_sweep() if sweep_path is None else resolve(sweep_path)
-    plan = load_sweep(sweep_path, overrides, data_path=data_path, only=only.split(",") if only else None)
+    plan, folder = prepared(sweep_path, overrides, data_path, results_dir, only)
     experiments = {cell.experiment for cell in plan.cells}
-    folder = sweep_folder(results_dir, plan.name)
-    for subfolder in (CELLS_FOLDER, FAILED_FOLDER):
-        check_writable(folder / subfolder, "--results")
     if report_only:
         written = write_sweep_report(folder, experiments, log=click.echo)
         if written is None:
-            raise click.ClickException(f"{folder} has no finished cells; run `mnist-lab sweep {sweep_path}` first")
+            raise click.ClickException(f"{folder} has no finished cells; run `mnist-lab sweep"
+                                       f"{'' if sweep_path is None else f' {sweep_path}'}` first")
         click.echo("\n".join(f"Wrote {path}" for path in written) if written else
                    f"Up to date: {folder}'s tables and figures were made from these cells by this code")
         return 0
     if dry_run:
         list_cells(plan, folder, force, cluster, log=click.echo)
         return 0
-    from mnist_lab.training.sweep import run_sweep
-
-    outcome = run_sweep(plan, results_dir, force=force, output=Output(log=click.echo, progress=not quiet),
-                        cluster=cluster, event_logs=event_logs,
-                        write_tables=lambda folder, experiments: write_sweep_report(folder, experiments, log=silent))
+    outcome = swept(plan, results_dir, force, Output(log=click.echo, progress=not quiet), cluster, event_logs)
     click.echo(f"Sweep {plan.name}: {outcome.trained} cells trained, {outcome.skipped} skipped, "
                f"{len(outcome.failures)} failed; tables in {outcome.folder}")
     note = plateau_note(record for record in read_cells(outcome.folder).records.values()
@@ -54,6 +45,31 @@ def run(sweep_path, overrides, data_path, results_dir, only, force, dry_run, rep
         click.echo(f"Failed: {key}: {message}", err=True)
     click.echo("Failed cells are retried on the next run.", err=True)
     return EXIT_FAILURE
+
+
+def prepared(sweep_path, overrides, data_path, results_dir, only):
+    """The sweep a `sweep` names (a file, a built-in name, or the default), with its overrides
+    and ``--only``, and its folder, the places it writes checked first; the CLI and the Python
+    API start here."""
+    from mnist_lab.core.builtin_configs import default_sweep, resolve
+    from mnist_lab.core.sweep_plan import load_sweep
+    from mnist_lab.results.store import CELLS_FOLDER, FAILED_FOLDER, check_writable, sweep_folder
+
+    sweep_path = default_sweep() if sweep_path is None else resolve(sweep_path)
+    plan = load_sweep(sweep_path, overrides, data_path=data_path, only=only.split(",") if only else None)
+    folder = sweep_folder(results_dir, plan.name)
+    for subfolder in (CELLS_FOLDER, FAILED_FOLDER):
+        check_writable(folder / subfolder, "--results")
+    return plan, folder
+
+
+def swept(plan, results_dir, force, output, cluster, event_logs):
+    """The sweep trained (its finished cells kept), its tables and figures written."""
+    from mnist_lab.analysis.sweep_tables import write_sweep_report
+    from mnist_lab.training.sweep import run_sweep
+
+    return run_sweep(plan, results_dir, force=force, output=output, cluster=cluster, event_logs=event_logs,
+                     write_tables=lambda folder, experiments: write_sweep_report(folder, experiments, log=silent))
 
 
 def list_cells(sweep, folder, force=False, cluster=None, log=print):

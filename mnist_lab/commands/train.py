@@ -7,15 +7,15 @@ import click
 from mnist_lab.core.output import Output
 
 
-def run(config_path, overrides, data_path, results_dir, force, dry_run, quiet, event_logs):
-    from mnist_lab.analysis.lab import plateau_note
+def prepared(config_path, overrides, data_path, results_dir, event_logs):
+    """The config a `train` names (a file or a built-in name, with ``--set`` overrides and
+    ``--data``), its label and its run folder, every place it writes checked first; the CLI and
+    the Python API start here."""
     from mnist_lab.core.builtin_configs import resolve
-    from mnist_lab.core.config import config_name, load_config, to_yaml
-    from mnist_lab.core.describe import duration
+    from mnist_lab.core.config import config_name, load_config
     from mnist_lab.results.checkpoints import CheckpointFolder
     from mnist_lab.results.store import check_writable, run_dir
-    from mnist_lab.training.estimates import measured_records, run_seconds
-    from mnist_lab.training.run import existing_run, run_log_folder, train
+    from mnist_lab.training.run import run_log_folder
 
     config_path = resolve(config_path)
     config = load_config(config_path, overrides, data_path=data_path)
@@ -26,6 +26,17 @@ def run(config_path, overrides, data_path, results_dir, force, dry_run, quiet, e
     for place in (final.parent, CheckpointFolder(final.parent).folder,
                   *([run_log_folder(results_dir, name, config)] if event_logs else [])):
         check_writable(place, "--results")
+    return config, name, final
+
+
+def run(config_path, overrides, data_path, results_dir, force, dry_run, quiet, event_logs):
+    from mnist_lab.analysis.lab import plateau_note
+    from mnist_lab.core.config import to_yaml
+    from mnist_lab.core.describe import duration
+    from mnist_lab.training.estimates import measured_records, run_seconds
+    from mnist_lab.training.run import existing_run, train
+
+    config, name, final = prepared(config_path, overrides, data_path, results_dir, event_logs)
     if dry_run:
         existing = None if force else existing_run(config, name, results_dir, log=click.echo)
         click.echo(to_yaml(config).rstrip())

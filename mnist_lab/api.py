@@ -1,0 +1,138 @@
+"""The Python API: the command line's operations for a notebook or a script.
+
+    from mnist_lab import api
+
+    result = api.train("cnn", {"training.epochs": 3})
+    result.test_accuracy, result.history[-1], result.model()
+    table = api.sweep("sweep-notebook").table
+    api.runs(where=["model=cnn"])
+    api.predict(result.folder, ["my-seven.png"])
+
+Each function calls what the command of the same name calls (commands/ and the layers under
+it), so an experiment has the same identity, results folder, resume and checks whether it was
+started here or in a terminal. Where the command line prints ``Error:`` and exits 2, these
+raise the same message as an exception (``mnist_lab.core.errors.UsageError``, a ValueError, or
+its ``ConfigError``). Progress goes to the notebook's output: Keras's bar for a training,
+tqdm's text bar for a sweep (Jupyter draws both in place). Overrides are a dict of dotted
+fields, as ``--set`` takes them: ``{"training.epochs": 3, "model.conv_filters": [16, 32]}``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from mnist_lab.core.output import Output, silent
+
+
+@dataclass(frozen=True)
+class Result:
+    """A train run: its folder, its record (metrics.json), and whether this call trained it
+    (False: a complete run of the same experiment was there and is returned instead)."""
+
+    folder: Path
+    metrics: dict
+    trained: bool
+
+    @property
+    def key(self) -> str:
+        return self.folder.name
+
+    @property
+    def config(self) -> dict:
+        """The resolved config that made it."""
+        return self.metrics["config"]
+
+    @property
+    def test_accuracy(self) -> float:
+        return self.metrics["test_accuracy"]
+
+    @property
+    def test_loss(self) -> float:
+        return self.metrics["test_loss"]
+
+    @property
+    def history(self) -> list[dict]:
+        """One dict per epoch: epoch, train and test loss and accuracy, train_seconds."""
+        with open(self.folder / "history.csv", newline="") as stream:
+            return [{name: int(value) if name == "epoch" else float(value) for name, value in row.items()}
+                    for row in csv.DictReader(stream)]
+
+    def model(self):
+        """The trained model (a keras.Model; the NumPy engine's own model for its runs)."""
+        from mnist_lab.results.store import read_run
+        from mnist_lab.training.saved_models import load_run_model
+
+        return load_run_model(Path(read_run(self.folder)["model_file"]))
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """A sweep's folder, what this call did, and its table (table.csv: one row per cell)."""
+
+    folder: Path
+    trained: int
+    skipped: int
+    failures: dict  # cell key -> message
+
+    @property
+    def table(self) -> list[dict]:
+        with open(self.folder / "table.csv", newline="") as stream:
+            return list(csv.DictReader(stream))
+
+
+def train(config, overrides: dict | None = None, *, data=None, results="results", force=False,
+          progress=True, tensorboard=True) -> Result:
+    """Train ``config`` (a YAML file or a built-in name: "logreg", "mlp", "cnn", ...) with
+    ``overrides``, unless a complete run of the same experiment exists; resumes an interrupted
+    training from its checkpoint. ``data``: an .npz or IDX folder instead of the shipped MNIST."""
+    from mnist_lab.commands.train import prepared
+    from mnist_lab.training.run import train as train_config
+
+    resolved, name, _ = prepared(str(config), _settings(overrides), data, results, tensorboard)
+    outcome = train_config(resolved, name, results, force=force, event_logs=tensorboard,
+                           output=Output(log=print if progress else silent, warn=print, progress=progress))
+    return Result(outcome.run_dir, outcome.metrics, outcome.trained)
+
+
+def sweep(sweep_file=None, overrides: dict | None = None, *, only=None, data=None, results="results", force=False,
+          workers=None, scheduler=None, progress=True, tensorboard=True) -> SweepResult:
+    """Train every cell of ``sweep_file`` (a file, a built-in name such as "sweep-cnn", or the
+    lab's sweep when None), keeping finished cells; ``only``: model types ("logreg", ...);
+    ``workers`` or ``scheduler``: on a local or running Dask cluster."""
+    from mnist_lab.commands.sweep import prepared, swept
+    from mnist_lab.training.executors import ClusterSpec
+
+    cluster = None if workers is None and scheduler is None else ClusterSpec.create(workers, scheduler)
+    only = ",".join(only) if isinstance(only, (list, tuple)) else only
+    plan, _ = prepared(None if sweep_file is None else str(sweep_file), _settings(overrides), data, results, only)
+    outcome = swept(plan, results, force, Output(log=print if progress else silent, warn=print, progress=progress),
+                    cluster, tensorboard)
+    return SweepResult(outcome.folder, outcome.trained, outcome.skipped, outcome.failures)
+
+
+def runs(results="results", where=(), sort=None) -> list[dict]:
+    """One dict per run and sweep cell under ``results``, as `mnist-lab runs` lists them;
+    ``where``: "FIELD=VALUE" conditions, ``sort``: a field ("-FIELD" descending)."""
+    from mnist_lab.results.catalog import rows, select
+
+    return select(rows(results), [where] if isinstance(where, str) else list(where), sort)
+
+
+def predict(run, images, *, invert=None, threshold=None, results="results"):
+    """What ``run``'s model (a run folder, its key or a Result) reads in each image file: a list
+    of answers with ``digits`` (likeliest first, with probabilities), ``seen`` (the 28 x 28 image
+    it classified) and ``doubts``; ``invert``: True for dark ink on light paper, False for light
+    on dark, None to tell from each image."""
+    from mnist_lab.analysis.predict import Classifier, answers
+    from mnist_lab.commands.predict import resolve_run
+
+    folder = run.folder if isinstance(run, Result) else resolve_run(str(run), results)
+    return answers(Classifier.of_run(folder), [str(image) for image in images], invert, threshold)
+
+
+def _settings(overrides: dict | None) -> list[str]:
+    """A dict of overrides as ``--set`` takes them: each value in JSON, which YAML reads back."""
+    return [f"{field}={json.dumps(value)}" for field, value in (overrides or {}).items()]
