@@ -7,6 +7,7 @@ counts, the convexity checks), so regenerating it without new training gives the
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import statistics
@@ -396,17 +397,24 @@ def _embeddings_section(folder: Path) -> str:
                       "(figures/train_first_200.png)."])
 
 
-def _questions_section(summary, continued, embeddings: Path, log) -> str:
-    convexity = convexity_checks()
+@functools.cache
+def _data_checks() -> tuple:
+    """The checks computed from the shipped data alone with fixed seeds (convexity chords, the
+    loss landscape, finite differences) and the pixels' range: the same in every call, so made
+    once per process (a notebook or a test writing several reports pays them once)."""
     arrays = prepare(load_builtin(), "logreg")
     pixels = arrays.train_inputs()
-    landscape = loss_landscape(pixels, arrays.y_train.argmax(axis=1))
-    gradients = gradient_checks()
+    return (convexity_checks(), loss_landscape(pixels, arrays.y_train.argmax(axis=1)), gradient_checks(),
+            pixels.shape, float(pixels.min()), float(pixels.max()))
+
+
+def _questions_section(summary, continued, embeddings: Path, log) -> str:
+    convexity, landscape, gradients, shape, smallest, largest = _data_checks()
     lines = ["## The lab's questions", "",
-             f"**In what space do the images live?** In ℝ^{pixels.shape[1]}: each "
-             f"{IMAGE_SHAPE[0]} × {IMAGE_SHAPE[1]} image is a vector of {pixels.shape[1]} grey levels, scaled to "
-             f"[0, 1] (over the {len(pixels):,} training images: smallest {pixels.min():g}, largest "
-             f"{pixels.max():g}), so in [0, 1]^{pixels.shape[1]}.",
+             f"**In what space do the images live?** In ℝ^{shape[1]}: each "
+             f"{IMAGE_SHAPE[0]} × {IMAGE_SHAPE[1]} image is a vector of {shape[1]} grey levels, scaled to "
+             f"[0, 1] (over the {shape[0]:,} training images: smallest {smallest:g}, largest "
+             f"{largest:g}), so in [0, 1]^{shape[1]}.",
              "",
              "**Part 1: back-propagation by hand** (`mnist_lab/training/numpy_engine.py`). Logistic regression: "
              "z = xW + b, ŷ = softmax(z), L = −(1/n) Σ y · log ŷ. For one image, log ŷₖ = zₖ − log Σⱼ exp zⱼ, so "
@@ -422,7 +430,7 @@ def _questions_section(summary, continued, embeddings: Path, log) -> str:
              "",
              minimiser_answer(landscape, TrainingConfig().learning_rate)]
     lines += lab_comparisons(summary)
-    lines += ["", batch_size_answer(summary, continued, len(arrays.y_train))]
+    lines += ["", batch_size_answer(summary, continued, shape[0])]
     rows = read_separability(embeddings, log)
     if rows:
         lines += ["", measures_answer(rows), "", projection_answer(rows, pca_variance_share(int(rows[0]["points"])))]

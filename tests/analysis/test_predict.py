@@ -67,7 +67,7 @@ def test_predictions_on_rendered_files_agree_with_the_original_arrays(runs, rend
     assert (on_arrays == mnist.y_test[:DIGITS]).mean() > 0.8  # a model that learned something
 
 
-PAPER_DIGITS = 50  # test digits per paper condition
+PAPER_DIGITS = 30  # test digits per paper condition
 
 
 @pytest.mark.parametrize("condition", CONDITIONS)

@@ -38,6 +38,17 @@ def test_a_step_of_one_over_the_bound_never_increases_the_loss(mnist):
 
 
 def test_report_is_generated_from_the_cells_and_regenerates_identically(tmp_path, mnist):
+    # An empty folder: what the data alone allows, and every missing part named with its command.
+    lines = []
+    text = report.write_report(tmp_path, log=lines.append).read_text()
+    assert lines == [f"Wrote {tmp_path / 'REPORT.md'} (7 parts missing; it names them and the commands that make them)"]
+    for sweep, command in (("lab", "mnist-lab sweep"), ("notebook", "mnist-lab sweep sweep-notebook"),
+                           ("cnn", "mnist-lab sweep sweep-cnn"), ("engines", "mnist-lab sweep sweep-engines"),
+                           ("schedules", "mnist-lab sweep sweep-schedules"), ("gd", "mnist-lab sweep sweep-gd")):
+        assert re.search(rf"^- `sweeps/{sweep}`: all \d+ cells \(.+\): `{command}` ", text, re.MULTILINE), sweep
+    assert "- `embeddings/`: the t-SNE and PCA maps and their measures (Part 3 and its answers): `mnist-lab visualize`" \
+        in text
+    assert "- **not run**: 9 of 9" in text and "## The three models" in text
     records = [cell_record(mnist, "logreg", 300, 10, 0.5, seed, accuracy, loss)
                for seed, accuracy, loss in ((0, 0.9220, 0.272), (1, 0.9225, 0.274), (2, 0.9230, 0.276))]
     # Cells of a slice in the same folder must not change any number of the report.
@@ -63,19 +74,6 @@ def test_report_is_generated_from_the_cells_and_regenerates_identically(tmp_path
     lines.clear()
     assert "92.30% ± 0.10%" in report.write_report(tmp_path, log=lines.append).read_text()
     assert len(lines) == 1 and lines[0].startswith(f"Wrote {tmp_path / 'REPORT.md'} (7 parts missing;")
-
-
-def test_a_report_of_an_empty_folder_names_every_missing_part_and_its_command(tmp_path):
-    lines = []
-    text = report.write_report(tmp_path, log=lines.append).read_text()
-    assert lines == [f"Wrote {tmp_path / 'REPORT.md'} (7 parts missing; it names them and the commands that make them)"]
-    for sweep, command in (("lab", "mnist-lab sweep"), ("notebook", "mnist-lab sweep sweep-notebook"),
-                           ("cnn", "mnist-lab sweep sweep-cnn"), ("engines", "mnist-lab sweep sweep-engines"),
-                           ("schedules", "mnist-lab sweep sweep-schedules"), ("gd", "mnist-lab sweep sweep-gd")):
-        assert re.search(rf"^- `sweeps/{sweep}`: all \d+ cells \(.+\): `{command}` ", text, re.MULTILINE), sweep
-    assert "- `embeddings/`: the t-SNE and PCA maps and their measures (Part 3 and its answers): `mnist-lab visualize`" \
-        in text
-    assert "- **not run**: 9 of 9" in text and "## The three models" in text
 
 
 def test_a_damaged_separability_table_is_named_not_a_crash(tmp_path, mnist):
