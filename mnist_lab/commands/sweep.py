@@ -91,5 +91,5 @@ def list_cells(sweep, folder, force=False, cluster=None, log=print):
     assumption = ("" if cluster is None or cluster.workers else
                   " (as if on one worker: the cluster's size is not known before it runs)")
     log(f"{len(sweep.cells)} cells, {len(todo)} to train{spread}" + (
-        f"; estimated time {duration(estimate.seconds)} of training{assumption}, from {estimate.basis}" if todo else ""))
+        f"; estimated time {estimate.describe(duration)}{assumption}" if todo else ""))
 

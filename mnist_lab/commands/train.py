@@ -44,8 +44,7 @@ def run(config_path, overrides, data_path, results_dir, force, dry_run, quiet, e
             click.echo(f"Already trained: {final}")
         else:
             estimate = run_seconds(config, config.total_epochs, measured_records(results_dir))
-            click.echo(f"Would train: {final}, estimated {duration(estimate.seconds)} of training; from "
-                       f"{estimate.basis}")
+            click.echo(f"Would train: {final}, estimated {estimate.describe(duration)}")
         return
     # Answers a done experiment from its run without importing Keras; warnings show even with -q.
     result = train(config, name, results_dir, force=force, output=Output.of(click.echo, quiet),

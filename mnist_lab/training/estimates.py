@@ -4,6 +4,7 @@ else a built-in figure, saying which; and a sweep's trajectories shared out over
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import json
 import statistics
@@ -20,15 +21,33 @@ from mnist_lab.results import store
 MEASURED_EPOCH_SECONDS = {"logreg": 0.2, "mlp": 0.4, "cnn": 6.0}
 TRAJECTORY_OVERHEAD_SECONDS = 1.0  # building and tracing a model
 FULL_TRAIN_IMAGES = 60000
+# A command's seconds outside its training loops on the project's 2-core machine: Python, the
+# backend and matplotlib imported, the data read, figures and files written. A whole `train`
+# process minus its record's wall_seconds measured 5.4 s (NumPy MLP), 5.7 s (CNN), 6.7 s (MLP).
+START_SECONDS = 6.0
+# A training loop's wall time over its training steps (the test evaluation after every epoch,
+# checkpoints) where no run of the kind has measured it: 1.25 (MLP) and 1.47 (CNN) measured here.
+LOOP_SHARE = 1.3
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """Expected seconds, and what they rest on, in words."""
+    """Expected seconds of training, what they rest on, in words, and the whole command's."""
 
     seconds: float
     basis: str
     measured: bool = True  # False: from a built-in figure
+    loop_share: float = LOOP_SHARE  # the training loop's wall time over its training steps
+
+    @property
+    def in_all(self) -> float:
+        """The whole command: start-up, the training loops (evaluation included), the files."""
+        return START_SECONDS + self.seconds * self.loop_share
+
+    def describe(self, duration) -> str:
+        """"2 s of training, about 9 s in all (…); from <basis>", durations worded by ``duration``."""
+        return (f"{duration(self.seconds)} of training, about {duration(self.in_all)} in all (start-up and files "
+                f"{START_SECONDS:.0f} s, the loop {self.loop_share:.2f} x its training steps); from {self.basis}")
 
 
 def measured_records(results_dir) -> list[dict]:
@@ -48,7 +67,8 @@ def run_seconds(config, epochs: int, records=(), threads=None) -> Estimate:
     of ``records`` of the same speed class (model, engine, backend, batch size, training images,
     compute threads: _speed_class) when there are some, else from the built-in figure of the
     project's machine scaled by the training images used; the estimate says which."""
-    return _estimate(config, epochs, _measured(records), threads)
+    return dataclasses.replace(_estimate(config, epochs, _measured(records), threads),
+                               loop_share=_loop_share(config, records, threads))
 
 
 def sweep_seconds(cells, records, workers=1, threads=None) -> Estimate:
@@ -64,6 +84,19 @@ def sweep_seconds(cells, records, workers=1, threads=None) -> Estimate:
                 f"; {len(estimates) - from_records} at built-in figures from the project's 2-core machine, as nothing "
                 "of their kind has been measured in this results folder"))
     return Estimate(plan_seconds([estimate.seconds for estimate in estimates], workers), basis)
+
+
+def _loop_share(config, records, threads=None) -> float:
+    """The median wall time of a training loop over its training steps among the runs of the same
+    speed class as ``config`` (sweep cells do not record it), else LOOP_SHARE."""
+    train_images = min(config.data.train_limit or FULL_TRAIN_IMAGES, FULL_TRAIN_IMAGES)
+    wanted = _speed_class(to_dict(config), train_images, selected_backend(), threads or compute_threads())
+    shares = [record["wall_seconds"] / sum(record["epoch_seconds"]) for record in records
+              if record.get("wall_seconds") and sum(record.get("epoch_seconds") or [0]) > 0
+              and _speed_class(record["config"], record["data"]["train_images"],
+                               record["versions"].get("backend", DEFAULT_BACKEND),
+                               record.get("compute_threads")) == wanted]
+    return statistics.median(shares) if shares else LOOP_SHARE
 
 
 def _measured(records) -> dict:

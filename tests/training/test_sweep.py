@@ -239,7 +239,8 @@ def test_dry_run_estimates_from_cells_of_the_same_kind(tmp_path):
     """After a slice sweep, the full-data estimate uses the built-in speeds, and the slice's
     estimate its own measured ones: never the last cell read."""
     from mnist_lab.results.store import read_cells
-    from mnist_lab.training.estimates import MEASURED_EPOCH_SECONDS, TRAJECTORY_OVERHEAD_SECONDS, sweep_seconds
+    from mnist_lab.training.estimates import (LOOP_SHARE, MEASURED_EPOCH_SECONDS, START_SECONDS,
+                                              TRAJECTORY_OVERHEAD_SECONDS, run_seconds, sweep_seconds)
 
     path = tiny_sweep(tmp_path, seeds="[0]")
     run_sweep(load_sweep(path, QUICK), tmp_path, **SWEEP)
@@ -259,6 +260,13 @@ def test_dry_run_estimates_from_cells_of_the_same_kind(tmp_path):
             cell.config.training, batch_size=50))) for cell in other_batch.cells))
     assert sweep_seconds(other_batch.cells, records).seconds == pytest.approx(
         TRAJECTORY_OVERHEAD_SECONDS + MEASURED_EPOCH_SECONDS["logreg"] * 2 * 1000 / 60000)
+    # The whole command: start-up and files, and each loop its steps x the share runs measured
+    # (sweep cells do not record it: the built-in share), else the built-in one.
+    assert sliced.in_all == pytest.approx(START_SECONDS + sliced.seconds * LOOP_SHARE)
+    config = load_sweep(path, QUICK).cells[0].config
+    run = {**records[0], "wall_seconds": 2.5 * sum(records[0]["epoch_seconds"])}  # as a train run records it
+    assert run_seconds(config, 2, [run]).loop_share == pytest.approx(2.5)
+    assert run_seconds(config, 2, [run], threads=99).loop_share == LOOP_SHARE  # another speed class
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
