@@ -126,13 +126,26 @@ def predict(run, images, *, invert=None, threshold=None, results="results"):
     of answers with ``digits`` (likeliest first, with probabilities), ``seen`` (the 28 x 28 image
     it classified) and ``doubts``; ``invert``: True for dark ink on light paper, False for light
     on dark, None to tell from each image."""
-    from mnist_lab.analysis.predict import Classifier, answers
+    from mnist_lab.analysis.predict import Classifier, answers, checked_threshold
     from mnist_lab.commands.predict import resolve_run
 
+    images = [images] if isinstance(images, (str, Path)) else list(images)  # one path is one image
+    checked_threshold(threshold, "threshold")
     folder = run.folder if isinstance(run, Result) else resolve_run(str(run), results)
-    return answers(Classifier.of_run(folder), [str(image) for image in images], invert, threshold)
+    classifier = Classifier.of_run(folder)
+    return answers(classifier, [str(image) for image in images], invert, threshold) if images else []
 
 
-def _settings(overrides: dict | None) -> list[str]:
-    """A dict of overrides as ``--set`` takes them: each value in JSON, which YAML reads back."""
-    return [f"{field}={json.dumps(value)}" for field, value in (overrides or {}).items()]
+def _settings(overrides) -> list[str]:
+    """Overrides as ``--set`` takes them: a dict's values in JSON, which YAML reads back, or
+    "FIELD=VALUE" strings as typed on the command line."""
+    from mnist_lab.core.errors import UsageError
+
+    if overrides is None:
+        return []
+    if isinstance(overrides, dict):
+        return [f"{field}={json.dumps(value)}" for field, value in overrides.items()]
+    if isinstance(overrides, (list, tuple)) and all(isinstance(item, str) for item in overrides):
+        return list(overrides)
+    raise UsageError(f"overrides: expected a dict of field: value (or a list of \"field=value\" strings), got "
+                     f"{type(overrides).__name__}")

@@ -212,7 +212,7 @@ def runs(results_dir, conditions, sort, form):
 @click.option("--invert/--no-invert", "dark", default=None,
               help="The images hold dark ink on light paper, turned to MNIST's light on dark (--invert), "
                    "or light ink on dark already (--no-invert). Default: told from each image.")
-@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True), metavar="SHARE",
+@click.option("--threshold", type=float, metavar="SHARE",
               help="Ink is what takes at least this share (0-1) of the paper's light away, the paper "
                    "measured around it. Default: Otsu's threshold per image, at least 0.1.")
 @click.option("--format", "form", type=click.Choice(["text", "csv", "json"]), default="text", show_default=True,

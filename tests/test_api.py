@@ -25,6 +25,9 @@ def test_a_training_started_here_is_the_command_lines_and_back(tmp_path):
     again = api.train("logreg", SLICE, results=tmp_path, progress=False)
     assert not again.trained and again.folder == result.folder and again.metrics["created"] == result.metrics["created"]
     assert [row["key"] for row in api.runs(tmp_path)] == [result.key]
+    # Overrides as typed on the command line are the same experiment.
+    assert api.train("logreg", [f"{field}={value}" for field, value in SLICE.items()], results=tmp_path,
+                     progress=False).folder == result.folder
     assert api.runs(tmp_path, where="model=mlp") == []
 
 
@@ -38,6 +41,8 @@ def test_the_api_raises_what_the_command_line_prints(tmp_path):
     assert len(str(raised.value).splitlines()) == 2  # every problem at once
     with pytest.raises(UsageError, match="no such run folder"):
         api.predict(tmp_path / "nothing", [ROOT / "README.md"])
+    with pytest.raises(UsageError, match="overrides: expected a dict of field: value"):
+        api.train("logreg", 3, results=tmp_path)
     assert not (tmp_path / "runs").exists()
 
 

@@ -11,8 +11,8 @@ image. Instead:
    paper... dark paper) wider than any stroke: it follows a shadow's ramp and its edge, and
    the ink is how much of the paper's light a pixel absorbs, so a shadow scales both alike;
 3. a threshold on that ink: Otsu's (between-class variance), or the user's;
-4. printed lines removed by their shape (thin runs across most of the image), restored where a
-   stroke crosses them;
+4. printed lines removed by their shape (straight runs from edge to edge, thinner than the
+   strokes: not a tight crop's 7 bar), restored where a stroke crosses them;
 5. the digit as the strongest connected ink component and the parts near it of comparable
    weight; specks and far marks are dropped, and what would make the answer doubtful is said.
 
@@ -28,11 +28,17 @@ from dataclasses import dataclass
 import numpy as np
 
 MIN_CONTRAST = 0.1  # ink absorbs at least this share of the paper's light (24 grey levels on white)
+FRAME = 0.25  # share of the image's longer side added as paper around it before the paper is estimated
 SMOOTHING = 1.0  # pixels (Gaussian sigma): sensor noise averaged before the ink is thresholded
 PAPER_WINDOW = 0.4  # share of the image's shorter side: the closing is wider than any stroke
 POLARITY_SIDE = 96  # pixels: the polarity is judged on a thumbnail this large
-LINE_SPAN = 0.75  # a printed line runs across at least this share of the image
+# Light ink needs departures above the local median this many times those below (log2 of the ratio
+# measured: dark ink on generated paper -5.3 to -0.5, tight crops of dark digits up to +0.8; light
+# ink: MNIST's own digits from +1.2, negatives of generated paper from +0.5, of noisy paper +1.0).
+LIGHT_INK = 2.0
+LINE_EDGE = 0.02  # a printed line runs from edge to edge of the image (within this share of its side)
 LINE_RUN = 0.3  # ... in straight runs of at least this share (a 1-degree tilt breaks longer ones)
+LINE_THIN = 0.6  # ... and they are thinner than this share of the strokes left (printed lines are fine, pens not)
 PART_WEIGHT = 0.08  # a part is kept when its ink weighs at least this share of the digit's
 PART_GAP = 0.35  # ... and it lies within this share of the digit's larger side from the digit
 RIVAL_WEIGHT = 0.5  # another mark this heavy, far from the digit, makes the image doubtful
@@ -70,8 +76,10 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
 
 
 def dark_ink(grey: np.ndarray) -> bool:
-    """Whether ``grey`` holds dark ink on light paper: strong departures from the local median
-    lie below it. A shadow's edge departs both ways; only ink departs one way."""
+    """Whether ``grey`` holds dark ink on light paper: the departures from the local median below
+    it are at least 1 / LIGHT_INK of those above. A shadow's edge departs both ways, ink one way.
+    A digit cropped tight is half ink, and then the two sides come close: paper is taken to be
+    the lighter unless the departures above are LIGHT_INK times those below."""
     from scipy import ndimage
 
     factor = max(1, -(-max(grey.shape) // POLARITY_SIDE))
@@ -80,7 +88,7 @@ def dark_ink(grey: np.ndarray) -> bool:
     median = ndimage.median_filter(thumbnail, window, mode="nearest")
     darker = median - ndimage.minimum_filter(thumbnail, window, mode="nearest")
     lighter = ndimage.maximum_filter(thumbnail, window, mode="nearest") - median
-    return bool(darker.sum() >= lighter.sum())
+    return bool(lighter.sum() < LIGHT_INK * darker.sum())
 
 
 def separate(grey: np.ndarray, dark: bool | None = None, threshold: float | None = None) -> Ink:
@@ -90,22 +98,47 @@ def separate(grey: np.ndarray, dark: bool | None = None, threshold: float | None
 
     if dark is None:
         dark = dark_ink(grey)
-    amount = ink_amount(grey, dark)
-    smooth = ink_amount(ndimage.gaussian_filter(grey, SMOOTHING), dark)
+    # A frame of paper around the image: a digit cropped tight has no paper beyond its edges, and
+    # the closing would take its strokes there for paper (a 1's stem, the whole digit).
+    frame = max(2, round(FRAME * max(grey.shape)))
+    inside = (slice(frame, frame + grey.shape[0]), slice(frame, frame + grey.shape[1]))
+    framed = np.pad(_paper_edges(grey, dark), frame, mode="edge")
+    framed[inside] = grey
+    amount = ink_amount(framed, dark)[inside]
+    smooth = ink_amount(ndimage.gaussian_filter(framed, SMOOTHING), dark)[inside]
     level = max(MIN_CONTRAST, otsu_threshold(smooth)) if threshold is None else threshold
     mask = without_lines(smooth >= level)
     digit, doubts = digit_parts(mask, smooth)
     return thinned(Ink(amount, digit, level, doubts))
 
 
-def stroke_width(digit: np.ndarray) -> float:
-    """The mean width of the strokes in ``digit`` as a share of its box's larger side: twice the
-    area over the outline's length (a stroke of width w and length l: 2 w l / 2 l)."""
+def _paper_edges(grey: np.ndarray, dark: bool) -> np.ndarray:
+    """``grey`` with each edge row and column replaced by the paper along it: the lightest (for
+    dark ink) grey within FRAME of its length, so that extending the edges outwards continues the
+    paper (and its shadow), not a stroke that reaches the edge."""
     from scipy import ndimage
 
-    outline = np.count_nonzero(digit & ~ndimage.binary_erosion(digit, border_value=0))
+    edged = grey.copy()
+    spread = ndimage.maximum_filter1d if dark else ndimage.minimum_filter1d
+    for index in (0, -1):
+        edged[index, :] = spread(grey[index, :], max(1, round(FRAME * grey.shape[1])), mode="nearest")
+        edged[:, index] = spread(grey[:, index], max(1, round(FRAME * grey.shape[0])), mode="nearest")
+    return edged
+
+
+def stroke_width(digit: np.ndarray) -> float:
+    """The mean width of the strokes in ``digit`` as a share of its box's larger side."""
     rows, columns = np.nonzero(digit)
-    return 2 * np.count_nonzero(digit) / max(outline, 1) / (max(np.ptp(rows), np.ptp(columns)) + 1)
+    return _stroke_pixels(digit) / (max(np.ptp(rows), np.ptp(columns)) + 1)
+
+
+def _stroke_pixels(ink: np.ndarray) -> float:
+    """The mean width in pixels of the strokes in ``ink``: twice the area over the outline's
+    length (a stroke of width w and length l: 2 w l / 2 l)."""
+    from scipy import ndimage
+
+    outline = np.count_nonzero(ink & ~ndimage.binary_erosion(ink, border_value=0))
+    return 2 * np.count_nonzero(ink) / max(outline, 1)
 
 
 def thinned(ink: Ink) -> Ink:
@@ -132,7 +165,7 @@ def ink_amount(grey: np.ndarray, dark: bool) -> np.ndarray:
     paper's grey level estimated at every pixel by a closing (opening) wider than a stroke."""
     from scipy import ndimage
 
-    window = max(3, round(PAPER_WINDOW * min(grey.shape)))
+    window = max(3, round(PAPER_WINDOW * min(grey.shape)))  # the framed image's: wider than a tight crop's strokes
     if dark:
         paper = ndimage.grey_closing(grey, size=window, mode="nearest")
         return np.clip((paper - grey) / np.maximum(paper, 1.0), 0, 1)
@@ -141,29 +174,42 @@ def ink_amount(grey: np.ndarray, dark: bool) -> np.ndarray:
 
 
 def without_lines(mask: np.ndarray) -> np.ndarray:
-    """``mask`` without printed lines (thin runs across most of the image, across or down), kept
-    where a stroke crosses a line (ink on both sides of it)."""
+    """``mask`` without printed lines: straight runs from one edge of the image to the other,
+    across it (ruled paper), then down it (a margin), each set taken out only while at least
+    LINE_LEFT of the ink stays (in a tight crop a 1's stem runs edge to edge too: it is the digit),
+    and put back where a stroke crosses a line (ink on both sides of it)."""
     from scipy import ndimage
 
-    lines = np.zeros_like(mask)
-    for axis in (1, 0):  # 1: lines across the image (runs along its rows), 0: lines down it
-        length = mask.shape[axis]
-        run = max(2, round(LINE_RUN * length))
-        # An opening by a straight run, as two 1-D filters (time independent of the run's length).
-        candidates = ndimage.maximum_filter1d(ndimage.minimum_filter1d(mask.view(np.uint8), run, axis=axis),
-                                              run, axis=axis).astype(bool)
-        labels, count = ndimage.label(candidates, structure=np.ones((3, 3)))
-        for index, found in enumerate(ndimage.find_objects(labels), start=1):
-            if found[axis].stop - found[axis].start >= LINE_SPAN * length:
-                lines |= labels == index
-    if not lines.any():
-        return mask
-    kept = mask & ~lines
-    # A stroke crossing a line: ink just above and below (left and right of) the line's pixels.
-    thickness = max(2, int(np.ceil(lines.sum() / max(1, np.count_nonzero(lines.any(axis=0)))) * 2 + 2))
-    bridged = ndimage.binary_closing(kept, structure=np.ones((thickness, 1), dtype=bool)) | \
-        ndimage.binary_closing(kept, structure=np.ones((1, thickness), dtype=bool))
-    return kept | (bridged & lines)
+    for axis in (1, 0):  # 1: runs along the rows (lines across the image), 0: down the columns
+        lines, thickness = _edge_to_edge_runs(mask, axis)
+        kept = mask & ~lines
+        if not lines.any() or thickness > LINE_THIN * _stroke_pixels(kept):
+            continue  # the "lines" are as thick as the strokes left (or nothing is left): the digit's own
+        across = (thickness + 2, 1) if axis == 1 else (1, thickness + 2)
+        mask = kept | (ndimage.binary_closing(kept, structure=np.ones(across, dtype=bool)) & lines)
+    return mask
+
+
+def _edge_to_edge_runs(mask: np.ndarray, axis: int) -> tuple[np.ndarray, int]:
+    """The pixels of ``mask`` in straight runs along ``axis`` at least LINE_RUN of the image long
+    that together reach from one edge to the other (a line tilted a little is a chain of such
+    runs), and the thickest such line's thickness in pixels."""
+    from scipy import ndimage
+
+    length = mask.shape[axis]
+    run = max(2, round(LINE_RUN * length))
+    margin = max(2, round(LINE_EDGE * length))
+    # An opening by a straight run, as two 1-D filters (time independent of the run's length).
+    candidates = ndimage.maximum_filter1d(ndimage.minimum_filter1d(mask.view(np.uint8), run, axis=axis),
+                                          run, axis=axis).astype(bool)
+    labels, _ = ndimage.label(candidates, structure=np.ones((3, 3)))
+    lines, thickness = np.zeros_like(mask), 1
+    for index, found in enumerate(ndimage.find_objects(labels), start=1):
+        if found[axis].start <= margin and found[axis].stop >= length - margin:
+            line = labels == index
+            lines |= line
+            thickness = max(thickness, int(np.ceil(np.count_nonzero(line) / (found[axis].stop - found[axis].start))))
+    return lines, thickness
 
 
 def digit_parts(mask: np.ndarray, amount: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -42,21 +42,22 @@ def read_grey(path: Path) -> np.ndarray:
 
     from PIL import Image, UnidentifiedImageError
 
+    named = printable(path)
     try:
         data = read_bounded(path, IMAGE_BYTES)
         with Image.open(io.BytesIO(data)) as image:
             image.load()
             return read_grey_image(image)
     except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
+        raise UsageError(f"{named}: no such file") from None
     except (UnreadableFile, IsADirectoryError) as error:
         if Path(path).is_dir():
-            raise UsageError(f"{path}: is a folder, expected an image file") from None
-        raise UsageError(f"{path}: {error.strerror}, expected an image file") from None
+            raise UsageError(f"{named}: is a folder, expected an image file") from None
+        raise UsageError(f"{named}: {error.strerror}, expected an image file") from None
     except UnidentifiedImageError:
-        raise UsageError(f"{path}: not an image (expected PNG, JPEG or another format Pillow reads)") from None
+        raise UsageError(f"{named}: not an image (expected PNG, JPEG or another format Pillow reads)") from None
     except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise UsageError(f"{path}: cannot read the image ({error})") from None
+        raise UsageError(f"{named}: cannot read the image ({error})") from None
 
 
 def read_grey_image(image) -> np.ndarray:
@@ -149,8 +150,10 @@ class Classifier:
     def of_run(cls, run) -> "Classifier":
         """The classifier of run folder ``run``; UsageError when it is not a complete run."""
         run = Path(run)
+        if run.exists() and not run.is_dir():
+            raise UsageError(f"{printable(run)}: a file, not a run folder (mnist-lab runs --where kind=run lists them)")
         if not run.is_dir():
-            raise UsageError(f"{run}: no such run folder (mnist-lab runs --where kind=run lists them)")
+            raise UsageError(f"{printable(run)}: no such run folder (mnist-lab runs --where kind=run lists them)")
         try:
             record = read_run(run)
         except DamagedResult as error:
@@ -161,6 +164,12 @@ class Classifier:
         """Class probabilities of 28 x 28 uint8 ``images`` (one row per image)."""
         inputs = model_inputs(images, self.model_type, self.scaled)
         return class_probabilities(load_run_model(self.model_file), inputs)
+
+
+def checked_threshold(threshold, where: str):
+    """UsageError unless ``threshold`` is None or a share of the paper's light in (0, 1]."""
+    if threshold is not None and not 0 < threshold <= 1:  # NaN fails this too
+        raise UsageError(f"{where} {threshold}: expected a share of the paper's light, more than 0 and at most 1")
 
 
 def prepared(paths, dark: bool | None = None, threshold: float | None = None) -> list[Prepared]:

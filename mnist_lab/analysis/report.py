@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import shlex
 import statistics
 from pathlib import Path
 
@@ -91,17 +92,19 @@ def _missing_parts(results: Path, log) -> list[str]:
     from mnist_lab.core.sweep_plan import load_sweep
 
     missing = []
+    # The commands write into the folder read here: said when it is not the default one.
+    elsewhere = "" if results == Path("results") else f" --results {shlex.quote(str(results))}"
     for sweep, (builtin, feeds) in SWEEP_SOURCES.items():
         planned = {cell.experiment for cell in load_sweep(builtin_folder() / f"{builtin}.yaml").cells}
         done = {record["experiment_hash"] for record in _records(store.sweep_folder(results, sweep), log=None)}
         absent = len(planned - done)
         if absent:
-            command = "mnist-lab sweep" if builtin == "sweep" else f"mnist-lab sweep {builtin}"
+            command = ("mnist-lab sweep" if builtin == "sweep" else f"mnist-lab sweep {builtin}") + elsewhere
             count = f"all {absent} cells" if absent == len(planned) else f"{absent} of its {len(planned)} cells"
             missing.append(f"`sweeps/{sweep}`: {count} ({feeds}): `{command}` (trains only the missing ones)")
     if not (results / store.EMBEDDINGS_FOLDER / separability.CSV_FILE).exists():
         missing.append("`embeddings/`: the t-SNE and PCA maps and their measures (Part 3 and its answers): "
-                       "`mnist-lab visualize`")
+                       f"`mnist-lab visualize{elsewhere}`")
     return missing
 
 

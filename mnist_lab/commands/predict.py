@@ -12,16 +12,21 @@ import click
 
 
 def run(run_argument, images, results_dir, show_dir, form, dark=None, threshold=None):
-    from mnist_lab.analysis.predict import Classifier, answers, seen_names
+    from mnist_lab.analysis.predict import Classifier, answers, checked_threshold, seen_names
+    from mnist_lab.core.errors import UsageError, printable
     from mnist_lab.core.files import atomic_write_png
     from mnist_lab.results.store import check_writable
 
+    checked_threshold(threshold, "--threshold")
     classifier = Classifier.of_run(resolve_run(run_argument, results_dir))
     if show_dir is not None:
         check_writable(Path(show_dir), "--show")
     found = answers(classifier, images, dark, threshold)
     if show_dir is not None:
-        Path(show_dir).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(show_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UsageError(f"--show {printable(show_dir)}: cannot make the folder ({error.strerror})") from None
         for answer, name in zip(found, seen_names(images)):
             atomic_write_png(answer.seen, Path(show_dir) / name)
     click.echo(FORMATS[form](found), nl=False)
@@ -49,15 +54,17 @@ def as_json(found) -> str:
 
 
 def as_csv(found) -> str:
-    """A header, then one row per image: the path, the three likeliest digits and probabilities,
-    the doubts joined by "; " (empty when none)."""
+    """A header, then one row per image: the path (escaped as in text: a terminal shows CSV too),
+    the three likeliest digits and probabilities, the doubts joined by "; " (empty when none)."""
+    from mnist_lab.core.errors import printable
+
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     ranks = range(1, len(found[0].digits) + 1) if found else ()
     writer.writerow(["image", *[name for rank in ranks for name in (f"digit_{rank}", f"probability_{rank}")],
                      "doubtful"])
     for answer in found:
-        writer.writerow([answer.image, *[value for digit, probability in answer.digits
+        writer.writerow([printable(answer.image), *[value for digit, probability in answer.digits
                                          for value in (digit, f"{probability:.6f}")], "; ".join(answer.doubts)])
     return buffer.getvalue()
 

@@ -34,10 +34,29 @@ def pages(mnist):
             for condition in CONDITIONS}
 
 
-def test_the_polarity_is_told_on_every_paper_and_its_negative(pages):
+def test_the_polarity_is_told_on_every_paper_and_its_negative(pages, mnist):
     for condition, greys in pages.items():
         assert all(paper.dark_ink(grey) for grey in greys), condition
-        assert not any(paper.dark_ink(255 - grey) for grey in greys), condition
+        if condition != "shadow":  # a lit page's negative is a board in light, not in a shadow
+            assert not any(paper.dark_ink(255 - grey) for grey in greys), condition
+    assert not any(paper.dark_ink(digit.astype(float)) for digit in mnist.x_test[:50])  # MNIST's own
+
+
+def test_a_digit_cropped_tight_keeps_its_strokes(mnist):
+    """No paper beyond the edges: the frame of paper keeps the strokes ink, the edge-to-edge bar of
+    a 7 and stem of a 1 are not taken for printed lines, and half ink is still dark ink."""
+    from PIL import Image
+
+    from mnist_lab.analysis.predict import mnist_like
+
+    for digit in mnist.x_test[:40]:
+        rows, columns = np.nonzero(digit > 30)
+        crop = digit[rows.min():rows.max() + 1, columns.min():columns.max() + 1]
+        page = 255 - np.asarray(Image.fromarray(crop).resize((crop.shape[1] * 4, crop.shape[0] * 4),
+                                                             Image.Resampling.BICUBIC), dtype=float)
+        again = mnist_like(page, "crop")
+        assert np.corrcoef(again.image.ravel(), digit.ravel())[0, 1] > 0.8
+        assert any("edge" in doubt for doubt in again.doubts)
 
 
 def test_the_ink_is_the_same_under_a_shadow(mnist):
@@ -54,11 +73,15 @@ def test_the_ink_is_the_same_under_a_shadow(mnist):
 def test_a_line_across_the_image_is_removed_and_a_stroke_crossing_it_kept():
     mask = np.zeros((80, 120), dtype=bool)
     mask[40:42, :] = True  # a printed line, 2 pixels, across the whole image
-    mask[20:60, 50:55] = True  # a stroke crossing it
-    mask[10:12, 20:70] = True  # a digit's bar: long, but not across the image
+    mask[20:60, 50:57] = True  # a pen's stroke crossing it
+    mask[10:16, 20:70] = True  # a digit's bar: long, but not across the image
     kept = paper.without_lines(mask)
     assert not kept[40:42, :45].any() and not kept[40:42, 60:].any()
-    assert kept[20:60, 50:55].all() and kept[10:12, 20:70].all()
+    assert kept[20:60, 50:57].all() and kept[10:16, 20:70].all()
+    bar = np.zeros((80, 120), dtype=bool)
+    bar[10:16, :] = True  # a 7 cropped tight: its bar runs edge to edge, as thick as its stem
+    bar[10:80, 100:106] = True
+    assert np.array_equal(paper.without_lines(bar), bar)
 
 
 def test_specks_are_left_out_and_a_detached_part_kept():

@@ -181,8 +181,12 @@ def test_csv_the_polarity_the_threshold_and_doubts(runs, mnist, tmp_path):
     assert CliRunner().invoke(cli.main, ["predict", str(runs["cnn"]), str(faint), "--threshold", "0.4"]).exit_code == 0
     too_high = CliRunner().invoke(cli.main, ["predict", str(runs["cnn"]), str(faint), "--threshold", "0.6"])
     assert too_high.exit_code == 2 and "no ink reaches the threshold 0.60" in too_high.output
-    out_of_range = CliRunner().invoke(cli.main, ["predict", str(runs["cnn"]), str(light), "--threshold", "2"])
-    assert out_of_range.exit_code == 2 and "--threshold" in out_of_range.output
+    for wrong in ("2", "0", "nan"):
+        out_of_range = CliRunner().invoke(cli.main, ["predict", str(runs["cnn"]), str(light), "--threshold", wrong])
+        assert out_of_range.exit_code == 2 and out_of_range.output.startswith("Error: --threshold ")
+        assert len(out_of_range.output.splitlines()) == 1, out_of_range.output
+    as_run = CliRunner().invoke(cli.main, ["predict", str(light), str(light)])
+    assert as_run.exit_code == 2 and as_run.output == f"Error: {light}: a file, not a run folder (mnist-lab runs --where kind=run lists them)\n"
 
 
 def test_a_name_with_a_newline_or_an_escape_prints_on_one_line(runs, rendered, tmp_path):

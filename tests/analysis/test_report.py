@@ -45,9 +45,11 @@ def test_report_is_generated_from_the_cells_and_regenerates_identically(tmp_path
     for sweep, command in (("lab", "mnist-lab sweep"), ("notebook", "mnist-lab sweep sweep-notebook"),
                            ("cnn", "mnist-lab sweep sweep-cnn"), ("engines", "mnist-lab sweep sweep-engines"),
                            ("schedules", "mnist-lab sweep sweep-schedules"), ("gd", "mnist-lab sweep sweep-gd")):
-        assert re.search(rf"^- `sweeps/{sweep}`: all \d+ cells \(.+\): `{command}` ", text, re.MULTILINE), sweep
-    assert "- `embeddings/`: the t-SNE and PCA maps and their measures (Part 3 and its answers): `mnist-lab visualize`" \
-        in text
+        # The commands write where this report reads: --results names this folder.
+        assert re.search(rf"^- `sweeps/{sweep}`: all \d+ cells \(.+\): `{command} --results {re.escape(str(tmp_path))}` ",
+                         text, re.MULTILINE), sweep
+    assert ("- `embeddings/`: the t-SNE and PCA maps and their measures (Part 3 and its answers): "
+            f"`mnist-lab visualize --results {tmp_path}`") in text
     assert "- **not run**: 9 of 9" in text and "## The three models" in text
     records = [cell_record(mnist, "logreg", 300, 10, 0.5, seed, accuracy, loss)
                for seed, accuracy, loss in ((0, 0.9220, 0.272), (1, 0.9225, 0.274), (2, 0.9230, 0.276))]
