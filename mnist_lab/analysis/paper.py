@@ -183,11 +183,22 @@ def without_lines(mask: np.ndarray) -> np.ndarray:
     for axis in (1, 0):  # 1: runs along the rows (lines across the image), 0: down the columns
         lines, thickness = _edge_to_edge_runs(mask, axis)
         kept = mask & ~lines
-        if not lines.any() or thickness > LINE_THIN * _stroke_pixels(kept):
+        if not lines.any() or thickness > LINE_THIN * _stroke_pixels(_largest_part(kept)):
             continue  # the "lines" are as thick as the strokes left (or nothing is left): the digit's own
         across = (thickness + 2, 1) if axis == 1 else (1, thickness + 2)
         mask = kept | (ndimage.binary_closing(kept, structure=np.ones(across, dtype=bool)) & lines)
     return mask
+
+
+def _largest_part(mask: np.ndarray) -> np.ndarray:
+    """The largest connected part of ``mask`` (all False when it is empty): the strokes whose width
+    a line is compared with, not the line's own leftover fringes."""
+    from scipy import ndimage
+
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    if count == 0:
+        return mask
+    return labels == 1 + int(np.argmax(ndimage.sum_labels(mask, labels, index=np.arange(1, count + 1))))
 
 
 def _edge_to_edge_runs(mask: np.ndarray, axis: int) -> tuple[np.ndarray, int]:
