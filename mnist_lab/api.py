@@ -13,13 +13,16 @@ it), so an experiment has the same identity, results folder, resume and checks w
 started here or in a terminal. Where the command line prints ``Error:`` and exits 2, these
 raise the same message as an exception (``mnist_lab.core.errors.UsageError``, a ValueError, or
 its ``ConfigError``). Progress goes to the notebook's output: Keras's bar for a training,
-tqdm's text bar for a sweep (Jupyter draws both in place). Overrides are a dict of dotted
+tqdm's text bar for a sweep (Jupyter draws both in place). In a script, the backends' C++
+start-up lines are kept off the terminal as the command line keeps them (backend_logs.py; not
+where the user set TF_CPP_MIN_LOG_LEVEL); a Jupyter kernel's own stderr is left alone. Overrides are a dict of dotted
 fields, as ``--set`` takes them: ``{"training.epochs": 3, "model.conv_filters": [16, 32]}``.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +94,7 @@ def train(config, overrides: dict | None = None, *, data=None, results="results"
     from mnist_lab.commands.train import prepared
     from mnist_lab.training.run import train as train_config
 
+    _quiet_backends()
     resolved, name, _ = prepared(str(config), _settings(overrides), data, results, tensorboard)
     outcome = train_config(resolved, name, results, force=force, event_logs=tensorboard,
                            output=Output(log=print if progress else silent, warn=print, progress=progress))
@@ -105,6 +109,7 @@ def sweep(sweep_file=None, overrides: dict | None = None, *, only=None, data=Non
     from mnist_lab.commands.sweep import prepared, swept
     from mnist_lab.training.executors import ClusterSpec
 
+    _quiet_backends()
     cluster = None if workers is None and scheduler is None else ClusterSpec.create(workers, scheduler)
     only = ",".join(only) if isinstance(only, (list, tuple)) else only
     plan, _ = prepared(None if sweep_file is None else str(sweep_file), _settings(overrides), data, results, only)
@@ -129,11 +134,30 @@ def predict(run, images, *, invert=None, threshold=None, results="results"):
     from mnist_lab.analysis.predict import Classifier, answers, checked_threshold
     from mnist_lab.commands.predict import resolve_run
 
+    _quiet_backends()
     images = [images] if isinstance(images, (str, Path)) else list(images)  # one path is one image
     checked_threshold(threshold, "threshold")
     folder = run.folder if isinstance(run, Result) else resolve_run(str(run), results)
     classifier = Classifier.of_run(folder)
     return answers(classifier, [str(image) for image in images], invert, threshold) if images else []
+
+
+def _quiet_backends():
+    """The command line's filter of the backends' C++ start-up lines, once, in a script whose
+    stderr is the process's file descriptor 2 (in Jupyter it is the kernel's stream: left alone)."""
+    import sys
+
+    from mnist_lab.core import backend_logs
+
+    if isinstance(sys.stderr, io.TextIOWrapper) and _descriptor(sys.stderr) == 2:
+        backend_logs.quiet([])
+
+
+def _descriptor(stream):
+    try:
+        return stream.fileno()
+    except (OSError, ValueError):
+        return None
 
 
 def _settings(overrides) -> list[str]:

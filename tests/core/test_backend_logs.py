@@ -35,6 +35,18 @@ def test_a_command_prints_no_backend_chatter_unless_debugging(tmp_path):
     assert "InitializeLog" in runs["debug"].stderr
 
 
+def test_a_script_using_the_api_prints_no_backend_chatter(tmp_path):
+    environment = {key: value for key, value in os.environ.items() if key != backend_logs.VARIABLE}
+    script = ("from mnist_lab import api\n"
+              f"result = api.train('logreg', {{'data.train_limit': 500, 'data.test_limit': 100, 'training.epochs': 1}}, "
+              f"results={str(tmp_path)!r}, progress=False, tensorboard=False)\n"
+              "import sys; print('accuracy', result.test_accuracy); print('kept', file=sys.stderr)\n")
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment)
+    assert ran.returncode == 0 and "accuracy" in ran.stdout, ran.stderr
+    assert "InitializeLog" not in ran.stderr and "00:00:" not in ran.stderr, ran.stderr
+    assert ran.stderr.strip().endswith("kept")  # the script's own stderr still shows
+
+
 def test_a_command_started_with_standard_error_closed_still_runs():
     listed = subprocess.run(f"{sys.executable} -m mnist_lab configs 2>&-", shell=True, capture_output=True, text=True)
     assert listed.returncode == 0 and "sweep-notebook" in listed.stdout
