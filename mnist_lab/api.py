@@ -15,8 +15,9 @@ raise the same message as an exception (``mnist_lab.core.errors.UsageError``, a 
 its ``ConfigError``). Progress goes to the notebook's output: Keras's bar for a training,
 tqdm's text bar for a sweep (Jupyter draws both in place). In a script, the backends' C++
 start-up lines are kept off the terminal as the command line keeps them (backend_logs.py; not
-where the user set TF_CPP_MIN_LOG_LEVEL); a Jupyter kernel's own stderr is left alone. Overrides are a dict of dotted
-fields, as ``--set`` takes them: ``{"training.epochs": 3, "model.conv_filters": [16, 32]}``.
+where the user set TF_CPP_MIN_LOG_LEVEL); a Jupyter kernel's own stderr is left alone.
+Overrides are a dict of dotted fields, as ``--set`` takes them: ``{"training.epochs": 3,
+"model.conv_filters": [16, 32]}``.
 """
 
 from __future__ import annotations
@@ -59,9 +60,9 @@ class Result:
     @property
     def history(self) -> list[dict]:
         """One dict per epoch: epoch, train and test loss and accuracy, train_seconds."""
-        with open(self.folder / "history.csv", newline="") as stream:
-            return [{name: int(value) if name == "epoch" else float(value) for name, value in row.items()}
-                    for row in csv.DictReader(stream)]
+        from mnist_lab.results.run_folder import read_history
+
+        return read_history(self.folder)
 
     def model(self):
         """The trained model (a keras.Model; the NumPy engine's own model for its runs)."""

@@ -7,9 +7,10 @@ image. Instead:
 
 1. the polarity: dark ink on light paper or light ink on dark, from which side of the local
    median the strong departures lie (or as the user says);
-2. the paper's own grey level at every pixel, by a morphological closing (opening for light
-   paper... dark paper) wider than any stroke: it follows a shadow's ramp and its edge, and
-   the ink is how much of the paper's light a pixel absorbs, so a shadow scales both alike;
+2. the paper's own grey level at every pixel, by a morphological closing (an opening for light
+   ink on dark paper) wider than any stroke, over the image in a frame of its own paper (a
+   digit cropped tight has none beyond its edges): it follows a shadow's ramp and its edge,
+   and the ink is how much of the paper's light a pixel absorbs, so a shadow scales both alike;
 3. a threshold on that ink: Otsu's (between-class variance), or the user's;
 4. printed lines removed by their shape (straight runs from edge to edge, thinner than the
    strokes: not a tight crop's 7 bar), restored where a stroke crosses them;
@@ -30,7 +31,7 @@ import numpy as np
 MIN_CONTRAST = 0.1  # ink absorbs at least this share of the paper's light (24 grey levels on white)
 FRAME = 0.25  # share of the image's longer side added as paper around it before the paper is estimated
 SMOOTHING = 1.0  # pixels (Gaussian sigma): sensor noise averaged before the ink is thresholded
-PAPER_WINDOW = 0.4  # share of the image's shorter side: the closing is wider than any stroke
+PAPER_WINDOW = 0.4  # share of the framed image's shorter side: the closing is wider than any stroke
 POLARITY_SIDE = 96  # pixels: the polarity is judged on a thumbnail this large
 # Light ink needs departures above the local median this many times those below (log2 of the ratio
 # measured: dark ink on generated paper -5.3 to -0.5, tight crops of dark digits up to +0.8; light
@@ -100,12 +101,13 @@ def separate(grey: np.ndarray, dark: bool | None = None, threshold: float | None
         dark = dark_ink(grey)
     # A frame of paper around the image: a digit cropped tight has no paper beyond its edges, and
     # the closing would take its strokes there for paper (a 1's stem, the whole digit).
-    frame = max(2, round(FRAME * max(grey.shape)))
+    frame = _frame(grey.shape)
     inside = (slice(frame, frame + grey.shape[0]), slice(frame, frame + grey.shape[1]))
     framed = np.pad(_paper_edges(grey, dark), frame, mode="edge")
     framed[inside] = grey
-    amount = ink_amount(framed, dark)[inside]
-    smooth = ink_amount(ndimage.gaussian_filter(framed, SMOOTHING), dark)[inside]
+    window = paper_window(grey.shape)
+    amount = ink_amount(framed, dark, window)[inside]
+    smooth = ink_amount(ndimage.gaussian_filter(framed, SMOOTHING), dark, window)[inside]
     level = max(MIN_CONTRAST, otsu_threshold(smooth)) if threshold is None else threshold
     mask = without_lines(smooth >= level)
     digit, doubts = digit_parts(mask, smooth)
@@ -127,9 +129,14 @@ def _paper_edges(grey: np.ndarray, dark: bool) -> np.ndarray:
 
 
 def stroke_width(digit: np.ndarray) -> float:
-    """The mean width of the strokes in ``digit`` as a share of its box's larger side."""
+    """The mean width of the strokes in ``digit`` as a share of its size."""
+    return _stroke_pixels(digit) / _size(digit)
+
+
+def _size(digit: np.ndarray) -> int:
+    """The larger side in pixels of the box around ``digit``'s pixels."""
     rows, columns = np.nonzero(digit)
-    return _stroke_pixels(digit) / (max(np.ptp(rows), np.ptp(columns)) + 1)
+    return int(max(np.ptp(rows), np.ptp(columns))) + 1
 
 
 def _stroke_pixels(ink: np.ndarray) -> float:
@@ -151,21 +158,29 @@ def thinned(ink: Ink) -> Ink:
     width = stroke_width(ink.digit)
     if width <= THICK:
         return ink
-    rows, columns = np.nonzero(ink.digit)
-    size = max(np.ptp(rows), np.ptp(columns)) + 1
-    depth = (width - PEN) * size / 2  # pixels taken off each side of a stroke
+    depth = (width - PEN) * _size(ink.digit) / 2  # pixels taken off each side of a stroke
     distance = ndimage.distance_transform_edt(ink.digit)
     # The new edge drawn soft over one pixel; its grey the ink's own.
     cover = np.clip(distance - depth, 0, 1)
     return Ink(cover * np.percentile(ink.amount[ink.digit], 90), distance > depth, ink.threshold, ink.doubts)
 
 
-def ink_amount(grey: np.ndarray, dark: bool) -> np.ndarray:
+def paper_window(shape) -> int:
+    """The width in pixels of the closing that estimates the paper of an image of ``shape``:
+    PAPER_WINDOW of the framed image's shorter side, wider than a tight crop's strokes."""
+    return max(3, round(PAPER_WINDOW * (min(shape) + 2 * _frame(shape))))
+
+
+def _frame(shape) -> int:
+    """The width in pixels of the frame of paper put around an image of ``shape``."""
+    return max(2, round(FRAME * max(shape)))
+
+
+def ink_amount(grey: np.ndarray, dark: bool, window: int) -> np.ndarray:
     """How much of the paper's light each pixel absorbs (dark ink) or adds (light ink), 0-1, the
-    paper's grey level estimated at every pixel by a closing (opening) wider than a stroke."""
+    paper's grey level estimated at every pixel by a closing (opening) ``window`` pixels wide."""
     from scipy import ndimage
 
-    window = max(3, round(PAPER_WINDOW * min(grey.shape)))  # the framed image's: wider than a tight crop's strokes
     if dark:
         paper = ndimage.grey_closing(grey, size=window, mode="nearest")
         return np.clip((paper - grey) / np.maximum(paper, 1.0), 0, 1)
@@ -175,9 +190,9 @@ def ink_amount(grey: np.ndarray, dark: bool) -> np.ndarray:
 
 def without_lines(mask: np.ndarray) -> np.ndarray:
     """``mask`` without printed lines: straight runs from one edge of the image to the other,
-    across it (ruled paper), then down it (a margin), each set taken out only while at least
-    LINE_LEFT of the ink stays (in a tight crop a 1's stem runs edge to edge too: it is the digit),
-    and put back where a stroke crosses a line (ink on both sides of it)."""
+    across it (ruled paper), then down it (a margin), each set taken out only when thinner than
+    LINE_THIN of the largest stroke it leaves (in a tight crop a 1's stem or a 7's bar runs edge
+    to edge too: it is the digit), and put back where a stroke crosses a line (ink on both sides)."""
     from scipy import ndimage
 
     for axis in (1, 0):  # 1: runs along the rows (lines across the image), 0: down the columns
@@ -245,10 +260,10 @@ def digit_parts(mask: np.ndarray, amount: np.ndarray) -> tuple[np.ndarray, tuple
         elif weights[index] >= RIVAL_WEIGHT * weights[heaviest]:
             doubts.append("another mark of similar weight lies apart from the digit (two digits?)")
     digit = np.isin(labels, np.array(kept) + 1)
-    rows, columns = np.nonzero(digit)
-    square = float(max(np.ptp(rows), np.ptp(columns)) + 1) ** 2
+    square = float(_size(digit)) ** 2
     if digit.sum() > FULL_BOX * square:
         doubts.append(f"ink covers {digit.sum() / square:.0%} of the digit's square (a blot, not a stroke?)")
+    rows, columns = np.nonzero(digit)
     if rows.min() == 0 or columns.min() == 0 or rows.max() == mask.shape[0] - 1 or \
             columns.max() == mask.shape[1] - 1:
         doubts.append("the digit touches the image's edge (cut off?)")

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_lab.core.data import IMAGE_SHAPE, model_inputs
-from mnist_lab.analysis.paper import MIN_CONTRAST, PAPER_WINDOW, separate
+from mnist_lab.analysis.paper import MIN_CONTRAST, paper_window, separate
 from mnist_lab.core.errors import UsageError, printable
 from mnist_lab.core.files import UnreadableFile, read_bounded
 from mnist_lab.results.store import DamagedResult, read_run
@@ -94,8 +94,8 @@ def mnist_like(grey: np.ndarray, where: str, dark: bool | None = None, threshold
     strongest = float(ink.amount.max())
     if strongest < MIN_CONTRAST:
         spread = float(np.ptp(grey)) if grey.size else 0.0
-        wide = (f"; a dark area wider than {PAPER_WINDOW:.0%} of the image's shorter side is taken for paper in "
-                f"shadow" if spread >= 255 * MIN_CONTRAST else "")
+        wide = (f"; a dark area wider than {paper_window(grey.shape)} pixels is taken for paper in shadow"
+                if spread >= 255 * MIN_CONTRAST else "")
         raise UsageError(f"{printable(where)}: no digit found (no ink stands out from the paper around it: "
                          f"{255 * strongest:.0f} grey levels at most, at least {255 * MIN_CONTRAST:.0f} expected"
                          f"{wide})")

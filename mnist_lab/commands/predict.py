@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from pathlib import Path
 
 import click
 
+from mnist_lab.core.errors import UsageError, printable
+
 
 def run(run_argument, images, results_dir, show_dir, form, dark=None, threshold=None):
     from mnist_lab.analysis.predict import Classifier, answers, checked_threshold, seen_names
-    from mnist_lab.core.errors import UsageError, printable
     from mnist_lab.core.files import atomic_write_png
     from mnist_lab.results.store import check_writable
 
@@ -34,8 +33,6 @@ def run(run_argument, images, results_dir, show_dir, form, dark=None, threshold=
 
 def as_text(found) -> str:
     """One line per image: its three likeliest digits, and what makes the answer doubtful."""
-    from mnist_lab.core.errors import printable
-
     lines = []
     for answer in found:
         line = f"{printable(answer.image)}: " + ", ".join(f"{digit} ({probability:.1%})"
@@ -56,17 +53,15 @@ def as_json(found) -> str:
 def as_csv(found) -> str:
     """A header, then one row per image: the path (escaped as in text: a terminal shows CSV too),
     the three likeliest digits and probabilities, the doubts joined by "; " (empty when none)."""
-    from mnist_lab.core.errors import printable
+    from mnist_lab.core.files import csv_text
 
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
     ranks = range(1, len(found[0].digits) + 1) if found else ()
-    writer.writerow(["image", *[name for rank in ranks for name in (f"digit_{rank}", f"probability_{rank}")],
-                     "doubtful"])
-    for answer in found:
-        writer.writerow([printable(answer.image), *[value for digit, probability in answer.digits
-                                         for value in (digit, f"{probability:.6f}")], "; ".join(answer.doubts)])
-    return buffer.getvalue()
+    fields = ["image", *[name for rank in ranks for name in (f"digit_{rank}", f"probability_{rank}")], "doubtful"]
+    rows = [{"image": printable(answer.image), "doubtful": "; ".join(answer.doubts),
+             **{field: value for rank, (digit, probability) in enumerate(answer.digits, start=1)
+                for field, value in ((f"digit_{rank}", digit), (f"probability_{rank}", f"{probability:.6f}"))}}
+            for answer in found]
+    return csv_text(rows, fields)
 
 
 FORMATS = {"text": as_text, "csv": as_csv, "json": as_json}

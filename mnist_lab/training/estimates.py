@@ -89,13 +89,10 @@ def sweep_seconds(cells, records, workers=1, threads=None) -> Estimate:
 def _loop_share(config, records, threads=None) -> float:
     """The median wall time of a training loop over its training steps among the runs of the same
     speed class as ``config`` (sweep cells do not record it), else LOOP_SHARE."""
-    train_images = min(config.data.train_limit or FULL_TRAIN_IMAGES, FULL_TRAIN_IMAGES)
-    wanted = _speed_class(to_dict(config), train_images, selected_backend(), threads or compute_threads())
+    wanted = _config_class(config, threads)
     shares = [record["wall_seconds"] / sum(record["epoch_seconds"]) for record in records
               if record.get("wall_seconds") and sum(record.get("epoch_seconds") or [0]) > 0
-              and _speed_class(record["config"], record["data"]["train_images"],
-                               record["versions"].get("backend", DEFAULT_BACKEND),
-                               record.get("compute_threads")) == wanted]
+              and _record_class(record) == wanted]
     return statistics.median(shares) if shares else LOOP_SHARE
 
 
@@ -103,27 +100,38 @@ def _measured(records) -> dict:
     """Seconds per epoch of ``records`` by speed class."""
     measured = {}
     for record in records:
-        measured.setdefault(_speed_class(record["config"], record["data"]["train_images"],
-                                         record["versions"].get("backend", DEFAULT_BACKEND),
-                                         record.get("compute_threads")), []).append(record["seconds_per_epoch"])
+        measured.setdefault(_record_class(record), []).append(record["seconds_per_epoch"])
     return measured
 
 
 def _estimate(config, epochs: int, measured: dict, threads=None) -> Estimate:
-    train_images = min(config.data.train_limit or FULL_TRAIN_IMAGES, FULL_TRAIN_IMAGES)
-    seconds = measured.get(_speed_class(to_dict(config), train_images, selected_backend(),
-                                        threads or compute_threads()))
+    seconds = measured.get(_config_class(config, threads))
     if seconds:
         per_epoch = statistics.median(seconds)
         return Estimate(TRAJECTORY_OVERHEAD_SECONDS + per_epoch * epochs,
                         f"the median {per_epoch:.2f} s per epoch measured in {len(seconds)} "
                         f"run{'s' if len(seconds) > 1 else ''} or cell{'s' if len(seconds) > 1 else ''} of this results "
                         "folder (same model, engine, backend, batch size, images and threads)")
-    per_epoch = MEASURED_EPOCH_SECONDS[config.model.type] * train_images / FULL_TRAIN_IMAGES
+    per_epoch = MEASURED_EPOCH_SECONDS[config.model.type] * _train_images(config) / FULL_TRAIN_IMAGES
     return Estimate(TRAJECTORY_OVERHEAD_SECONDS + per_epoch * epochs,
                     f"a built-in figure ({per_epoch:.2f} s per epoch, measured on the project's 2-core machine): "
                     "nothing of the same model, engine, backend, batch size, images and threads has been measured "
                     "in this results folder yet", measured=False)
+
+
+def _train_images(config) -> int:
+    return min(config.data.train_limit or FULL_TRAIN_IMAGES, FULL_TRAIN_IMAGES)
+
+
+def _config_class(config, threads=None) -> tuple:
+    """The speed class of training ``config`` here, with ``threads`` (this process's by default)."""
+    return _speed_class(to_dict(config), _train_images(config), selected_backend(), threads or compute_threads())
+
+
+def _record_class(record: dict) -> tuple:
+    """The speed class a run's or cell's record was measured in."""
+    return _speed_class(record["config"], record["data"]["train_images"],
+                        record["versions"].get("backend", DEFAULT_BACKEND), record.get("compute_threads"))
 
 
 def _speed_class(config_dict: dict, train_images: int, backend: str, threads) -> tuple:

@@ -117,6 +117,14 @@ def test_images_with_no_digit_or_no_image_are_named(tmp_path):
         f"{tmp_path / 'missing.png'}: no such file"]
 
 
+def test_a_dark_area_wider_than_the_paper_window_is_named_as_such():
+    grey = np.full((100, 100), 230.0)
+    grey[5:95, 5:95] = 40  # wider than the closing that finds the paper: it is paper in shadow
+    assert predict.paper_window(grey.shape) == 60
+    with pytest.raises(UsageError, match="a dark area wider than 60 pixels is taken for paper in shadow"):
+        predict.mnist_like(grey, "square")
+
+
 def test_a_transparent_drawing_is_read_as_ink_on_white_paper(mnist):
     ink = np.zeros((28, 28, 4), dtype=np.uint8)
     ink[..., 3] = mnist.x_test[0]  # black strokes whose alpha is the digit
