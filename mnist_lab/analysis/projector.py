@@ -6,8 +6,9 @@ pixels, the MLP's or the CNN's hidden layer; the Projector runs its own PCA, t-S
 them) and each 2-D map mnist-lab drew of it, as float32 tensors; the digits' labels as
 metadata; a sprite of the digits themselves; and the projector_config.pbtxt that names them.
 The Projector reads a config at the root of its logdir without an event file there, so the
-export is not listed as a run among the trainings. It opens on the first tensor: the features
-come first. A map is written with a third column of zeros: the Projector has no view of a
+export is not listed as a run among the trainings. It lists the tensors by name and opens on
+the first (checked in a browser): each name starts with its rank, so the features come first,
+then the maps, in the order of SOURCES and METHODS. A map is written with a third column of zeros: the Projector has no view of a
 2-column tensor (its PCA shows an empty canvas), while of (x, y, 0) its PCA shows the map
 itself, turned at most. Tensor files are named by the digest of what they hold, so an unchanged
 source is not written again.
@@ -20,13 +21,30 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_lab.core.describe import METHODS, SOURCES
 from mnist_lab.core.files import atomic_path, atomic_write_png, write_if_changed
 
-MAP = " map"  # how a 2-D map's tensor name ends: maps are listed after the features
 CONFIG = "projector_config.pbtxt"
 METADATA = "labels.tsv"
 SPRITE = "sprite.png"
 _TENSOR_SUFFIX = ".float32"
+
+
+def listed_name(source: str, method, words: str) -> str:
+    """The name the Projector shows for ``source``'s features (``method`` None) or its map by
+    ``method``: ``words`` after a rank that sorts as the list should read (a fixed rank per
+    source and method, so a partial export keeps its place beside an earlier one)."""
+    if method is None:
+        rank = 1 + SOURCES.index(source)
+    else:
+        rank = 1 + len(SOURCES) + SOURCES.index(source) * len(METHODS) + METHODS.index(method)
+    return f"{rank} {words}"
+
+
+def _rank(name: str) -> int:
+    """The rank a listed_name starts with; 0 for a name without one."""
+    first = name.split(" ", 1)[0]
+    return int(first) if first.isdigit() else 0
 
 
 def tensor_file(name: str, key: str) -> str:
@@ -52,7 +70,9 @@ def export(folder: Path, images: np.ndarray, labels: np.ndarray, tensors: list) 
         earlier = projector_config_pb2.ProjectorConfig()
         text_format.Parse(_read(folder / CONFIG) or "", earlier)
         for embedding in earlier.embeddings:
-            if embedding.tensor_name not in names and (folder / embedding.tensor_path).is_file():
+            # (a name without a rank is an older version's: its tensor is made again under the new name)
+            if (embedding.tensor_name not in names and _rank(embedding.tensor_name)
+                    and (folder / embedding.tensor_path).is_file()):
                 config.embeddings.add().CopyFrom(embedding)
     for name, file_name, values in tensors:
         path = folder / file_name
@@ -66,7 +86,7 @@ def export(folder: Path, images: np.ndarray, labels: np.ndarray, tensors: list) 
         embedding.tensor_shape.extend([len(labels), path.stat().st_size // 4 // len(labels)])
         embedding.sprite.image_path = SPRITE
         embedding.sprite.single_image_dim.extend(images.shape[1:3])
-    ordered = sorted(config.embeddings, key=lambda embedding: embedding.tensor_name.endswith(MAP))
+    ordered = sorted(config.embeddings, key=lambda embedding: _rank(embedding.tensor_name))
     del config.embeddings[:]
     config.embeddings.extend(ordered)
     kept = {embedding.tensor_path for embedding in config.embeddings}

@@ -63,14 +63,15 @@ def visualize(*, sources=SOURCES, methods=METHODS, results_dir="results", limit=
     rows, tsne_panels = [], []
     tensors = []  # for TensorBoard's Projector: each source's features and each of its maps
     for representation in representations:
-        tensors.append((f"{representation.source} features ({representation.dimensions})",
+        tensors.append((projector.listed_name(representation.source, None, f"{representation.source} features ({representation.dimensions})"),
                         projector.tensor_file(representation.source, representation.key), representation.features))
         for method in methods:
             maps = [embedding(representation, method, labels, settings, run_seed, folder, progress, log)
                     for run_seed in seeds]
             points, measures = maps[0][0], combined([run_measures for _, run_measures in maps])
             points_digest = hashlib.sha256(points.tobytes()).hexdigest()
-            tensors.append((f"{representation.source} {EMBEDDING_METHODS[method]}{projector.MAP}",
+            tensors.append((projector.listed_name(representation.source, method,
+                                                  f"{representation.source} {EMBEDDING_METHODS[method]} map"),
                             projector.tensor_file(f"{representation.source}_{method}_xy0", points_digest),
                             lambda points=points: projector.viewable_map(points)))
             title = (f"{representation.source} {EMBEDDING_METHODS[method]}: Neighborhood Hit (k = {NEIGHBORHOOD_K}) "

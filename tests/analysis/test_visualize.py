@@ -1,5 +1,6 @@
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -136,7 +137,11 @@ def test_visualize_writes_every_figure_and_table_then_uses_its_cache(tiny_runs, 
         assert path.stat().st_size > (1000 if path.parent != projector else 100), path
     exported = (projector / "projector_config.pbtxt").read_text()
     assert exported.count("embeddings {") == 9  # three sources' features and their six maps
-    assert 'tensor_name: "cnn features (150 x 100)"' in exported and 'tensor_name: "mlp t-SNE map"' in exported
+    listed = re.findall(r'tensor_name: "([^"]*)"', exported)
+    # In the order the Projector lists them (by name), the first, which it opens on, the pixels.
+    assert listed == sorted(listed) and listed[:3] == ["1 raw features (150 x 784)", "2 mlp features (150 x 100)",
+                                                         "3 cnn features (150 x 100)"]
+    assert "6 mlp t-SNE map" in listed
     assert f"mlp: hidden layer of {runs['mlp']}" in lines
     table = (results / "embeddings" / "separability.csv").read_bytes()
     described = (results / "embeddings" / "separability.md").read_text()

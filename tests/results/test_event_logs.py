@@ -161,15 +161,17 @@ def test_the_projector_opens_on_the_features_and_shows_the_maps(logged, server):
     assert _get(server, "/data/plugin/projector/runs") == ["."]  # the logdir's root: not a training's run
     info = _get(server, "/data/plugin/projector/info", run=".")
     shapes = [(embedding["tensorName"], embedding["tensorShape"]) for embedding in info["embeddings"]]
-    # Opened on the first: the features; the map with a third column, so the Projector can show it.
-    assert shapes == [("raw features (200 x 784)", [200, 784]), ("raw PCA map", [200, 3])]
-    url = f"{server}/data/plugin/projector/tensor?" + urllib.parse.urlencode({"run": ".", "name": "raw PCA map"})
+    # The Projector lists the tensors by name and opens on the first (seen in a browser): the
+    # features; the map with a third column, so the Projector can show it.
+    assert shapes == [("1 raw features (200 x 784)", [200, 784]), ("5 raw PCA map", [200, 3])]
+    assert sorted(name for name, _ in shapes) == [name for name, _ in shapes]
+    url = f"{server}/data/plugin/projector/tensor?" + urllib.parse.urlencode({"run": ".", "name": "5 raw PCA map"})
     with urllib.request.urlopen(url, timeout=10) as response:
         served = np.frombuffer(response.read(), dtype=np.float32).reshape(200, 3)
     (cached,) = (results / "embeddings" / "cache").glob("raw_pca_*.npy")
     assert np.allclose(served[:, :2], np.load(cached), atol=1e-6) and not served[:, 2].any()
     with urllib.request.urlopen(f"{server}/data/plugin/projector/metadata?" + urllib.parse.urlencode(
-            {"run": ".", "name": "raw PCA map"}), timeout=10) as response:
+            {"run": ".", "name": "5 raw PCA map"}), timeout=10) as response:
         labels = response.read().decode().split()
     assert labels == [str(label) for label in np.load(ROOT / "mnist_lab" / "resources" / "mnist.npz")["y_test"][:200]]
 
