@@ -188,8 +188,8 @@ def runs(results_dir, conditions, sort, form):
 
     \b
     Fields: key kind sweep state model setup engine backend batch_size epochs
-    learning_rate seed test_accuracy test_loss seconds_per_epoch data digest
-    limits created name problem
+    learning_rate seed test_accuracy test_loss validation_accuracy
+    validation_loss seconds_per_epoch data digest limits created name problem
 
     \b
     Examples:

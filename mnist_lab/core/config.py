@@ -136,6 +136,16 @@ class DataConfig:
     train_limit: typing.Optional[int] = setting(None, minimum=1, why="all 60,000 training images")
     test_limit: typing.Optional[int] = setting(None, minimum=1, why="all 10,000 test images")
     scaled: bool = setting(True, why="pixels divided by 255 to [0, 1], as the course's code does; false feeds grey levels 0-255")
+    validation: typing.Optional[float] = setting(
+        None, above=0, why="none: the lab trains on every training image; else a number of training images "
+                           "(or a fraction of them, e.g. 0.1) held out, the same ones for every seed, "
+                           "and evaluated after each epoch beside the test set")
+
+    def __post_init__(self):
+        # A whole count read as a float (6000.0 from a record or a YAML "6e3") is stored as the
+        # integer it is, so one experiment has one identity.
+        if isinstance(self.validation, float) and self.validation >= 1 and self.validation.is_integer():
+            object.__setattr__(self, "validation", int(self.validation))
 
 
 @dataclass(frozen=True)
@@ -238,10 +248,16 @@ def load_data_option(data_path, environ=None) -> DataConfig:
 
 
 def resolve_data(data: DataConfig, environ=None) -> DataConfig:
-    """``$MNIST_LAB_DATA`` replaces the shipped copy where nothing else is chosen."""
+    """``$MNIST_LAB_DATA`` replaces the shipped copy where nothing else is chosen; a validation
+    fraction becomes the number of images it holds out (0.1 and 6000 are one experiment)."""
     environ = os.environ if environ is None else environ
     if data.path is None and data.source == "builtin" and environ.get(DATA_ENV_VAR):
-        return dataclasses.replace(data, path=environ[DATA_ENV_VAR])
+        data = dataclasses.replace(data, path=environ[DATA_ENV_VAR])
+    if isinstance(data.validation, float):
+        from mnist_lab.core.data import training_image_count
+
+        images = training_image_count(data.path)
+        data = dataclasses.replace(data, validation=max(1, min(images - 1, round(data.validation * images))))
     return data
 
 
@@ -506,6 +522,9 @@ def consistency_problems(config) -> list:
     if config.data.path is not None and config.data.source != "builtin":
         problems.append(("data.source", f"expected builtin (the default) when data.path is set, "
                                         f"got {described(config.data.source)}", ("data.path",)))
+    if isinstance(config.data.validation, float) and config.data.validation > 1:
+        problems.append(("data.validation", f"expected a whole number of images or a fraction below 1, "
+                                            f"got {described(config.data.validation)}", ()))
     for index, stage in enumerate(config.stages):
         where = "training" if index == len(config.continues) else f"continues[{index}]"
         problems += _schedule_problems(stage.schedule, f"{where}.schedule")

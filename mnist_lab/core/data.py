@@ -42,6 +42,12 @@ _IDX_UBYTE = 0x08
 # not own only when it is 64-byte aligned (NumPy aligns large arrays to 16 bytes), and a copy is
 # not free where memory is backed at its first touch (docs/performance.md, "Fresh memory").
 _PAGE = 4096
+# The one draw that picks a validation split's images (validation_rows): a constant, so the
+# held-out images depend on nothing but their count and the data's size.
+VALIDATION_DRAW = 20_260_101
+# What each epoch of a training with a validation split records on the held-out images, beside
+# the test set's numbers; its result record holds the last epoch's.
+VALIDATION_FIELDS = ("validation_loss", "validation_accuracy")
 _READ_CHUNK = 1 << 18  # bytes read from an archive at a time, as NumPy's own reader does
 
 
@@ -71,12 +77,17 @@ class Dataset:
         """One digest of the whole content: what identifies this data in results."""
         return content_digest(self.sha256)
 
-    def record(self, train_limit=None, test_limit=None) -> dict:
+    def record(self, train_limit=None, test_limit=None, validation=None) -> dict:
         """What results store about the data they were made from: the whole dataset's
-        digests, and how many of its images (the first N) were used."""
-        return {"source": self.source, "verified_mnist": self.is_mnist, "digest": self.digest,
-                "train_images": len(self.y_train[:train_limit]), "test_images": len(self.y_test[:test_limit]),
-                "train_limit": train_limit, "test_limit": test_limit, "sha256": dict(self.sha256)}
+        digests, and how many of its images (the first N) were used; with a validation split,
+        how many training images it holds out (``validation_rows``: never trained on)."""
+        record = {"source": self.source, "verified_mnist": self.is_mnist, "digest": self.digest,
+                  "train_images": len(training_rows(len(self.y_train), validation)[:train_limit]),
+                  "test_images": len(self.y_test[:test_limit]),
+                  "train_limit": train_limit, "test_limit": test_limit, "sha256": dict(self.sha256)}
+        if validation is not None:
+            record.update(validation=validation, validation_images=validation)
+        return record
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,6 +104,8 @@ class Prepared:
     y_test: np.ndarray
     test_labels: np.ndarray
     divisor: np.float32  # 255, or 1 for a config that trains on grey levels as they are
+    x_validation: np.ndarray | None = None  # the held-out training images (data.validation), as x_test
+    y_validation: np.ndarray | None = None
 
     def train_inputs(self, rows=slice(None)) -> np.ndarray:
         """The training inputs of ``rows`` (all by default) as the model takes them."""
@@ -211,12 +224,46 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(shape)
 
 
-def prepare(dataset: Dataset, model_type: str, train_limit=None, test_limit=None, scaled=True) -> Prepared:
-    """Slice, shape for the model, one-hot the labels; test inputs in float32 (see Prepared)."""
-    y_train, y_test = dataset.y_train[:train_limit], dataset.y_test[:test_limit]
-    return Prepared(train_images=shaped(dataset.x_train[:train_limit], model_type), y_train=one_hot(y_train),
+def prepare(dataset: Dataset, model_type: str, train_limit=None, test_limit=None, scaled=True,
+            validation=None) -> Prepared:
+    """Hold out ``validation`` training images (validation_rows), take the first ``train_limit``
+    of the rest and of the test images, shape for the model, one-hot the labels; test and
+    validation inputs in float32 (see Prepared)."""
+    y_test = dataset.y_test[:test_limit]
+    if validation is None:  # the first N images themselves: a view, no copy
+        train_images, y_train = dataset.x_train[:train_limit], dataset.y_train[:train_limit]
+        held_out = {}
+    else:
+        rows = training_rows(len(dataset.y_train), validation)[:train_limit]
+        train_images, y_train = dataset.x_train[rows], dataset.y_train[rows]
+        kept = validation_rows(len(dataset.y_train), validation)
+        held_out = {"x_validation": model_inputs(dataset.x_train[kept], model_type, scaled),
+                    "y_validation": one_hot(dataset.y_train[kept])}
+    return Prepared(train_images=shaped(train_images, model_type), y_train=one_hot(y_train),
                     x_test=model_inputs(dataset.x_test[:test_limit], model_type, scaled),
-                    y_test=one_hot(y_test), test_labels=y_test, divisor=divisor_of(scaled))
+                    y_test=one_hot(y_test), test_labels=y_test, divisor=divisor_of(scaled), **held_out)
+
+
+def validation_rows(size: int, count: int) -> np.ndarray:
+    """The rows of the ``count`` training images a validation split holds out of ``size``, in
+    increasing order: a draw fixed once for all (VALIDATION_DRAW, not the config's seed), so
+    every seed and every config with the same count is evaluated on the same images; a larger
+    count holds out these and more."""
+    if not 1 <= count < size:
+        raise DataError(f"data.validation: expected 1 to {size - 1:,} of the {size:,} training images, got {count:,}")
+    return np.sort(np.random.default_rng(VALIDATION_DRAW).permutation(size)[:count])
+
+
+def training_rows(size: int, validation=None) -> np.ndarray:
+    """The rows left to train on, in their order in the data (train_limit takes the first N)."""
+    if validation is None:
+        return np.arange(size)
+    return np.setdiff1d(np.arange(size), validation_rows(size, validation), assume_unique=True)
+
+
+def training_image_count(path) -> int:
+    """How many training images the data at ``path`` holds (None: MNIST, shipped or downloaded)."""
+    return MNIST_SHAPES["y_train"][0] if path is None else len(load_path(path).y_train)
 
 
 def model_inputs(images: np.ndarray, model_type: str, scaled=True) -> np.ndarray:

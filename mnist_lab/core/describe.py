@@ -60,9 +60,20 @@ def describe_stages(stages) -> str:
 
 
 def describe_limits(record: dict) -> str:
-    """A data record's slices in words: "train 600, test 200", or "all"."""
+    """A data record's slices in words: "train 600, test 200", "validation 6000", or "all"."""
     limits = [f"{part} {record[f'{part}_limit']}" for part in ("train", "test") if record.get(f"{part}_limit")]
+    if record.get("validation"):
+        limits.append(f"validation {record['validation']}")
     return ", ".join(limits) or "all"
+
+
+def describe_split(data, train_images: int, test_images: int) -> str:
+    """How a DataConfig ``data`` divides the data, after its description: '' when all of it is used."""
+    if data.train_limit is None and data.test_limit is None and data.validation is None:
+        return ""
+    held_out = (f", {data.validation:,} other training images held out for validation (never trained on)"
+                if data.validation is not None else "")
+    return f"; using {train_images:,} training and {test_images:,} test images{held_out}"
 
 
 def model_changes(config) -> str:

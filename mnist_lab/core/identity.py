@@ -33,7 +33,7 @@ _memo = {}  # stamp -> array digests, for this process
 DATA_ORDER = "seed-epoch"
 # Config fields added after results existed, each with the value that means "as before".
 # ("continues", "*", ...) is that field in each earlier stage.
-ADDED_FIELDS = {("model", "conv_activation"): None, ("data", "scaled"): True,
+ADDED_FIELDS = {("model", "conv_activation"): None, ("data", "scaled"): True, ("data", "validation"): None,
                 ("training", "schedule"): to_dict(ScheduleConfig()),
                 ("continues", "*", "schedule"): to_dict(ScheduleConfig()), ("continues",): []}
 

@@ -25,18 +25,21 @@ from mnist_lab.results.store import (CELL_FIELDS, CELLS_FOLDER, FAILED_FOLDER, R
 
 # Every field of a row, in the order of csv/json; the table shows the first ones that fit.
 FIELDS = ("key", "kind", "sweep", "state", "model", "setup", "engine", "backend", "batch_size", "epochs",
-          "learning_rate", "seed", "test_accuracy", "test_loss", "seconds_per_epoch", "data", "digest", "limits", "created", "name",
-          "problem")
+          "learning_rate", "seed", "test_accuracy", "test_loss", "validation_accuracy", "validation_loss",
+          "seconds_per_epoch", "data", "digest", "limits", "created", "name", "problem")
 # The table's columns, and those that give way, first to last, when the terminal is narrow (the
 # key, unique to each row, always stays; "setup", what sets a row apart from the lab's model,
 # is cut with … past SETUP_WIDTH).
-TABLE_FIELDS = ("key", "sweep", "model", "state", "test_accuracy", "test_loss", "batch_size", "epochs", "learning_rate", "seed",
-                "setup", "engine", "backend", "seconds_per_epoch", "created", "data", "digest", "limits")
+TABLE_FIELDS = ("key", "sweep", "model", "state", "test_accuracy", "test_loss", "validation_accuracy", "batch_size",
+                "epochs", "learning_rate", "seed", "setup", "engine", "backend", "seconds_per_epoch", "created", "data",
+                "digest", "limits")
 GIVE_WAY = ("limits", "digest", "data", "created", "seconds_per_epoch", "backend", "engine", "seed", "model", "setup",
-            "sweep", "state", "learning_rate", "epochs", "batch_size", "test_loss")
+            "sweep", "state", "learning_rate", "epochs", "batch_size", "test_loss", "validation_accuracy")
+# Columns the table shows only when a row has a value (a validation split is off by default).
+WHEN_PRESENT = ("validation_accuracy",)
 SETUP_WIDTH = 40
-_HEADINGS = {"sweep": "where", "test_accuracy": "accuracy", "test_loss": "loss", "batch_size": "batch", "learning_rate": "lr",
-             "seconds_per_epoch": "s/epoch"}
+_HEADINGS = {"sweep": "where", "test_accuracy": "accuracy", "test_loss": "loss", "validation_accuracy": "validation",
+             "batch_size": "batch", "learning_rate": "lr", "seconds_per_epoch": "s/epoch"}
 
 
 def rows(results_dir) -> list[dict]:
@@ -66,6 +69,7 @@ def _record_row(record: dict, **fields) -> dict:
                   backend=record["versions"].get("backend"), batch_size=config["training"]["batch_size"],
                   epochs=record["epochs"], learning_rate=config["training"]["learning_rate"], seed=record["seed"],
                   test_accuracy=record["test_accuracy"], test_loss=record["test_loss"],
+                  validation_accuracy=record.get("validation_accuracy"), validation_loss=record.get("validation_loss"),
                   seconds_per_epoch=record["seconds_per_epoch"], created=record["created"],
                   data=data.get("source"), digest=(data.get("digest") or "")[:12],
                   limits=describe_limits(data), setup=describe_setup(resolved), state="complete", **fields)
@@ -123,7 +127,8 @@ def _checkpoint_rows(owner: Path, kind: str, sweep, live_pid=None) -> list[dict]
         found.append(_empty(key=key, kind=kind, sweep=sweep, name=key.rsplit("-", 1)[0],
                             state=state, epochs=checkpoint.epoch,
                             test_accuracy=last["test_accuracy"], test_loss=last["test_loss"],
-                            backend=checkpoint.versions.get("backend"), created=_modified(path)))
+                            validation_accuracy=last.get("validation_accuracy"),
+                            validation_loss=last.get("validation_loss"), backend=checkpoint.versions.get("backend"), created=_modified(path)))
     return found
 
 
@@ -186,13 +191,15 @@ def formatted(found: list[dict], form: str, width: int = 100) -> str:
         writer.writeheader()
         writer.writerows({field: _text(row[field]) for field in FIELDS} for row in found)
         return buffer.getvalue()
-    cells = [[_cell(row, field) for field in TABLE_FIELDS] for row in found]
-    headings = [_HEADINGS.get(field, field) for field in TABLE_FIELDS]
+    fields = [field for field in TABLE_FIELDS
+              if field not in WHEN_PRESENT or any(row[field] is not None for row in found)]
+    cells = [[_cell(row, field) for field in fields] for row in found]
+    headings = [_HEADINGS.get(field, field) for field in fields]
     if form == "md":
         return "\n".join(["| " + " | ".join(headings) + " |", "|" + " --- |" * len(headings),
                           *("| " + " | ".join(line) + " |" for line in cells)]) + "\n"
     problems = "".join(f"{_text(row['key'])}: {printable(row['problem'])}\n" for row in found if row["problem"])
-    return _fitted_table(headings, cells, width) + problems
+    return _fitted_table(fields, headings, cells, width) + problems
 
 
 def _cell(row, field) -> str:
@@ -201,7 +208,7 @@ def _cell(row, field) -> str:
         return "run" if row["kind"] == "run" else f"sweep {value}"
     if value is None:
         return "—"
-    if field == "test_accuracy":
+    if field in ("test_accuracy", "validation_accuracy"):
         return f"{value:.2%}"
     if field == "test_loss":
         return f"{value:.4f}"
@@ -212,13 +219,12 @@ def _cell(row, field) -> str:
     return _text(value)
 
 
-def _fitted_table(headings, cells, width) -> str:
-    """Aligned columns in TABLE_FIELDS order, fitted to ``width`` characters by leaving out
+def _fitted_table(fields, headings, cells, width) -> str:
+    """Aligned columns of ``fields`` (TABLE_FIELDS, in order), fitted to ``width`` characters by leaving out
     columns in GIVE_WAY order. A column with one value in every row (several rows) is said once
     above the table instead, leaving room for the others."""
     import textwrap
 
-    fields = list(TABLE_FIELDS)
     constant = {index for index in range(1, len(fields)) if len(cells) > 1 and len({line[index] for line in cells}) == 1}
     # An empty value said as "none" (a setup of none: the lab's model), not as a bare heading.
     lines = (textwrap.wrap("All rows: " + ", ".join(f"{headings[index]} {cells[0][index] or 'none'}"

@@ -40,7 +40,8 @@ def log_folder(results_dir, place: str, label: str, config, key: str) -> Path:
     """The log folder of experiment ``key`` (``label``-<hash>) trained from ``config``, kept in
     ``place`` ("runs", or "sweeps/<sweep>"): named as a person reads it, then the hash."""
     data = config.data
-    limits = describe_limits({"train_limit": data.train_limit, "test_limit": data.test_limit})
+    limits = describe_limits({"train_limit": data.train_limit, "test_limit": data.test_limit,
+                              "validation": data.validation})
     described = " ".join(filter(None, [describe_experiment(label, config),
                                        "" if limits == "all" else f"images {limits}",
                                        "" if data.path is None and data.source == "builtin" else "own data"]))
@@ -64,9 +65,11 @@ def hyperparameters(config, record) -> dict:
 
 def _scalars(row: dict, config) -> dict:
     """The scalars of one epoch (a history row of ``config``'s training), by tag."""
-    return {"accuracy/train": row["train_accuracy"], "accuracy/test": row["test_accuracy"],
-            "loss/train": row["train_loss"], "loss/test": row["test_loss"],
-            "learning_rate": config.learning_rate_at(row["epoch"] - 1), "seconds": row["train_seconds"]}
+    scalars = {"accuracy/train": row["train_accuracy"], "accuracy/test": row["test_accuracy"],
+               "loss/train": row["train_loss"], "loss/test": row["test_loss"]}
+    if "validation_loss" in row:  # the held-out training images (data.validation)
+        scalars.update({"accuracy/validation": row["validation_accuracy"], "loss/validation": row["validation_loss"]})
+    return {**scalars, "learning_rate": config.learning_rate_at(row["epoch"] - 1), "seconds": row["train_seconds"]}
 
 
 def _encode(event) -> bytes:

@@ -21,7 +21,7 @@ def write_run(folder: Path, name, config, model, summary, history, metrics):
     model.save(folder / store.MODEL_FILE[config.engine])
     # csv's own line ends (\r\n), as history.csv always had; tables use files.csv_text (\n).
     with open(folder / HISTORY_FILE, "w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=store.HISTORY_FIELDS)
+        writer = csv.DictWriter(stream, fieldnames=store.history_fields(history))
         writer.writeheader()
         writer.writerows(history)
     title = f"{name}: test accuracy {metrics['test_accuracy']:.2%}"

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mnist_lab.core.data import VALIDATION_FIELDS
 from mnist_lab.core.errors import ConfigError, UsageError, printable
 from mnist_lab.core.files import Lock, atomic_write_text, lock_holder, read_bounded
 from mnist_lab.core.schema import NUMBER, all_of, is_finite, is_of, wrong_fields
@@ -55,6 +56,18 @@ RUN_FIELDS = {**RESULT_FIELDS, "confusion_matrix": _LIST}
 # The per-epoch numbers of a history (history.csv, cell records).
 HISTORY_FIELDS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "train_seconds")
 HISTORY_KINDS = dict.fromkeys(HISTORY_FIELDS, NUMBER)  # each a number (core/schema.py)
+
+
+def history_fields(history: list) -> tuple:
+    """The columns of ``history``: HISTORY_FIELDS, then VALIDATION_FIELDS where it has them."""
+    return HISTORY_FIELDS + (VALIDATION_FIELDS if history and VALIDATION_FIELDS[0] in history[0] else ())
+
+
+def history_kinds(record: dict) -> dict:
+    """What each epoch of ``record``'s history must hold: the validation numbers too when its
+    data held images out."""
+    held_out = isinstance(record.get("data"), dict) and record["data"].get("validation") is not None
+    return {**HISTORY_KINDS, **(dict.fromkeys(VALIDATION_FIELDS, NUMBER) if held_out else {})}
 
 
 # Added to records as they are read (computed from them), never written.
@@ -90,7 +103,8 @@ def validated_record(path: Path, fields: dict) -> dict:
     if (not isinstance(data.get("sha256"), dict) or not all_of(data["sha256"], str)
             or wrong_fields(data, {"train_images": int, "test_images": int})
             or not all(isinstance(data.get(name, ""), str) for name in ("digest", "source"))
-            or not all(data.get(name) is None or is_of(data[name], int) for name in ("train_limit", "test_limit"))):
+            or not all(data.get(name) is None or is_of(data[name], int)
+                       for name in ("train_limit", "test_limit", "validation"))):
         raise DamagedResult(f"{path}: data record lacks its digests or image counts, or has mistyped ones")
     if not all_of(record["versions"], str):
         raise DamagedResult(f"{path}: versions record holds a value that is not text")
@@ -100,7 +114,8 @@ def validated_record(path: Path, fields: dict) -> dict:
         raise DamagedResult(f"{path}: created is not a time ({printable(record['created'], 60)})") from None
     per_epoch = [("epoch_seconds", lambda value: is_of(value, NUMBER))]
     if "history" in fields:  # what the tables and REPORT.md's learning curves read of each epoch
-        per_epoch.append(("history", lambda row: not wrong_fields(row, HISTORY_KINDS)))
+        kinds = history_kinds(record)
+        per_epoch.append(("history", lambda row: not wrong_fields(row, kinds)))
     for name, valid in per_epoch:
         if len(record[name]) != record["epochs"] or not all(map(valid, record[name])):
             raise DamagedResult(f"{path}: {name} does not hold one valid entry per epoch ({record['epochs']})")

@@ -62,7 +62,7 @@ def fit_model(model, config, arrays, *, verbose=0, on_epoch=None, resume=None) -
         restore(model, resume)
         history = list(resume.history)
     epochs = EpochLog(arrays.y_test, print_each=verbose > 0 and config.engine == "numpy", total=total,
-                      history=history)
+                      history=history, y_validation=arrays.y_validation)
     after_epoch = _after_epoch(on_epoch)
     if config.engine == "numpy":
         _numpy_fit(model, config, arrays, epochs, after_epoch)
@@ -93,7 +93,8 @@ def _numpy_fit(model, config, arrays, epochs: EpochLog, after_epoch):
     for epoch in range(len(epochs.history), config.total_epochs):
         interrupts.check()
         loss, accuracy, seconds = numpy_engine.train_epoch(model, config, epoch, arrays)
-        if not epochs.record(loss, accuracy, seconds, lambda: model.probabilities(arrays.x_test)):
+        if not epochs.record(loss, accuracy, seconds, lambda: model.probabilities(arrays.x_test),
+                             lambda: model.probabilities(arrays.x_validation)):
             return
         after_epoch(epochs.history)
 
@@ -103,10 +104,13 @@ def _keras_fit(model, config, arrays, epochs: EpochLog, verbose, after_epoch):
     rather than Keras's own shuffle, whose order follows from a generator's hidden state and
     could not be resumed (batches.py draws it)."""
     test_inputs = tensors.resident(arrays, "test", lambda: forward_chunks(arrays.x_test))
+    validation_inputs = (None if arrays.x_validation is None else
+                         tensors.resident(arrays, "validation", lambda: forward_chunks(arrays.x_validation)))
     # Each epoch's step from its index alone (its stage's schedule), so a resumed training takes
     # the steps of one never stopped; before the recorder, which logs the epoch under that step.
     steps = keras.callbacks.LearningRateScheduler(lambda epoch, _: config.learning_rate_at(epoch))
-    callbacks = [steps, EpochRecorder(test_inputs, epochs, after_epoch), keras.callbacks.TerminateOnNaN()]
+    callbacks = [steps, EpochRecorder(test_inputs, validation_inputs, epochs, after_epoch),
+                 keras.callbacks.TerminateOnNaN()]
     if verbose:
         callbacks.append(EpochOfTotal(config.total_epochs))
     end = 0
@@ -176,13 +180,14 @@ def model_summary(model) -> str:
 
 class EpochLog:
     """The history of a training: per epoch, the training loss, accuracy and seconds
-    (evaluation excluded), then the test loss and accuracy; both engines report here."""
+    (evaluation excluded), then the test loss and accuracy, and with a validation split
+    (``y_validation``) the validation loss and accuracy; both engines report here."""
 
-    def __init__(self, y_test, print_each=False, total=None, history=()):
-        self.y_test, self.print_each, self.total = y_test, print_each, total
+    def __init__(self, y_test, print_each=False, total=None, history=(), y_validation=None):
+        self.y_test, self.y_validation, self.print_each, self.total = y_test, y_validation, print_each, total
         self.history, self.test_probabilities = list(history), None
 
-    def record(self, loss, accuracy, seconds, predict_test) -> bool:
+    def record(self, loss, accuracy, seconds, predict_test, predict_validation) -> bool:
         """Add one epoch; False when the loss is not finite (training must stop)."""
         row = {"epoch": len(self.history) + 1, "train_loss": float(loss), "train_accuracy": float(accuracy),
                "train_seconds": seconds}
@@ -191,10 +196,15 @@ class EpochLog:
             return False
         self.test_probabilities = predict_test()
         row["test_loss"], row["test_accuracy"] = loss_and_accuracy(self.test_probabilities, self.y_test)
+        if self.y_validation is not None:
+            row["validation_loss"], row["validation_accuracy"] = loss_and_accuracy(predict_validation(),
+                                                                                   self.y_validation)
         if self.print_each:
+            held_out = (f" - validation_loss: {row['validation_loss']:.4f} - validation_accuracy: "
+                        f"{row['validation_accuracy']:.4f}" if self.y_validation is not None else "")
             print(f"Epoch {row['epoch']}/{self.total} - {seconds:.2f}s - loss: {row['train_loss']:.4f} - "
                   f"accuracy: {row['train_accuracy']:.4f} - test_loss: {row['test_loss']:.4f} - "
-                  f"test_accuracy: {row['test_accuracy']:.4f}", flush=True)
+                  f"test_accuracy: {row['test_accuracy']:.4f}{held_out}", flush=True)
         return True
 
 
@@ -203,18 +213,20 @@ class EpochRecorder(keras.callbacks.Callback):
     the history of each finite one; the test scores also go into the epoch's logs, so Keras's
     progress bar shows them."""
 
-    def __init__(self, test_inputs, epochs: EpochLog, after_epoch):
+    def __init__(self, test_inputs, validation_inputs, epochs: EpochLog, after_epoch):
         super().__init__()
-        self.test_inputs, self.epochs, self.after_epoch = test_inputs, epochs, after_epoch
+        self.test_inputs, self.validation_inputs = test_inputs, validation_inputs
+        self.epochs, self.after_epoch = epochs, after_epoch
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self._start
-        if self.epochs.record(logs["loss"], logs["accuracy"], seconds, lambda: forward(self.model, self.test_inputs)):
+        if self.epochs.record(logs["loss"], logs["accuracy"], seconds, lambda: forward(self.model, self.test_inputs),
+                              lambda: forward(self.model, self.validation_inputs)):
             row = self.epochs.history[-1]
-            logs.update(test_loss=row["test_loss"], test_accuracy=row["test_accuracy"])
+            logs.update({name: value for name, value in row.items() if name.startswith(("test_", "validation_"))})
             self.after_epoch(self.epochs.history)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from mnist_lab.core import backends, versions
 from mnist_lab.core.config import to_dict
-from mnist_lab.core.data import NUM_CLASSES
+from mnist_lab.core.data import NUM_CLASSES, VALIDATION_FIELDS
 from mnist_lab.core.identity import DATA_ORDER
 from mnist_lab.training.numpy_engine import NumpyModel
 
@@ -46,19 +46,21 @@ def result_record(config, dataset, history, model) -> dict:
     last = history[-1]
     seconds = [row["train_seconds"] for row in history]
     numpy_model = isinstance(model, NumpyModel)
+    held_out = {name: last[name] for name in VALIDATION_FIELDS if name in last}
     return {
         "model": config.model.type,
         "test_loss": last["test_loss"],
         "test_accuracy": last["test_accuracy"],
         "train_loss": last["train_loss"],
         "train_accuracy": last["train_accuracy"],
+        **held_out,
         "parameters": model.count_params(),
         "epochs": len(history),
         "seconds_per_epoch": steady_epoch_seconds(seconds),
         "epoch_seconds": seconds,
         "seed": config.seed,
         "data_order": DATA_ORDER,
-        "data": dataset.record(config.data.train_limit, config.data.test_limit),
+        "data": dataset.record(config.data.train_limit, config.data.test_limit, config.data.validation),
         "versions": versions.installed(keras.backend.backend()),
         "compute_threads": backends.compute_threads(),
         "device": "cpu:0" if numpy_model else keras.distribution.list_devices()[0],

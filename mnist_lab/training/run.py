@@ -13,6 +13,7 @@ from pathlib import Path
 
 from mnist_lab.results import store
 from mnist_lab.results.checkpoints import CheckpointFolder
+from mnist_lab.core.describe import describe_split
 from mnist_lab.core.data import downloads_with_keras, prepare
 from mnist_lab.results.event_logs import LiveLog, hyperparameters, log_folder, write_log
 from mnist_lab.core.identity import load_checked
@@ -65,10 +66,8 @@ def train(config, name: str, results_dir="results", *, force=False, output=Outpu
         if dataset is None:
             dataset = reading.result() if reading is not None else load_checked(config.data)
     arrays = prepare(dataset, config.model.type, config.data.train_limit, config.data.test_limit,
-                     config.data.scaled)
-    sliced = config.data.train_limit is not None or config.data.test_limit is not None
-    log(f"Data: {dataset.describe()}" + (f"; using the first {len(arrays.y_train):,} training and "
-                                         f"{len(arrays.y_test):,} test images" if sliced else ""))
+                     config.data.scaled, config.data.validation)
+    log(f"Data: {dataset.describe()}{describe_split(config.data, len(arrays.y_train), len(arrays.y_test))}")
     model = fit.new_model(config)
     summary = fit.model_summary(model)
     log(summary)

@@ -73,9 +73,11 @@ class DataCache:
 
     def arrays(self, dataset, config):
         data = config.data
-        layout = (dataset.digest, data.train_limit, data.test_limit, data.scaled, config.model.type == "cnn")
+        layout = (dataset.digest, data.train_limit, data.test_limit, data.scaled, data.validation,
+                  config.model.type == "cnn")
         if layout not in self._arrays:
-            self._arrays[layout] = prepare(dataset, config.model.type, data.train_limit, data.test_limit, data.scaled)
+            self._arrays[layout] = prepare(dataset, config.model.type, data.train_limit, data.test_limit, data.scaled,
+                                           data.validation)
         return self._arrays[layout]
 
     def get(self, config):

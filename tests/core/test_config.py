@@ -6,6 +6,7 @@ import pytest
 from mnist_lab.core.config import (DATA_ENV_VAR, Config, ModelConfig, load_config, to_dict,
                               to_yaml)
 from mnist_lab.core.errors import ConfigError
+from mnist_lab.core.identity import experiment
 from mnist_lab.core.identity import experiment_hash as config_hash
 
 from conftest import ROOT, write_config
@@ -203,3 +204,23 @@ def test_each_epochs_step_is_kerass_own_schedule_at_that_epoch(tmp_path, schedul
     assert [config.learning_rate_at(epoch) for epoch in range(7)] == pytest.approx(expected, rel=1e-6)
     if chosen.type != "constant":
         assert len(set(expected)) > 1
+
+
+def test_a_validation_fraction_is_the_count_it_holds_one_experiment(tmp_path):
+    path = write_config(tmp_path, "model:\n  type: logreg\n")
+    by_fraction = load_config(path, ["data.validation=0.1"])
+    by_count = load_config(path, ["data.validation=6000"])
+    by_float = load_config(path, ["data.validation=6e3"])
+    assert by_fraction.data.validation == by_count.data.validation == by_float.data.validation == 6000
+    assert isinstance(by_float.data.validation, int)
+    assert config_hash(by_fraction) == config_hash(by_count) == config_hash(by_float)
+    assert config_hash(by_count) != config_hash(load_config(path, ["data.validation=5000"]))
+    # Off by default, and then the identity of results made before the field existed.
+    plain = load_config(path)
+    assert plain.data.validation is None and config_hash(plain) != config_hash(by_count)
+    assert "validation" not in experiment(to_dict(plain), "d", "tensorflow")["data"]
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, ["data.validation=1.5"])
+    assert "data.validation: expected a whole number of images or a fraction below 1, got 1.5 (float)" in str(raised.value)
+    with pytest.raises(ConfigError, match=r"data.validation: expected a number > 0 or null, got -3"):
+        load_config(path, ["data.validation=-3"])

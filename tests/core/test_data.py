@@ -239,3 +239,34 @@ def test_unscaled_inputs_keep_the_grey_levels(mnist):
     scaled, unscaled = prepare(mnist, "cnn", 50, 20), prepare(mnist, "cnn", 50, 20, scaled=False)
     assert scaled.train_inputs().max() == 1.0 and unscaled.train_inputs().max() == 255.0
     np.testing.assert_array_equal(unscaled.train_inputs() / 255, scaled.train_inputs())
+
+
+def test_a_validation_split_is_one_fixed_draw_nested_and_apart_from_the_training_rows():
+    held = data.validation_rows(60000, 6000)
+    assert np.array_equal(held, data.validation_rows(60000, 6000))  # no seed in it: the same every time
+    assert len(np.unique(held)) == 6000 and held.min() >= 0 and held.max() < 60000
+    assert set(data.validation_rows(60000, 600).tolist()) < set(held.tolist())  # a larger count holds out more
+    rest = data.training_rows(60000, 6000)
+    assert len(rest) == 54000 and not set(rest.tolist()) & set(held.tolist())
+    assert np.array_equal(np.sort(np.concatenate([rest, held])), np.arange(60000))
+    assert np.all(np.diff(rest) > 0)  # in their order in the data: train_limit takes the first of them
+    # Spread over the whole file, not its end (MNIST's order is not random enough to trust).
+    assert np.histogram(held, bins=6, range=(0, 60000))[0].min() > 800
+    for count in (0, 60000):
+        with pytest.raises(DataError, match="data.validation"):
+            data.validation_rows(60000, count)
+
+
+def test_prepare_holds_the_validation_images_out_of_training(mnist):
+    arrays = data.prepare(mnist, "mlp", train_limit=500, test_limit=100, validation=300)
+    held, rest = data.validation_rows(60000, 300), data.training_rows(60000, 300)
+    assert np.array_equal(arrays.train_images, mnist.x_train[rest[:500]].reshape(500, 784))
+    assert np.array_equal(arrays.x_validation, mnist.x_train[held].reshape(300, 784) / np.float32(255))
+    assert np.array_equal(arrays.y_validation.argmax(axis=1), mnist.y_train[held])
+    # No image trained on is a validation image (compared by content, not only by index).
+    trained = {image.tobytes() for image in arrays.train_images}
+    assert not trained & {image.tobytes() for image in mnist.x_train[held].reshape(300, 784)}
+    assert mnist.record(500, 100, 300)["train_images"] == 500
+    assert mnist.record(None, None, 300)["train_images"] == 59700
+    whole = data.prepare(mnist, "mlp", train_limit=500)
+    assert whole.x_validation is None and np.shares_memory(whole.train_images, mnist.x_train)

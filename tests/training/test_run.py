@@ -16,7 +16,9 @@ from mnist_lab.results.checkpoints import Checkpoint
 from mnist_lab.core.config import load_config
 from mnist_lab.training.records import confusion_counts
 from mnist_lab.core.identity import experiment_key
-from mnist_lab.core.data import prepare
+from mnist_lab.core.data import prepare, validation_rows
+from mnist_lab.results.catalog import formatted, rows
+from mnist_lab.training.numpy_engine import NumpyModel
 from mnist_lab.training.run import train
 from mnist_lab.core.output import Output, silent
 
@@ -62,6 +64,28 @@ def test_run_directory_is_complete_and_consistent(tmp_path, small_config, mnist)
                                                                           labels=range(10)), rel=1e-5)
     matrix = np.array(metrics["confusion_matrix"])
     assert matrix.sum() == 300 and np.trace(matrix) == (predicted == arrays.test_labels).sum()
+
+
+@pytest.mark.parametrize("engine", ["keras", "numpy"])
+def test_a_validation_split_is_evaluated_each_epoch_and_recorded(tmp_path, small_config, mnist, engine):
+    config = small_config("mlp", "data.validation=200", f"engine={engine}")
+    result = train(config, "mlp", tmp_path, output=Output(log=silent, progress=False), dataset=mnist)
+    metrics = result.metrics
+    assert metrics["data"]["validation_images"] == 200 and metrics["data"]["train_images"] == 600
+    with open(result.run_dir / "history.csv") as stream:
+        history = list(csv.DictReader(stream))
+    assert [float(row["validation_accuracy"]) for row in history][-1] == metrics["validation_accuracy"]
+    # Independent oracle: the saved model's predictions on the held-out rows, which scikit-learn scores.
+    held = validation_rows(60000, 200)
+    images = mnist.x_train[held].reshape(200, 784) / np.float32(255)
+    if engine == "keras":
+        probabilities = keras.saving.load_model(result.run_dir / "model.keras").predict(images, verbose=0)
+    else:
+        probabilities = NumpyModel.load(result.run_dir / "model.npz").probabilities(images)
+    assert metrics["validation_accuracy"] == pytest.approx((probabilities.argmax(axis=1) == mnist.y_train[held]).mean())
+    assert metrics["validation_loss"] == pytest.approx(sklearn.metrics.log_loss(mnist.y_train[held], probabilities,
+                                                                                labels=range(10)), rel=1e-5)
+    assert "validation" in formatted(rows(tmp_path), "table", width=200).splitlines()[0]
 
 
 def test_confusion_counts_match_scikit_learn():
