@@ -5,6 +5,8 @@
     result = api.train("cnn", {"training.epochs": 3})
     result.test_accuracy, result.history[-1], result.model()
     table = api.sweep("sweep-notebook").table
+    search = api.search("search-mlp", {"data.train_limit": 10000}, trials=10)
+    search.best, search.trials
     api.runs(where=["model=cnn"])
     api.predict(result.folder, ["my-seven.png"])
 
@@ -87,6 +89,33 @@ class SweepResult:
             return list(csv.DictReader(stream))
 
 
+@dataclass(frozen=True)
+class SearchResult:
+    """A search's folder, its Optuna study, what this call ran, and its trials (trials.csv)."""
+
+    folder: Path
+    study: object  # optuna.Study: study.best_trial, study.trials_dataframe(), Optuna's plots
+    ran: int
+    failed: int
+
+    @property
+    def trials(self) -> list[dict]:
+        with open(self.folder / "trials.csv", newline="") as stream:
+            return list(csv.DictReader(stream))
+
+    @property
+    def best(self) -> dict | None:
+        """The best trial: its number, fields, validation numbers and (not used in the choice)
+        test numbers; None before any trial is complete."""
+        from mnist_lab.analysis.search_tables import best_trial
+
+        trial = best_trial(self.study)
+        return None if trial is None else {"number": trial.number, "params": trial.params, "value": trial.value,
+                                           **{name: trial.user_attrs[name] for name in (
+                                               "validation_accuracy", "validation_loss", "test_accuracy",
+                                               "test_loss")}}
+
+
 def train(config, overrides: dict | None = None, *, data=None, results="results", force=False,
           progress=True, tensorboard=True) -> Result:
     """Train ``config`` (a YAML file or a built-in name: "logreg", "mlp", "cnn", ...) with
@@ -117,6 +146,24 @@ def sweep(sweep_file=None, overrides: dict | None = None, *, only=None, data=Non
     outcome = swept(plan, results, force, Output(log=print if progress else silent, warn=print, progress=progress),
                     cluster, tensorboard)
     return SweepResult(outcome.folder, outcome.trained, outcome.skipped, outcome.failures)
+
+
+def search(search_file, overrides: dict | None = None, *, trials=None, minutes=None, data=None, results="results",
+           storage=None, workers=None, scheduler=None, progress=True, tensorboard=True) -> SearchResult:
+    """Search the space of ``search_file`` (a file or a built-in name such as "search-mlp") with
+    Optuna on its validation split, adding trials to its study until it holds ``trials``
+    finished ones (default: the file's); a killed search resumes. ``storage``: an Optuna
+    storage URL instead of SQLite in the search's folder; ``workers`` or ``scheduler``: trials
+    trained at once on a local or running Dask cluster."""
+    from mnist_lab.commands.search import prepared, searched
+    from mnist_lab.training.executors import ClusterSpec
+
+    _quiet_backends()
+    cluster = None if workers is None and scheduler is None else ClusterSpec.create(workers, scheduler)
+    plan, _ = prepared(str(search_file), _settings(overrides), data, results, trials, minutes)
+    outcome = searched(plan, results, storage, Output(log=print if progress else silent, warn=print,
+                                                      progress=progress), tensorboard, cluster)
+    return SearchResult(outcome.folder, outcome.study, outcome.ran, outcome.failed)
 
 
 def runs(results="results", where=(), sort=None) -> list[dict]:

@@ -170,7 +170,62 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
         ctx.exit(code)
 
 
-@main.command(short_help="One row per train run and sweep cell: states, numbers, filters.")
+@main.command(short_help="Search settings with Optuna, judged on a validation split.")
+@click.argument("search_path", metavar="SEARCH")
+@click.option("--set", "overrides", multiple=True, metavar="FIELD=VALUE",
+              help="Override a field of the base config, e.g. --set data.train_limit=5000.")
+@click.option("--data", "data_path", metavar="PATH", help="An .npz file or IDX folder for every trial.")
+@click.option("--results", "results_dir", default="results", show_default=True, metavar="DIR", callback=_folder,
+              help="Where the search folder is written (DIR/searches/<name>).")
+@click.option("--storage", metavar="URL",
+              help="The study's storage, for a study shared by machines, e.g. postgresql://user@host/db "
+                   "[default: SQLite in DIR/searches/<name>/study.db].")
+@click.option("--trials", type=click.IntRange(min=1), metavar="N", help="The budget: N finished trials in the "
+              "study (complete or pruned) [default: the file's].")
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), metavar="M",
+              help="The budget: start no trial after M minutes of this run [default: the file's].")
+@click.option("--dry-run", is_flag=True, help="Show the space, the budget and a time estimate; train nothing.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars; one log line per trial and training.")
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+              help="Train N trials at once on a local Dask cluster of N worker processes.")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Train trials on a running Dask cluster (one per worker at once), e.g. tcp://10.0.0.5:8786.")
+@click.option("--threads-per-worker", type=click.IntRange(min=1), metavar="T",
+              help="Compute threads of each worker (default: this machine's cores / N; 1 with --scheduler).")
+@click.option("--worker-timeout", type=click.FloatRange(min=1), metavar="S",
+              help="With --workers or --scheduler: stop with an error (finished trials kept) when no usable "
+                   "worker has been there for S seconds [default: 60].")
+@click.option("--tensorboard/--no-tensorboard", "event_logs", default=True, show_default=True,
+              help="Write TensorBoard event files per training (results/tensorboard/searches/<name>/<name>).")
+@click.pass_context
+def search(ctx, search_path, overrides, data_path, results_dir, storage, trials, minutes, dry_run, quiet,
+           workers, scheduler, threads_per_worker, worker_timeout, event_logs):
+    """Search the space SEARCH describes with Optuna: a YAML file or a built-in search (search-mlp).
+
+    Every trial holds out the same validation images (the file's validation:)
+    and is judged on them, never on the test set; each trial is an experiment
+    of the results store, answered at once where one exists (a train run, a
+    sweep cell, an earlier trial). The pruner stops trials clearly worse than
+    earlier ones. The study is kept in DIR/searches/<name>/study.db: the same
+    command resumes it after a kill, and several processes may add trials to
+    it at once. Writes trials.csv, trials.md, best.yaml, importances.csv and
+    Optuna's figures there.
+
+    \b
+    Examples:
+      mnist-lab search search-mlp --dry-run
+      mnist-lab search search-mlp --trials 5 --set data.train_limit=5000
+      optuna-dashboard sqlite:///results/searches/mlp/study.db
+    """
+    from mnist_lab.commands import search as command
+
+    code = command.run(search_path, overrides, data_path, results_dir, storage, trials, minutes, dry_run, quiet,
+                       event_logs, workers, scheduler, threads_per_worker, worker_timeout)
+    if code:
+        ctx.exit(code)
+
+
+@main.command(short_help="One row per run, sweep cell and search trial: states, numbers.")
 @click.option("--results", "results_dir", default="results", show_default=True, metavar="DIR", callback=_folder,
               help="The results folder to list.")
 @click.option("--where", "conditions", multiple=True, metavar="FIELD=VALUE",
@@ -179,12 +234,12 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
 @click.option("--format", "form", type=click.Choice(["table", "csv", "json", "md"]), default="table",
               show_default=True, help="Output format; the table fits the terminal, the others hold every field.")
 def runs(results_dir, conditions, sort, form):
-    """One row per train run and per sweep cell under DIR, with its state.
+    """One row per train run, sweep cell and search trial under DIR, with its state.
 
-    States: complete, failed (a sweep cell; retried by the next sweep), partial
-    or in progress (a checkpoint: a training that stopped, or runs now), damaged
-    (a result file that does not validate; the reason is printed). Reads only
-    the small result files.
+    States: complete, failed (a sweep cell; retried by the next sweep), pruned
+    (a search trial its pruner stopped), partial or in progress (a checkpoint:
+    a training that stopped, or runs now), damaged (a result file that does not
+    validate; the reason is printed). Reads only the small result files.
 
     \b
     Fields: key kind sweep state model setup engine backend batch_size epochs

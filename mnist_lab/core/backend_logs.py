@@ -10,7 +10,8 @@ passes every other byte on. Python's own ``sys.stderr`` keeps writing to the ter
 so nothing the tool prints waits on that reader, changes order, or is lost when the process
 leaves at once (interrupts.py). Child processes (local Dask workers) inherit the pipe.
 
-Not installed when the user set ``TF_CPP_MIN_LOG_LEVEL`` (their choice stands) or asked for
+TensorFlow's Python logger is set to errors only at the same time. Not installed when the
+user set ``TF_CPP_MIN_LOG_LEVEL`` (their choice stands) or asked for
 ``--debug``; installed, it sets the variable, so the backends' later messages are filtered at
 the source too and a child process does not install a second filter.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import io
+import logging
 import os
 import re
 import sys
@@ -51,6 +53,9 @@ def quiet(arguments, environ=os.environ) -> bool:
     if VARIABLE in environ or "--debug" in arguments or sys.stderr is None:  # None: started with 2 closed
         return False
     environ[VARIABLE] = "2"
+    # TensorFlow's Python logger, too: its warnings are hints to authors of TensorFlow code (a
+    # function traced again for each new model, as every trajectory of a sweep builds one).
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     read_end, write_end = os.pipe()
     terminal = os.dup(2)
     sys.stderr.flush()

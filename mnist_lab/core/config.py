@@ -223,6 +223,82 @@ class SweepConfig:
                                          why="the sweep file's name, e.g. sweep for sweep.yaml")
 
 
+# A search's choices (search_plan.py): what it optimises, how it proposes trials, how it stops them.
+OBJECTIVES = {"validation_accuracy": "maximize", "validation_loss": "minimize"}
+SAMPLERS = ("tpe", "random", "grid", "cmaes")
+PRUNERS = ("median", "hyperband", "none")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    config: str = setting(why="required: the base train config, relative to the search file, or a built-in "
+                              "config's name (mlp)")
+    space: dict = setting(why="required: each field to search (as --set names it, e.g. training.learning_rate) "
+                              "with its choices, or its range: low, high, and log: true or a step")
+    name: typing.Optional[str] = setting(None, pattern=FOLDER_NAME,
+                                         why="the search file's name, e.g. search-mlp for search-mlp.yaml")
+    set: typing.Optional[tuple[str, ...]] = setting(
+        None, why="the base config as it is; else FIELD=VALUE overrides of it, as --set takes them")
+    objective: str = setting("validation_accuracy", choices=tuple(OBJECTIVES),
+                             why="what Keras users watch; the loss also sees confidence")
+    trials: typing.Optional[int] = setting(20, minimum=1, why="enough for TPE to leave its 10 random start-up "
+                                                              "trials behind; null: only the time limit")
+    minutes: typing.Optional[float] = setting(None, above=0, why="no time limit; else no trial starts after it")
+    sampler: str = setting("tpe", choices=SAMPLERS, why="Optuna's default: learns where good trials lie")
+    pruner: str = setting("median", choices=PRUNERS,
+                          why="Optuna's default: stops a trial worse than the median of earlier ones at the same epoch")
+    seeds: tuple[int, ...] = setting((0,), minimum=0, maximum=2**32 - 1,
+                                     why="one training per trial; more seeds average the objective over them")
+    seed: int = setting(0, minimum=0, maximum=2**32 - 1, why="the sampler's seed: the same file proposes the same trials")
+    validation: float = setting(0.1, above=0, why="10 % of the training images held out (Keras's usual "
+                                                  "validation_split), the same ones for every trial")
+
+
+def load_search_config(path) -> SearchConfig:
+    """Read and validate a search file (search_plan.py reads its base config and space)."""
+    return _validated(SearchConfig, _read_yaml(path, SearchConfig), path, {}, _search_problems)
+
+
+def _search_problems(search: SearchConfig) -> list:
+    problems = []
+    if search.trials is None and search.minutes is None:
+        problems.append(("trials", "expected a number of trials, or minutes, or both (a search needs a budget), "
+                                   "got neither", ("minutes",)))
+    if search.validation > 1 and not float(search.validation).is_integer():
+        problems.append(("validation", f"expected a whole number of images or a fraction below 1, "
+                                       f"got {described(search.validation)}", ()))
+    return problems
+
+
+def field_kind(field_path: str):
+    """The type a config field takes (int, float, str or bool), found by its dotted path as --set
+    names it; None when the path names no such single value (a section, a list, no field)."""
+    cls = Config
+    *sections, last = field_path.split(".")
+    for name in sections:
+        hint = _type_hints(cls).get(name) if dataclasses.is_dataclass(cls) else None
+        if hint is None or not dataclasses.is_dataclass(hint):
+            return None
+        cls = hint
+    hint = _type_hints(cls).get(last) if dataclasses.is_dataclass(cls) else None
+    if typing.get_origin(hint) is typing.Union:
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    return hint if hint in (int, float, str, bool) else None
+
+
+def with_values(config: Config, values: dict, where: str) -> Config:
+    """``config`` with the fields ``values`` names (dotted paths) set, validated as a file is
+    (ConfigError names ``where``) and its data resolved."""
+    raw = to_dict(config)
+    for field_path, value in values.items():
+        *sections, last = field_path.split(".")
+        node = raw
+        for name in sections:
+            node = node[name]
+        node[last] = value
+    return dataclasses.replace(built := from_dict(raw, where), data=resolve_data(built.data))
+
+
 def load_config(path, overrides=(), data_path=None, environ=None) -> Config:
     """Read a YAML config, apply ``field.path=value`` overrides, validate, resolve.
 
@@ -494,7 +570,8 @@ def _expected(hint, rules) -> str:
         words += ", ".join(f.name for f in dataclasses.fields(hint))
     else:
         singular, plural = {int: ("an integer", "integers"), float: ("a number", "numbers"),
-                            str: ("a string", "strings"), bool: ("true or false", "booleans")}[hint]
+                            str: ("a string", "strings"), bool: ("true or false", "booleans"),
+                            dict: ("a mapping", "mappings")}[hint]
         bounds = [f"{sign} {rules[key]}" for key, sign in
                   (("minimum", ">="), ("above", ">"), ("maximum", "<=")) if rules[key] is not None]
         words = " ".join([plural if listed else singular, " and ".join(bounds)]).strip()

@@ -15,13 +15,14 @@ import json
 import math
 from pathlib import Path
 
-from mnist_lab.core.config import from_dict
+from mnist_lab.core.config import from_dict, to_dict
 from mnist_lab.core.describe import describe_limits, describe_setup
 from mnist_lab.results.checkpoints import FOLDER as CHECKPOINTS, SUFFIX as CHECKPOINT_SUFFIX, Checkpoint
 from mnist_lab.core.errors import UsageError, printable
 from mnist_lab.core.files import lock_holder, read_bounded
-from mnist_lab.results.store import (CELL_FIELDS, CELLS_FOLDER, FAILED_FOLDER, RUNS_FOLDER, SWEEP_LOCK, SWEEPS_FOLDER,
-                                     DamagedResult, read_run, validated_record)
+from mnist_lab.results.store import (CELL_FIELDS, CELLS_FOLDER, FAILED_FOLDER, PRUNED_FOLDER, RUNNING_FOLDER, RUNS_FOLDER,
+                                     SEARCHES_FOLDER, SWEEP_LOCK, SWEEPS_FOLDER, DamagedResult, read_pruned, read_run,
+                                     validated_record)
 
 # Every field of a row, in the order of csv/json; the table shows the first ones that fit.
 FIELDS = ("key", "kind", "sweep", "state", "model", "setup", "engine", "backend", "batch_size", "epochs",
@@ -55,6 +56,10 @@ def rows(results_dir) -> list[dict]:
     for folder in sorted(sweeps.iterdir()) if sweeps.is_dir() else []:
         if folder.is_dir():
             found += _sweep_rows(folder)
+    searches = results / SEARCHES_FOLDER
+    for folder in sorted(searches.iterdir()) if searches.is_dir() else []:
+        if folder.is_dir():
+            found += _sweep_rows(folder, "trial", _live_search(folder)) + _pruned_rows(folder)
     return found
 
 
@@ -83,17 +88,45 @@ def _run_row(run: Path) -> dict:
     return _record_row(record, key=run.name, kind="run", name=run.name.rsplit("-", 1)[0])
 
 
-def _sweep_rows(folder: Path) -> list[dict]:
+def _sweep_rows(folder: Path, kind="cell", live=None) -> list[dict]:
+    """The rows of a sweep's folder, or (``kind`` "trial") of a search's: its cells, failures and
+    checkpoints (in progress when ``live``, by default when a sweep process holds the folder)."""
     found = []
     for path in sorted((folder / CELLS_FOLDER).glob("*.json")):
         try:
             record = validated_record(path, CELL_FIELDS)
-            found.append(_record_row(record, key=path.stem, kind="cell", sweep=folder.name, name=record["name"]))
+            found.append(_record_row(record, key=path.stem, kind=kind, sweep=folder.name, name=record["name"]))
         except DamagedResult as error:
-            found.append(_empty(key=path.stem, kind="cell", sweep=folder.name, state="damaged", problem=str(error)))
+            found.append(_empty(key=path.stem, kind=kind, sweep=folder.name, state="damaged", problem=str(error)))
     for path in sorted((folder / FAILED_FOLDER).glob("*.json")):
-        found.append(_failure_row(path, folder.name))
-    return found + _checkpoint_rows(folder, "cell", folder.name, _live_sweep(folder))
+        found.append({**_failure_row(path, folder.name), "kind": kind})
+    live = _live_sweep(folder) if live is None else live
+    return found + _checkpoint_rows(folder, kind, folder.name, live)
+
+
+def _pruned_rows(folder: Path) -> list[dict]:
+    """A search's pruned trials: stopped by its pruner after the epochs their history holds."""
+    found = []
+    for path in sorted((folder / PRUNED_FOLDER).glob("*.json")):
+        try:
+            record = read_pruned(path)
+        except DamagedResult as error:
+            found.append(_empty(key=path.stem, kind="trial", sweep=folder.name, state="damaged", problem=str(error)))
+            continue
+        config, last = from_dict(record["config"], str(path)), (record["history"] or [{}])[-1]
+        found.append(_empty(key=path.stem, kind="trial", sweep=folder.name, name=record["name"], state="pruned",
+                            model=config.model.type, engine=config.engine, seed=config.seed,
+                            batch_size=config.training.batch_size, epochs=len(record["history"]),
+                            learning_rate=config.training.learning_rate, test_accuracy=last.get("test_accuracy"),
+                            test_loss=last.get("test_loss"), validation_accuracy=last.get("validation_accuracy"),
+                            validation_loss=last.get("validation_loss"), created=_modified(path),
+                            limits=describe_limits(to_dict(config.data)), setup=describe_setup(config)))
+    return found
+
+
+def _live_search(folder: Path) -> bool:
+    """Whether a search process is running one of the folder's trials now (its lock is held)."""
+    return any(lock_holder(lock) is not None for lock in (folder / RUNNING_FOLDER).glob("*.lock"))
 
 
 def _failure_row(path: Path, sweep: str) -> dict:
@@ -205,7 +238,7 @@ def formatted(found: list[dict], form: str, width: int = 100) -> str:
 def _cell(row, field) -> str:
     value = row[field]
     if field == "sweep":
-        return "run" if row["kind"] == "run" else f"sweep {value}"
+        return {"run": "run", "trial": f"search {value}"}.get(row["kind"], f"sweep {value}")
     if value is None:
         return "—"
     if field in ("test_accuracy", "validation_accuracy"):

@@ -220,3 +220,12 @@ def _save(figure, path, tight=True):
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format="png", dpi=100, metadata={"Software": None})
     plt.close(figure)
+
+
+def save_axes(axes, path):
+    """The figure of ``axes`` (one, or an array of them, as another library drew it) written as
+    every figure here is: without a date, atomically."""
+    import numpy as np
+
+    first = np.asarray(axes, dtype=object).flat[0]
+    _save(first.get_figure(), path, tight=False)  # laid out by the library that drew it

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mnist_lab.core.config import from_dict
 from mnist_lab.core.data import VALIDATION_FIELDS
 from mnist_lab.core.errors import ConfigError, UsageError, printable
 from mnist_lab.core.files import Lock, atomic_write_text, lock_holder, read_bounded
@@ -35,6 +36,9 @@ from mnist_lab.core.identity import experiment_key, identity_hash, key_hash, rec
 
 RUNS_FOLDER = "runs"
 SWEEPS_FOLDER = "sweeps"
+SEARCHES_FOLDER = "searches"  # a search's study, trial cells, pruned trials and tables (DIR/searches/<name>)
+PRUNED_FOLDER = "pruned"  # a search's pruned trials: their history up to where they were stopped
+RUNNING_FOLDER = ".running"  # a search's lock per trial running now in a process on this machine
 METRICS_FILE = "metrics.json"
 CELLS_FOLDER = "cells"
 FAILED_FOLDER = "failed"
@@ -307,6 +311,32 @@ def sweep_folder(results_dir, name) -> Path:
     return Path(results_dir) / SWEEPS_FOLDER / name
 
 
+def search_folder(results_dir, name) -> Path:
+    return Path(results_dir) / SEARCHES_FOLDER / name
+
+
+def find_result(results_dir, experiment_hash: str) -> tuple[Path, dict] | None:
+    """A complete, valid result of the experiment ``experiment_hash`` anywhere in the store (a train
+    run, a sweep cell, a search's trial cell) and its record, or None: what answers a search's
+    trial without training it."""
+    import glob
+
+    results = Path(results_dir)
+    run = find_run(results, f"any-{experiment_hash}")
+    candidates = [] if run is None else [(run, lambda: read_run(run))]
+    for place in (SWEEPS_FOLDER, SEARCHES_FOLDER):
+        for path in sorted(results.glob(f"{place}/*/{CELLS_FOLDER}/*-{glob.escape(experiment_hash)}.json")):
+            candidates.append((path, lambda path=path: validated_record(path, CELL_FIELDS)))
+    for path, read in candidates:
+        try:
+            record = read()
+        except DamagedResult:
+            continue
+        if record["experiment_hash"] == experiment_hash:
+            return path, record
+    return None
+
+
 class SweepLocked(RuntimeError):
     """Another sweep process holds the folder."""
 
@@ -386,6 +416,30 @@ def write_cell(folder: Path, key: str, record: dict):
 
 def write_failure(folder: Path, key: str, failure: dict):
     atomic_write_text(folder / FAILED_FOLDER / f"{key}.json", json.dumps(failure, indent=1) + "\n")
+
+
+# A pruned trial's record: which trial, its config and its history up to where it was stopped.
+PRUNED_FIELDS = {"key": str, "name": str, "trial": int, "config": _MAPPING, "history": _LIST}
+
+
+def write_pruned(folder: Path, key: str, pruned: dict):
+    atomic_write_text(folder / PRUNED_FOLDER / f"{key}.json", json.dumps(pruned, indent=1) + "\n")
+
+
+def read_pruned(path: Path) -> dict:
+    """A pruned trial's record, validated; DamagedResult otherwise."""
+    try:
+        record = json.loads(read_bounded(path).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise DamagedResult(f"{path}: not a pruned trial's record ({type(error).__name__})") from None
+    if not isinstance(record, dict) or wrong_fields(record, PRUNED_FIELDS) or not all(
+            isinstance(row, dict) and not wrong_fields(row, HISTORY_KINDS) for row in record["history"]):
+        raise DamagedResult(f"{path}: missing or mistyped field(s) of a pruned trial's record")
+    try:
+        from_dict(record["config"], str(path))
+    except ConfigError as error:
+        raise DamagedResult(f"{path}: its config is not valid ({error.problems[0]})") from None
+    return record
 
 
 def remove_temporaries(folder: Path):

@@ -21,6 +21,7 @@ from mnist_lab.results import store
 MEASURED_EPOCH_SECONDS = {"logreg": 0.2, "mlp": 0.4, "cnn": 6.0}
 TRAJECTORY_OVERHEAD_SECONDS = 1.0  # building and tracing a model
 FULL_TRAIN_IMAGES = 60000
+SEARCH_CORNERS = 64  # the combinations of a search space's ends its estimate is the mean of
 # A command's seconds outside its training loops on the project's 2-core machine: Python, the
 # backend and matplotlib imported, the data read, figures and files written. A whole `train`
 # process minus its record's wall_seconds measured 5.4 s (NumPy MLP), 5.7 s (CNN), 6.7 s (MLP).
@@ -55,10 +56,11 @@ def measured_records(results_dir) -> list[dict]:
     has measured (read without Keras; damaged ones are left out silently, as commands that read
     them warn)."""
     records = [metrics for _, metrics in store.complete_runs(results_dir, log=lambda _: None)]
-    sweeps = Path(results_dir) / store.SWEEPS_FOLDER
-    for folder in sorted(sweeps.iterdir()) if sweeps.is_dir() else []:
-        if folder.is_dir():
-            records += list(store.read_cells(folder).records.values())
+    for place in (store.SWEEPS_FOLDER, store.SEARCHES_FOLDER):  # sweep cells, and a search's trial cells
+        folders = Path(results_dir) / place
+        for folder in sorted(folders.iterdir()) if folders.is_dir() else []:
+            if folder.is_dir():
+                records += list(store.read_cells(folder).records.values())
     return records
 
 
@@ -84,6 +86,32 @@ def sweep_seconds(cells, records, workers=1, threads=None) -> Estimate:
                 f"; {len(estimates) - from_records} at built-in figures from the project's 2-core machine, as nothing "
                 "of their kind has been measured in this results folder"))
     return Estimate(plan_seconds([estimate.seconds for estimate in estimates], workers), basis)
+
+
+def search_seconds(search, trials: int, records) -> Estimate:
+    """Expected wall time of ``trials`` trials of ``search`` (each seed of each trial trained in
+    full, one after another): the mean estimate over the corners of its space (each field's
+    choices, or the two ends of its range; at most SEARCH_CORNERS of them)."""
+    import itertools
+
+    from mnist_lab.core.errors import ConfigError
+
+    measured, estimates = _measured(records), []
+    fields = [parameter.field for parameter in search.parameters]
+    for values in itertools.islice(itertools.product(*[parameter.choices or (parameter.low, parameter.high)
+                                                       for parameter in search.parameters]), SEARCH_CORNERS):
+        try:
+            config = search.cells(dict(zip(fields, values)))[0].config
+        except ConfigError:  # a combination no trial can train
+            continue
+        estimates.append(_estimate(config, config.total_epochs, measured))
+    if not estimates:
+        return Estimate(0.0, "no corner of the space is a valid config")
+    from_records = sum(estimate.measured for estimate in estimates)
+    per_trial = statistics.fmean(estimate.seconds for estimate in estimates) * len(search.seeds)
+    basis = (f"the mean over {len(estimates)} corners of the space, {from_records} at speeds measured in this "
+             f"results folder, {len(estimates) - from_records} at built-in figures")
+    return Estimate(per_trial * trials, basis)
 
 
 def _loop_share(config, records, threads=None) -> float:
@@ -120,7 +148,8 @@ def _estimate(config, epochs: int, measured: dict, threads=None) -> Estimate:
 
 
 def _train_images(config) -> int:
-    return min(config.data.train_limit or FULL_TRAIN_IMAGES, FULL_TRAIN_IMAGES)
+    left = FULL_TRAIN_IMAGES - (config.data.validation or 0)  # a validation split is never trained on
+    return min(config.data.train_limit or left, left)
 
 
 def _config_class(config, threads=None) -> tuple:

@@ -1,4 +1,5 @@
-"""Progress of a sweep: a bar over all the work (with ETA) and one over the current trajectory.
+"""Progress of a sweep: a bar over all the work (with ETA) and one over the current trajectory;
+of a search: a bar over its trials and one over the current training.
 
 The work is counted in epochs, not cells, because cells sharing a trajectory
 finish in bursts; an ETA over epochs stays honest. Without bars (``--quiet``)
@@ -70,3 +71,54 @@ class SweepProgress:
             self._tqdm.write(text)
         else:
             self.log(text)
+
+
+class SearchProgress(SweepProgress):
+    """A search's bars: over its trials (``trials`` in all, ``done`` of them finished before; the
+    ETA from the trials' own pace, or the time limit alone) and over the current training."""
+
+    def __init__(self, trials, done: int, minutes=None, *, enabled=True, log=print):
+        super().__init__(trials or 0, done, 0, enabled=enabled, log=log)
+        self.trials, self.minutes, self.best = trials, minutes, None
+
+    def __enter__(self):
+        if self.enabled:
+            from tqdm import tqdm
+
+            self._tqdm = tqdm
+            self._work = tqdm(total=self.trials, initial=self.done_cells, unit="trial", desc=self._cells_label(),
+                              dynamic_ncols=True, position=0)
+        return self
+
+    def start_trial(self, number: int, values: dict):
+        self._line(f"trial {number}: " + ", ".join(f"{field} {_plain(value)}" for field, value in values.items()))
+
+    def epoch_done(self, row: dict):
+        if self.enabled and self._trajectory is not None:
+            self._trajectory.set_postfix(validation_accuracy=f"{row['validation_accuracy']:.4f}")
+            self._trajectory.update(1)
+
+    def cell_done(self, cell, record: dict):
+        self._line(f"done   {describe_cell(cell)}: validation accuracy {record['validation_accuracy']:.2%}, "
+                   f"loss {record['validation_loss']:.4f}")
+
+    def trial_finished(self, study, trial):
+        """Optuna's callback after each trial: count it, and say the best so far."""
+        from optuna.trial import TrialState
+
+        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            self.done_cells += 1
+            if self.enabled:
+                self._work.update(1)
+        if trial.state == TrialState.COMPLETE:
+            self._line(f"trial {trial.number}: {trial.value:.4f} (best so far: trial {study.best_trial.number}, "
+                       f"{study.best_value:.4f})")
+
+    def _cells_label(self) -> str:
+        total = f"/{self.trials}" if self.trials else ""
+        limit = f", at most {self.minutes:g} min" if self.minutes else ""
+        return f"search {self.done_cells}{total} trials{limit}"
+
+
+def _plain(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

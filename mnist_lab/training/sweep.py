@@ -18,7 +18,7 @@ from mnist_lab.core.sweep_plan import Sweep, longest, pending_cells, trajectorie
 from mnist_lab.results import store
 from mnist_lab.results.checkpoints import CheckpointFolder
 from mnist_lab.results.event_logs import LiveLog, hyperparameters, log_folder, write_log
-from mnist_lab.training.trajectory import DataCache, failure_message, train_trajectory
+from mnist_lab.training.trajectory import DataCache, Stopped, failure_message, train_trajectory
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def run_sweep(sweep: Sweep, results_dir="results", *, force=False, output=Output
             if cluster is None:
                 data = DataCache()
                 for group in groups:
-                    failures.update(_run_trajectory(group, data, listener, saved))
+                    failures.update(run_trajectory(group, data, listener, saved))
             elif groups:
                 failures = run_on_dask(dask_client, groups, DataCache(), listener, saved, log)
         if write_tables is not None:  # under the lock: the tables of exactly these cells
@@ -116,8 +116,12 @@ class SweepCheckpoints:
         return trajectory_key(end.name, end.config)
 
     def done_epochs(self, group) -> int:
+        return len(self.done_history(group))
+
+    def done_history(self, group) -> list:
+        """The epochs of the group's checkpoint (those a resumed training will not train again)."""
         saved = self._saved.get(self.key(group))
-        return 0 if saved is None else min(saved.epoch, longest(group).config.total_epochs)
+        return [] if saved is None else saved.history[:longest(group).config.total_epochs]
 
     def resume(self, group) -> bytes | None:
         """The group's checkpoint as bytes (what a trajectory resumes from), or None."""
@@ -155,8 +159,9 @@ class SweepListener:
 
     @staticmethod
     def log_folder_of(folder: Path, cell) -> Path:
-        """The cell's log in the TensorBoard tree (results/tensorboard/sweeps/<sweep>/<name>)."""
-        return log_folder(folder.parent.parent, f"{store.SWEEPS_FOLDER}/{folder.name}", cell.name, cell.config,
+        """The cell's log in the TensorBoard tree (results/tensorboard/sweeps/<sweep>/<name>, or
+        searches/<search>/<name> for a search's trial)."""
+        return log_folder(folder.parent.parent, f"{folder.parent.name}/{folder.name}", cell.name, cell.config,
                           cell.key)
 
     def cell(self, cell, record):
@@ -186,13 +191,18 @@ class SweepListener:
         return {cell.key: message for cell in cells}
 
 
-def _run_trajectory(group, data, listener: SweepListener, saved: SweepCheckpoints) -> dict:
-    """Train one trajectory in this process, publishing each cell as it passes; return failures."""
+def run_trajectory(group, data, listener: SweepListener, saved: SweepCheckpoints) -> dict:
+    """Train one trajectory in this process, publishing each cell as it passes; return failures.
+    A listener that stops the training (Stopped: a pruned trial) ends it without a failure,
+    its checkpoint removed."""
     interrupts.check()
     listener.bar.start_trajectory(longest(group), saved.done_epochs(group))
     try:
         dataset, arrays = data.get(group[0].config)
         train_trajectory(group, dataset, arrays, listener, saved.resume(group))
+    except Stopped:
+        saved.finished(group)
+        raise
     except Exception as error:  # one failed cell must not stop the sweep
         saved.finished(group)
         return listener.failed(group, failure_message(error), traceback.format_exception(error))

@@ -16,6 +16,10 @@ from mnist_lab.core.data import prepare
 from mnist_lab.core.identity import load_checked, trajectory_key
 
 
+class Stopped(Exception):
+    """Raised by a listener to end a training early on purpose (a search's pruned trial): not a failure."""
+
+
 def train_trajectory(group, dataset, arrays, listener, resume=None):
     """Train one trajectory to its longest epoch count, from ``resume`` (its checkpoint) when given:
     cells it already passed get their records from the checkpoint's history, the others as

@@ -8,6 +8,7 @@ from mnist_lab.core import builtin_configs
 from mnist_lab import cli
 from mnist_lab.core.config import load_config
 from mnist_lab.core.errors import UsageError
+from mnist_lab.core.search_plan import load_search
 from mnist_lab.core.sweep_plan import load_sweep
 
 from conftest import ROOT
@@ -18,7 +19,8 @@ def test_every_built_in_config_loads():
     assert {"logreg", "mlp", "cnn", "sweep", "sweep-notebook", "sweep-cnn"} <= set(names)
     for name in names:
         path = builtin_configs.resolve(name)
-        (load_sweep if name.startswith("sweep") else load_config)(path)
+        loader = load_sweep if name.startswith("sweep") else load_search if name.startswith("search") else load_config
+        loader(path)
         assert builtin_configs.summary(name), name
 
 

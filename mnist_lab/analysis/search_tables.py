@@ -1,0 +1,158 @@
+"""A search's views, from its study alone (the trials' fields, states and the numbers each trial
+recorded): trials.csv and trials.md, best.yaml (the best trial's config, to train or sweep
+further), importances.csv (Optuna's fANOVA, seeded) and Optuna's own figures as PNGs (the
+optimisation history, parallel coordinates, slices). Regenerated after every search run; the
+same study gives the same bytes.
+
+The best trial is chosen on the validation split alone; its test numbers are printed once,
+beside it, marked as not used in the choice.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+from mnist_lab.core.config import to_yaml, with_values
+from mnist_lab.core.files import atomic_write_text, csv_text
+from mnist_lab.results import store
+
+TRIAL_FIELDS = ("number", "state", "value", "validation_accuracy", "validation_loss", "test_accuracy", "test_loss",
+                "seconds", "epochs_reported", "cells", "answered_by", "error")
+IMPORTANCE_SEED = 0  # fANOVA's forest is random: one seed, so the same study gives the same table
+FIGURES = ("optimization_history", "parallel_coordinate", "slice")
+
+
+def write_search_views(folder: Path, study, search) -> list[Path]:
+    """Write the tables, best.yaml, importances and figures of ``study``; return the paths written."""
+    rows = trial_rows(study, search)
+    fields = (*TRIAL_FIELDS[:3], *(parameter.field for parameter in search.parameters), *TRIAL_FIELDS[3:])
+    written = [folder / "trials.csv", folder / "trials.md"]
+    atomic_write_text(written[0], csv_text(rows, fields))
+    atomic_write_text(written[1], markdown(rows, study, search))
+    best = best_trial(study)
+    if best is not None:
+        config = with_values(search.base, {**best.params, "seed": search.seeds[0]}, f"search {search.name}")
+        atomic_write_text(folder / "best.yaml", f"# The best trial of search {search.name}: trial {best.number}, "
+                                                f"{search.objective} {best.value:.6g}\n" + to_yaml(config))
+        written.append(folder / "best.yaml")
+    importances = parameter_importances(study)
+    if importances:
+        atomic_write_text(folder / "importances.csv",
+                          csv_text([{"field": field, "importance": f"{value:.6f}"} for field, value in importances],
+                                   ("field", "importance")))
+        written.append(folder / "importances.csv")
+    return written + figures(folder / store.FIGURES_FOLDER, study)
+
+
+def trial_rows(study, search) -> list[dict]:
+    from optuna.trial import TrialState
+
+    rows = []
+    for trial in study.get_trials(deepcopy=False):
+        attrs = trial.user_attrs
+        row = {"number": trial.number, "state": trial.state.name.lower(),
+               "value": _number(trial.value) if trial.state == TrialState.COMPLETE else "",
+               **{parameter.field: trial.params.get(parameter.field, "") for parameter in search.parameters},
+               **{name: _number(attrs.get(name)) for name in ("validation_accuracy", "validation_loss",
+                                                              "test_accuracy", "test_loss", "seconds")},
+               "epochs_reported": len(trial.intermediate_values),
+               "cells": " ".join(attrs.get("cells", ())),
+               "answered_by": " ".join(value for name, value in sorted(attrs.items())
+                                       if name.startswith("answered_by_")),
+               "error": attrs.get("error") or attrs.get("stopped") or ""}
+        rows.append(row)
+    return rows
+
+
+def best_trial(study):
+    """The best complete trial, or None."""
+    from optuna.trial import TrialState
+
+    return study.best_trial if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) else None
+
+
+def best_summary(study, search) -> str:
+    """The best trial in words: its fields and validation numbers, then its test numbers, once."""
+    best = best_trial(study)
+    if best is None:
+        return "No trial has finished yet: no best trial."
+    fields = ", ".join(f"{field} {_shown(value)}" for field, value in best.params.items())
+    attrs = best.user_attrs
+    seeds = f" (mean over {len(search.seeds)} seeds)" if len(search.seeds) > 1 else ""
+    return (f"Best: trial {best.number} ({fields}): validation accuracy {attrs['validation_accuracy']:.2%}, "
+            f"loss {attrs['validation_loss']:.4f}{seeds}; test accuracy {attrs['test_accuracy']:.2%}, "
+            f"loss {attrs['test_loss']:.4f} (the test set was not used to choose it)")
+
+
+def markdown(rows, study, search) -> str:
+    states = {}
+    for row in rows:
+        states[row["state"]] = states.get(row["state"], 0) + 1
+    lines = [f"# Search {search.name}", "",
+             f"{search.sampler} sampler, {search.pruner} pruner; objective {search.objective} on "
+             f"{search.base.data.validation:,} held-out training images; "
+             + ", ".join(f"{count} {state}" for state, count in sorted(states.items())) + ".", "",
+             best_summary(study, search), "",
+             "| trial | state | " + " | ".join(parameter.field for parameter in search.parameters)
+             + " | validation accuracy | validation loss | epochs |",
+             "| ---: | --- |" + " ---: |" * (len(search.parameters) + 3)]
+    for row in rows:
+        accuracy = f"{row['validation_accuracy']:.2%}" if row["validation_accuracy"] != "" else ""
+        loss = f"{row['validation_loss']:.4f}" if row["validation_loss"] != "" else ""
+        lines.append(f"| {row['number']} | {row['state']} | "
+                     + " | ".join(_shown(row[parameter.field]) for parameter in search.parameters)
+                     + f" | {accuracy} | {loss} | {row['epochs_reported']} |")
+    return "\n".join(lines) + "\n"
+
+
+def parameter_importances(study) -> list[tuple[str, float]]:
+    """Optuna's fANOVA importances of the fields, seeded; [] with fewer than two complete trials
+    or nothing that varied."""
+    import optuna
+    from optuna.importance import FanovaImportanceEvaluator
+    from optuna.trial import TrialState
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) < 2:
+        return []
+    try:
+        found = optuna.importance.get_param_importances(study, evaluator=FanovaImportanceEvaluator(
+            seed=IMPORTANCE_SEED))
+    except (RuntimeError, ValueError):  # e.g. every complete trial had the same fields
+        return []
+    return sorted(found.items(), key=lambda item: (-item[1], item[0]))
+
+
+def figures(folder: Path, study) -> list[Path]:
+    """Optuna's figures of the study (matplotlib), each written only when it can be drawn."""
+    from optuna.trial import TrialState
+
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return []
+    import optuna.visualization.matplotlib as optuna_plots
+
+    from mnist_lab.results.plots import save_axes
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in FIGURES:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Optuna's "experimental" notice on its matplotlib figures
+            try:
+                axes = getattr(optuna_plots, f"plot_{name}")(study)
+            except (ValueError, RuntimeError):
+                continue
+        path = folder / f"{name}.png"
+        save_axes(axes, path)
+        written.append(path)
+    return written
+
+
+def _number(value):
+    return "" if value is None or (isinstance(value, float) and not math.isfinite(value)) else value
+
+
+def _shown(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

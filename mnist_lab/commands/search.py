@@ -1,0 +1,96 @@
+"""`mnist-lab search`: a search file's space searched with Optuna, or described (--dry-run), and
+its best trial told (its test numbers once, marked as not used in the choice)."""
+
+from __future__ import annotations
+
+import click
+
+from mnist_lab.core.errors import EXIT_FAILURE
+from mnist_lab.core.output import Output
+
+
+def run(search_path, overrides, data_path, results_dir, storage, trials, minutes, dry_run, quiet, event_logs,
+        workers=None, scheduler=None, threads_per_worker=None, worker_timeout=None) -> int:
+    """The search command; returns its exit code (1 when every trial of this run failed)."""
+    from mnist_lab.training.executors import ClusterSpec
+
+    cluster = None if workers is None and scheduler is None else ClusterSpec.create(
+        workers, scheduler, threads_per_worker, worker_timeout)
+    plan, folder = prepared(search_path, overrides, data_path, results_dir, trials, minutes)
+    if dry_run:
+        describe_search(plan, folder, storage, log=click.echo)
+        return 0
+    outcome = searched(plan, results_dir, storage, Output(log=click.echo, progress=not quiet), event_logs, cluster)
+    from mnist_lab.analysis.search_tables import best_summary
+
+    click.echo(f"Search {plan.name}: {outcome.ran} trials run here, {outcome.failed} failed; "
+               f"tables in {outcome.folder}")
+    click.echo(best_summary(outcome.study, plan))
+    return EXIT_FAILURE if outcome.failed and not outcome.ran else 0
+
+
+def prepared(search_path, overrides, data_path, results_dir, trials=None, minutes=None):
+    """The search a `search` names (a file or a built-in name) with its overrides and budget, and
+    its folder, checked writable first; the CLI and the Python API start here."""
+    import dataclasses
+
+    from mnist_lab.core.builtin_configs import resolve
+    from mnist_lab.core.search_plan import load_search
+    from mnist_lab.results.store import check_writable, search_folder
+
+    plan = load_search(resolve(search_path), overrides, data_path=data_path)
+    if trials is not None or minutes is not None:
+        plan = dataclasses.replace(plan, trials=trials if trials is not None else plan.trials,
+                                   minutes=minutes if minutes is not None else plan.minutes)
+    folder = search_folder(results_dir, plan.name)
+    check_writable(folder, "--results")
+    return plan, folder
+
+
+def searched(plan, results_dir, storage, output, event_logs, cluster=None):
+    """The search run (its finished trials kept; on ``cluster`` when given), its tables and
+    figures written."""
+    from mnist_lab.analysis.search_tables import write_search_views
+    from mnist_lab.training.search import run_search
+
+    return run_search(plan, results_dir, storage=storage, output=output, event_logs=event_logs, cluster=cluster,
+                      write_views=lambda folder, study: write_search_views(folder, study, plan))
+
+
+def describe_search(plan, folder, storage=None, log=print):
+    """The space, the budget, what the study already holds and an estimate of the time; trains nothing."""
+    from mnist_lab.core.describe import describe_experiment, duration
+    from mnist_lab.training.estimates import measured_records, search_seconds
+
+    log(f"Search {plan.name}: {plan.sampler} sampler, {plan.pruner} pruner, objective {plan.objective} "
+        f"({'higher' if plan.direction == 'maximize' else 'lower'} is better) on "
+        f"{plan.base.data.validation:,} held-out training images")
+    log(f"Base: {describe_experiment(plan.label, plan.base)}; seeds {', '.join(map(str, plan.seeds))} per trial")
+    for parameter in plan.parameters:
+        log(f"  {parameter.describe()}")
+    budget = [part for part in (f"{plan.trials} trials" if plan.trials else "",
+                                f"{plan.minutes:g} minutes" if plan.minutes else "") if part]
+    finished = _finished_trials(plan, folder, storage)
+    log(f"Budget: {' or '.join(budget)}{' (whichever ends first)' if len(budget) > 1 else ''}; "
+        f"{finished} finished in the study so far")
+    estimate = search_seconds(plan, max(0, (plan.trials or 0) - finished), measured_records(folder.parent.parent))
+    if plan.trials:
+        log(f"Estimated time (pruned trials take less): {estimate.describe(duration)}")
+
+
+def _finished_trials(plan, folder, storage) -> int:
+    from mnist_lab.training.search import STUDY_FILE
+
+    if storage is None and not (folder / STUDY_FILE).is_file():
+        return 0
+    import optuna
+    from optuna.trial import TrialState
+
+    from mnist_lab.training.search import open_study
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        study = open_study(plan, folder, storage, create=False)
+    except KeyError:  # no study of that name in the storage yet
+        return 0
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))

@@ -1,0 +1,180 @@
+"""What a search is: its base config, the space Optuna samples (each field's choices or range),
+the objective, the budget, the sampler and pruner, and the config each trial trains.
+
+A trial is a set of sweep cells (one per seed, sweep_plan.Cell): the same experiment as a train
+run or a sweep cell with that config, so one already in the store answers it. Every trial
+holds out the same validation images (data.validation) and is judged on them, never on the
+test set.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from mnist_lab.core.builtin_configs import base_config
+from mnist_lab.core.config import (FOLDER_NAME, OBJECTIVES, Config, config_name, field_kind, load_config,
+                                   load_search_config, with_values)
+from mnist_lab.core.errors import ConfigError, described, printable
+from mnist_lab.core.sweep_plan import Cell
+
+_RANGE_KEYS = {"low", "high", "log", "step"}
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One field of the space: its choices, or a range (integers for an integer field)."""
+
+    field: str
+    kind: type  # the field's type: int, float, str or bool
+    choices: tuple | None = None
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+
+    def describe(self) -> str:
+        if self.choices is not None:
+            return f"{self.field}: one of {', '.join(_plain(choice) for choice in self.choices)}"
+        scale = " (log scale)" if self.log else f" (step {_plain(self.step)})" if self.step else ""
+        kind = "integers" if self.kind is int else "numbers"
+        return f"{self.field}: {kind} {_plain(self.low)} to {_plain(self.high)}{scale}"
+
+    def size(self) -> float:
+        """How many values it can take (inf for a continuous range)."""
+        if self.choices is not None:
+            return len(self.choices)
+        if self.kind is int:
+            return (int(self.high) - int(self.low)) // int(self.step or 1) + 1
+        return math.floor((self.high - self.low) / self.step) + 1 if self.step else math.inf
+
+
+@dataclass(frozen=True)
+class Search:
+    name: str
+    label: str  # the base config's name: every trial's cells carry it
+    base: Config  # with the search's validation split
+    parameters: tuple
+    objective: str
+    trials: int | None
+    minutes: float | None
+    sampler: str
+    pruner: str
+    seeds: tuple
+    seed: int
+
+    @property
+    def direction(self) -> str:
+        return OBJECTIVES[self.objective]
+
+    def cells(self, values: dict) -> list[Cell]:
+        """The cells a trial with these field values trains: one per seed."""
+        return [Cell(self.label, with_values(self.base, {**values, "seed": seed}, f"search {self.name}"))
+                for seed in self.seeds]
+
+    def grid(self) -> dict:
+        """The space as Optuna's GridSampler takes it (every field given by its choices)."""
+        return {parameter.field: list(parameter.choices) for parameter in self.parameters}
+
+
+def load_search(path, overrides=(), data_path=None) -> Search:
+    """Read a search file and its base config (``--set``/``--data`` apply to it); ConfigError lists
+    every problem of the file, its base config and its space at once."""
+    spec = load_search_config(path)
+    where = printable(path, 200)
+    base_path = base_config(Path(path).parent, spec.config)  # beside the search file, else built in
+    try:
+        base = load_config(base_path, [*((item, "set") for item in spec.set or ()),
+                                       f"data.validation={spec.validation}", *overrides], data_path=data_path)
+    except ConfigError as error:
+        raise ConfigError([f"{where}: config: {problem}" for problem in error.problems]) from None
+    if base.data.validation is None:
+        raise ConfigError([f"{where}: validation: a search needs a validation split; got none "
+                           f"(--set data.validation=null removes it)"])
+    problems, parameters = [], []
+    for field, spec_of in spec.space.items():
+        parameter, found = _parameter(str(field), spec_of, base, f"{where}: space.{printable(field, 80)}")
+        problems += found
+        if parameter is not None:
+            parameters.append(parameter)
+    if not spec.space:
+        problems.append(f"{where}: space: expected at least one field to search, got an empty mapping")
+    if spec.sampler == "grid":
+        problems += [f"{where}: space.{parameter.field}: expected choices with sampler grid (the grid is "
+                     f"every combination of choices), got a range" for parameter in parameters
+                     if parameter.choices is None]
+    name = spec.name or Path(path).stem
+    if not FOLDER_NAME[0].fullmatch(name):
+        problems.append(f"{where}: name: expected {FOLDER_NAME[1]} (the default is the file's name), "
+                        f"got {name!r}; set name: in the file")
+    if problems:
+        raise ConfigError(problems)
+    return Search(name=name, label=config_name(base_path), base=base, parameters=tuple(parameters),
+                  objective=spec.objective, trials=spec.trials, minutes=spec.minutes, sampler=spec.sampler,
+                  pruner=spec.pruner, seeds=tuple(dict.fromkeys(spec.seeds)), seed=spec.seed)
+
+
+def _parameter(field: str, spec, base: Config, where: str):
+    """A Parameter from one entry of the space, and the problems found (each value tried on the base)."""
+    kind = field_kind(field)
+    if kind is None or field in ("seed", "data.validation") or field.startswith("data."):
+        return None, [f"{where}: expected a config field with one value (e.g. training.learning_rate, "
+                      f"training.batch_size, model.hidden_units), not seed or data, got {field!r}"]
+    if not isinstance(spec, dict):
+        return None, [f"{where}: expected a mapping with choices, or low and high, got {described(spec)}"]
+    unknown = sorted(set(map(str, spec)) - _RANGE_KEYS - {"choices"})
+    if unknown:
+        return None, [f"{where}: unknown key {', '.join(unknown)}: expected choices, or low, high, log, step"]
+    if "choices" in spec:
+        if set(spec) != {"choices"}:
+            return None, [f"{where}: expected choices alone, or a range (low, high, log, step), got both"]
+        choices = spec["choices"]
+        if not isinstance(choices, list) or not choices or any(isinstance(value, (list, dict)) for value in choices):
+            return None, [f"{where}.choices: expected a non-empty list of values, got {described(choices)}"]
+        parameter = Parameter(field, kind, choices=tuple(dict.fromkeys(choices)))
+        values = parameter.choices
+    else:
+        problems = _range_problems(spec, kind, where)
+        if problems:
+            return None, problems
+        parameter = Parameter(field, kind, low=spec["low"], high=spec["high"], log=bool(spec.get("log", False)),
+                              step=spec.get("step"))
+        values = (parameter.low, parameter.high)
+    problems = []
+    for value in values:  # each value alone on the base config (a combination is checked per trial)
+        try:
+            with_values(base, {field: value}, where)
+        except ConfigError as error:
+            own = f"{where}: {field}: "
+            problems += [f"{where}: {problem[len(own):]}" if problem.startswith(own) else problem
+                         for problem in error.problems]
+    return (None if problems else parameter), list(dict.fromkeys(problems))
+
+
+def _range_problems(spec: dict, kind: type, where: str) -> list:
+    if kind not in (int, float):
+        return [f"{where}: expected choices for a {kind.__name__} field, got a range"]
+    number = int if kind is int else (int, float)
+    words = "an integer" if kind is int else "a number"
+    problems = [f"{where}.{key}: expected {words}, got {described(spec.get(key))}" for key in ("low", "high")
+                if not isinstance(spec.get(key), number) or isinstance(spec.get(key), bool)
+                or not math.isfinite(spec[key])]
+    if "log" in spec and not isinstance(spec["log"], bool):
+        problems.append(f"{where}.log: expected true or false, got {described(spec['log'])}")
+    step = spec.get("step")
+    if step is not None and (not isinstance(step, number) or isinstance(step, bool) or not step > 0):
+        problems.append(f"{where}.step: expected {words} > 0, got {described(step)}")
+    if problems:
+        return problems
+    if not spec["low"] < spec["high"]:
+        problems.append(f"{where}: expected low below high, got low {spec['low']} and high {spec['high']}")
+    if spec.get("log") and step is not None:
+        problems.append(f"{where}: expected log or step, not both (Optuna samples one way)")
+    if spec.get("log") and spec["low"] <= 0:
+        problems.append(f"{where}.low: expected a number > 0 on a log scale, got {spec['low']}")
+    return problems
+
+
+def _plain(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

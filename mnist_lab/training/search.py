@@ -1,0 +1,401 @@
+"""Searching a space with Optuna: its samplers, pruners and storage, not a home-made optimiser.
+
+Each trial is a set of cells (one per seed: search_plan.Search.cells) trained on the sweep's
+path (sweep.run_trajectory: the same checkpoints, TensorBoard logs and cell files, in the
+search's folder) or answered by a result the store already holds, whatever made it. The
+objective is the mean of the trial's final validation metric over its seeds; the first seed
+reports it after every epoch, so the pruner can stop a trial that is clearly worse (recorded
+in ``pruned/`` with its history, its checkpoint removed).
+
+The study lives in Optuna's storage: by default an SQLite database in the search's folder
+(several processes on one machine may add trials to it), or any URL Optuna takes. A killed
+search resumes: a trial whose process died (its lock in ``.running/`` is free: seen at once on
+this machine; Optuna's heartbeat for processes elsewhere) or that was interrupted is marked
+failed and run again with the same fields, from its checkpoint, by Optuna's
+RetryHeartbeatStaleTrialCallback; it counts once, as every trial that finished or was pruned. The
+sampler is seeded per trial, from the search's seed and the number of trials before it that
+did not fail, so a resumed search proposes what one never stopped would have.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnist_lab.core.errors import ConfigError
+from mnist_lab.core.files import Lock, lock_holder
+from mnist_lab.core.output import Output
+from mnist_lab.core.sweep_plan import Sweep, trajectories
+from mnist_lab.results import store
+from mnist_lab.training.sweep import SweepCheckpoints, SweepListener, run_trajectory
+from mnist_lab.training.trajectory import DataCache, Stopped
+
+STUDY_FILE = "study.db"
+STUDY_LOCK = ".study.lock"  # held while a process opens or creates the study
+# Optuna's heartbeat, for a study shared by machines: a RUNNING trial not heard of for GRACE
+# seconds is taken as dead (a trial on this machine is seen dead at once by its lock).
+HEARTBEAT_SECONDS, GRACE_SECONDS = 20, 60
+SQLITE_TIMEOUT_SECONDS = 60  # how long a process waits for another's write to the study
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    folder: Path
+    study: object  # optuna.Study
+    ran: int  # trials this process finished (complete or pruned)
+    failed: int
+
+
+def storage_url(folder: Path, storage=None) -> str:
+    """The study's storage: ``storage`` (a URL Optuna takes), else SQLite in the search's folder."""
+    return storage or f"sqlite:///{(folder / STUDY_FILE).resolve()}"
+
+
+def open_study(search, folder: Path, storage=None, *, create=True):
+    """The search's study (created on first use), with the heartbeat and the retry of dead trials."""
+    import warnings
+
+    import optuna
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    url = storage_url(folder, storage)
+    options = {"connect_args": {"timeout": SQLITE_TIMEOUT_SECONDS}} if url.startswith("sqlite") else {}
+    kind = optuna.create_study if create else optuna.load_study
+    arguments = {"direction": search.direction, "load_if_exists": True} if create else {}
+    # Two processes making the same new database or study at once collide in its tables (seen:
+    # "UNIQUE constraint failed: alembic_version"): one at a time, here on this machine.
+    with _one_at_a_time(folder / STUDY_LOCK), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna calls its heartbeat "experimental"
+        backend = RDBStorage(url, engine_kwargs=options, heartbeat_interval=HEARTBEAT_SECONDS,
+                             grace_period=GRACE_SECONDS,
+                             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback())
+        return kind(study_name=search.name, storage=backend, sampler=seeded_sampler(search),
+                    pruner=make_pruner(search.pruner), **arguments)
+
+
+@contextmanager
+def _one_at_a_time(path: Path, seconds=SQLITE_TIMEOUT_SECONDS):
+    """Hold the lock ``path`` (waiting up to ``seconds`` for another process to let it go)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            lock = Lock(path)
+            break
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    with lock:
+        yield
+
+
+def make_pruner(kind: str):
+    import optuna
+
+    # Optuna's defaults: the median of at least 5 earlier trials; Hyperband's brackets over epochs.
+    return {"median": optuna.pruners.MedianPruner, "hyperband": optuna.pruners.HyperbandPruner,
+            "none": optuna.pruners.NopPruner}[kind]()
+
+
+def make_sampler(search, seed: int):
+    import optuna
+
+    samplers = {"tpe": lambda: optuna.samplers.TPESampler(seed=seed),
+                "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+                "grid": lambda: optuna.samplers.GridSampler(search.grid(), seed=seed),
+                "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)}
+    return samplers[search.sampler]()
+
+
+def trial_seed(search_seed: int, index: int) -> int:
+    """The sampler's seed for the trial with ``index`` trials before it that did not fail."""
+    return int(np.random.SeedSequence([search_seed, index]).generate_state(1)[0])
+
+
+def seeded_sampler(search):
+    """The search's sampler, made again before each trial with that trial's seed (trial_seed): a
+    sampler's random stream would otherwise start over in a resumed process and propose other
+    trials than an uninterrupted search. Everything else is the inner Optuna sampler's."""
+    from optuna.samplers import BaseSampler
+    from optuna.trial import TrialState
+
+    class SeededSampler(BaseSampler):
+        def __init__(self):
+            self.inner = make_sampler(search, trial_seed(search.seed, 0))
+
+        def before_trial(self, study, trial):
+            index = sum(1 for other in study.get_trials(deepcopy=False)
+                        if other.number < trial.number and other.state != TrialState.FAIL)
+            self.inner = make_sampler(search, trial_seed(search.seed, index))
+            self.inner.before_trial(study, trial)
+
+        def infer_relative_search_space(self, study, trial):
+            return self.inner.infer_relative_search_space(study, trial)
+
+        def sample_relative(self, study, trial, search_space):
+            return self.inner.sample_relative(study, trial, search_space)
+
+        def sample_independent(self, study, trial, param_name, param_distribution):
+            return self.inner.sample_independent(study, trial, param_name, param_distribution)
+
+        def after_trial(self, study, trial, state, values):
+            self.inner.after_trial(study, trial, state, values)
+
+        def reseed_rng(self):
+            self.inner.reseed_rng()
+
+    return SeededSampler()
+
+
+def run_search(search, results_dir="results", *, storage=None, output=Output(), event_logs=True, cluster=None,
+               write_views=None) -> SearchOutcome:
+    """Run trials until the study holds ``search.trials`` finished ones (complete or pruned) or
+    ``search.minutes`` have passed in this process; then ``write_views(folder, study)`` (the
+    search's tables and figures: analysis/search_tables.py).
+
+    ``cluster`` (an executors.ClusterSpec) trains the trials on Dask workers, as many at once as
+    there are workers: this process asks Optuna for each trial, follows its training (the same
+    executor as a sweep's, with its fault tolerance) and tells Optuna the result; it alone
+    writes the study and the store."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from mnist_lab.training.progress import SearchProgress
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # mnist-lab says what happens, once
+    folder = store.search_folder(results_dir, search.name)
+    (folder / store.RUNNING_FOLDER).mkdir(parents=True, exist_ok=True)
+    store.remove_temporaries(folder)
+    study = open_study(search, folder, storage)
+    started = len(study.trials)  # this run's trials come after (the ones it runs again too)
+    retried = retry_stopped_trials(study, folder)
+    finished = _count(study, (TrialState.COMPLETE, TrialState.PRUNED))
+    if retried:
+        output.log(f"Resuming {retried} {'trial' if retried == 1 else 'trials'} stopped by a kill or an interrupt "
+                   f"(from its checkpoint where one was kept)")
+    if finished:
+        output.log(f"{finished} {'trial' if finished == 1 else 'trials'} already finished in the study; "
+                   f"{'no more to run' if search.trials and finished >= search.trials else 'going on'}")
+    objective = Objective(search, folder, Path(results_dir), output, event_logs)
+    with ExitStack() as stack:
+        parallel = 1
+        if cluster is not None and (not search.trials or finished < search.trials):
+            from mnist_lab.training.executors import DaskClient
+
+            objective.dask = stack.enter_context(DaskClient(cluster, output.log))
+            parallel = cluster.workers or max(1, len(objective.dask.client.nthreads()))
+        bar = stack.enter_context(SearchProgress(search.trials, finished, search.minutes, enabled=output.progress,
+                                                 log=output.log))
+        objective.bar = bar
+        _optimize(study, objective, search, parallel, bar)
+    if write_views is not None:
+        write_views(folder, study)
+    mine = study.trials[started:]
+    return SearchOutcome(folder, study, ran=sum(trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
+                                                for trial in mine),
+                         failed=sum(trial.state == TrialState.FAIL for trial in mine))
+
+
+def _optimize(study, objective, search, parallel: int, bar):
+    """Ask Optuna for trials until the study holds the budget or the time is up: in passes of as
+    many trials as are missing (``parallel`` at once, never more than the budget), so that a
+    failed trial is replaced; a pass in which every trial failed ends the run. Another process
+    adding trials to the study counts too (MaxTrialsCallback stops this one)."""
+    from optuna.study import MaxTrialsCallback
+    from optuna.trial import TrialState
+
+    finished_states = (TrialState.COMPLETE, TrialState.PRUNED)
+    deadline = time.monotonic() + search.minutes * 60 if search.minutes else None
+    stop = [MaxTrialsCallback(search.trials, states=finished_states)] if search.trials else []
+    while True:
+        before = _count(study, finished_states)
+        missing = search.trials - before if search.trials else None
+        left = None if deadline is None else deadline - time.monotonic()
+        if (missing is not None and missing <= 0) or (left is not None and left <= 0):
+            return
+        study.optimize(objective, n_trials=missing, timeout=left, n_jobs=parallel,
+                       callbacks=[*stop, bar.trial_finished], catch=(TrialFailed,))
+        if _count(study, finished_states) == before:  # nothing finished: every trial of the pass failed
+            return
+
+
+def _count(study, states) -> int:
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def retry_stopped_trials(study, folder: Path) -> int:
+    """Mark failed each RUNNING trial whose process on this machine has died (its lock is free),
+    and run again each trial that failed because it was killed or interrupted and was not run
+    again yet (Optuna's RetryHeartbeatStaleTrialCallback: the same fields, counted once). Returns how
+    many trials will be run again."""
+    import warnings
+
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        lock = trial.user_attrs.get("lock") and folder / store.RUNNING_FOLDER / trial.user_attrs["lock"]
+        if lock and lock.exists() and lock_holder(lock) is None:
+            storage.set_trial_user_attr(trial._trial_id, "stopped", "its process died")
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    for lock in (folder / store.RUNNING_FOLDER).glob("*.lock"):  # a dead process's, its trial now failed
+        if lock_holder(lock) is None and _owner_done(study, lock.name):
+            lock.unlink(missing_ok=True)
+    trials = study.get_trials(deepcopy=False)
+    retried = {number for trial in trials for number in trial.system_attrs.get("retry_history", ())}
+    count = 0
+    for trial in trials:
+        if trial.state == TrialState.FAIL and trial.user_attrs.get("stopped") and trial.number not in retried:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "experimental"
+                RetryHeartbeatStaleTrialCallback()(study, trial)
+            count += 1
+    return count
+
+
+def _owner_done(study, lock_name: str) -> bool:
+    """Whether the trial that took the lock ``lock_name`` is no longer running."""
+    from optuna.trial import TrialState
+
+    return not any(trial.user_attrs.get("lock") == lock_name
+                   for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+
+
+class TrialFailed(Exception):
+    """A trial that could not be trained (an invalid combination of fields, a diverged training):
+    recorded as failed, and the search goes on."""
+
+
+class Objective:
+    """What Optuna calls per trial: sample the fields, then each seed's cell answered from the
+    store or trained; the mean of the final validation metric."""
+
+    def __init__(self, search, folder: Path, results_dir: Path, output: Output, event_logs: bool):
+        self.search, self.folder, self.results_dir = search, folder, results_dir
+        self.output, self.event_logs = output, event_logs
+        self.data = DataCache()
+        self.bar = self.dask = None  # the progress bars; a DaskClient to train the trials on
+        self.reported = {}  # trial number -> the epochs reported to it
+
+    def __call__(self, trial):
+        values = {parameter.field: _suggest(trial, parameter) for parameter in self.search.parameters}
+        lock_name = f"{trial._trial_id}.lock"
+        trial.set_user_attr("lock", lock_name)
+        if trial.user_attrs.get("stopped"):  # a trial run again inherits its first run's attributes
+            trial.set_user_attr("stopped", "")
+        with Lock(self.folder / store.RUNNING_FOLDER / lock_name) as lock:
+            try:
+                return self._run(trial, values)
+            except KeyboardInterrupt:
+                # Run again by the next search (retry_stopped_trials), from its checkpoint.
+                trial.set_user_attr("stopped", "interrupted")
+                raise
+            finally:
+                lock.close()
+                (self.folder / store.RUNNING_FOLDER / lock_name).unlink(missing_ok=True)
+
+    def _run(self, trial, values: dict) -> float:
+        try:
+            cells = self.search.cells(values)
+        except ConfigError as error:
+            self._failed(trial, values, "; ".join(error.problems))
+        trial.set_user_attr("cells", [cell.key for cell in cells])
+        self.bar.start_trial(trial.number, values)
+        records = []
+        for index, cell in enumerate(cells):
+            found = store.find_result(self.results_dir, cell.experiment)
+            if found is not None:
+                path, record = found
+                trial.set_user_attr(f"answered_by_{index}", str(path.relative_to(self.results_dir)))
+                self.bar.note(f"trial {trial.number}: answered by {path.relative_to(self.results_dir)}")
+            else:
+                record = self._train(trial, cell, report=index == 0)
+            if index == 0:
+                self._report_all(trial, record.get("history", ()))
+            records.append(record)
+        for metric in ("validation_accuracy", "validation_loss", "test_accuracy", "test_loss"):
+            trial.set_user_attr(metric, statistics.fmean(record[metric] for record in records))
+        trial.set_user_attr("seconds", sum(sum(record["epoch_seconds"]) for record in records))
+        return trial.user_attrs[self.search.objective]
+
+    def _train(self, trial, cell, report: bool) -> dict:
+        group = trajectories([cell])[0]
+        saved = SweepCheckpoints(self.folder, Sweep(self.search.name, (cell,)), [group], False, self.output.log)
+        done = saved.done_history(group)
+        if report:  # the epochs a resumed trial does not train again still count for the pruner
+            self._report_all(trial, done)
+        listener = TrialListener(self.folder, self.bar, saved, self.event_logs, self._report_all if report else None,
+                                 trial, done)
+        try:
+            if self.dask is None:
+                failures = run_trajectory(group, self.data, listener, saved)
+            else:  # the pruner's Stopped comes out of the client's event loop; the task is cancelled
+                from mnist_lab.training.executors import run_on_dask
+
+                failures = run_on_dask(self.dask, [group], self.data, listener, saved, self.output.log)
+        except Stopped:
+            saved.finished(group)
+            store.write_pruned(self.folder, cell.key, {"key": cell.key, "name": cell.name, "trial": trial.number,
+                                                       "config": _plain_config(cell.config),
+                                                       "history": listener.history})
+            import optuna
+
+            self.bar.note(f"trial {trial.number}: pruned after epoch {len(listener.history)}")
+            raise optuna.TrialPruned(f"pruned after epoch {len(listener.history)}") from None
+        if failures:
+            self._failed(trial, {}, failures[cell.key])
+        return store.validated_record(store.cell_path(self.folder, cell.key), store.CELL_FIELDS)
+
+    def _report_all(self, trial, history) -> bool:
+        """Report each epoch of ``history`` not reported yet; whether the pruner would stop the trial."""
+        reported = self.reported.setdefault(trial.number, set())
+        for row in history:
+            value = row.get(self.search.objective)
+            if value is not None and math.isfinite(value) and row["epoch"] not in reported:
+                trial.report(value, row["epoch"])
+                reported.add(row["epoch"])
+        return trial.should_prune()
+
+    def _failed(self, trial, values, message: str):
+        trial.set_user_attr("error", message)
+        self.bar.note(f"trial {trial.number} FAILED: {message}")
+        raise TrialFailed(message)
+
+
+class TrialListener(SweepListener):
+    """A sweep listener that also reports each epoch to the trial (``report``, None for a seed
+    the pruner does not follow), and stops the training (Stopped) when Optuna's pruner says so,
+    before its last epoch: a finished training is a result, never thrown away."""
+
+    def __init__(self, folder, bar, saved, event_logs, report, trial, done_history):
+        super().__init__(folder, bar, saved, event_logs)
+        self.report, self.trial, self.history = report, trial, list(done_history)
+
+    def epoch(self, cell, row):
+        super().epoch(cell, row)
+        self.history.append(row)
+        if self.report is not None and self.report(self.trial, [row]) and row["epoch"] < cell.config.total_epochs:
+            raise Stopped()
+
+
+def _suggest(trial, parameter):
+    if parameter.choices is not None:
+        return trial.suggest_categorical(parameter.field, list(parameter.choices))
+    if parameter.kind is int:
+        return trial.suggest_int(parameter.field, int(parameter.low), int(parameter.high),
+                                 step=int(parameter.step or 1), log=parameter.log)
+    return trial.suggest_float(parameter.field, parameter.low, parameter.high, step=parameter.step, log=parameter.log)
+
+
+def _plain_config(config) -> dict:
+    from mnist_lab.core.config import to_dict
+
+    return to_dict(config)

@@ -1,0 +1,94 @@
+import pytest
+from click.testing import CliRunner
+
+from mnist_lab import cli
+from mnist_lab.core.config import load_config
+from mnist_lab.core.errors import ConfigError
+from mnist_lab.core.identity import experiment_key
+from mnist_lab.core.search_plan import load_search
+
+from conftest import write_config
+
+SPACE = """space:
+  training.learning_rate: {low: 0.01, high: 1.0, log: true}
+  training.batch_size: {choices: [50, 100]}
+  training.epochs: {low: 1, high: 3}
+"""
+
+
+def test_a_search_file_reads_its_base_config_and_space(tmp_path):
+    path = write_config(tmp_path, "config: logreg\nset: [data.train_limit=2000]\n" + SPACE, name="look.yaml")
+    search = load_search(path)
+    assert (search.name, search.label, search.trials, search.sampler, search.pruner) == ("look", "logreg", 20,
+                                                                                            "tpe", "median")
+    # Every trial holds out the same 10 % of the training images (a fraction resolved to its count).
+    assert search.base.data.validation == 6000 and search.base.data.train_limit == 2000
+    assert [parameter.describe() for parameter in search.parameters] == [
+        "training.learning_rate: numbers 0.01 to 1 (log scale)", "training.batch_size: one of 50, 100",
+        "training.epochs: integers 1 to 3"]
+    # A trial is the experiment a train run of the same config is: one identity.
+    (cell,) = search.cells({"training.learning_rate": 0.1, "training.batch_size": 50, "training.epochs": 2})
+    same = load_config(write_config(tmp_path, "model:\n  type: logreg\n", name="logreg.yaml"),
+                       ["data.train_limit=2000", "data.validation=0.1", "training.learning_rate=0.1",
+                        "training.batch_size=50", "training.epochs=2"])
+    assert cell.key == experiment_key("logreg", same)
+
+
+def test_every_problem_of_a_search_file_is_named_at_once(tmp_path):
+    path = write_config(tmp_path, """config: logreg
+sampler: grid
+space:
+  training.learning_rate: {low: -1, high: 1.0, log: true}
+  training.batch_size: {choices: [0, 100]}
+  training.epochs: {low: 1.5, high: 3}
+  model.activation: {low: 1, high: 2}
+  data.train_limit: {choices: [1]}
+  seed: {choices: [1]}
+  training.schedule.type: {choices: [cosine, bogus]}
+  training.momentum: {choices: [0.9]}
+  model.hidden_units: {low: 10, high: 100, rate: 3}
+  training.epochs_again: 3
+  model.kernel_size: {low: 3, high: 7}
+""", name="bad.yaml")
+    with pytest.raises(ConfigError) as raised:
+        load_search(path)
+    problems = "\n".join(raised.value.problems)
+    for expected in ["space.training.learning_rate.low: expected a number > 0 on a log scale, got -1",
+                     "space.training.batch_size: expected an integer >= 1, got 0 (int)",
+                     "space.training.epochs.low: expected an integer, got 1.5 (float)",
+                     "space.model.activation: expected choices for a str field, got a range",
+                     "space.data.train_limit: expected a config field", "space.seed: expected a config field",
+                     "space.training.schedule.type: expected one of constant",
+                     "space.training.momentum: expected a config field",
+                     "space.model.hidden_units: unknown key rate",
+                     "space.training.epochs_again: expected a config field",
+                     "space.model.kernel_size: expected choices with sampler grid"]:
+        assert expected in problems, expected
+    assert all(line.startswith(f"{path}: space.") for line in raised.value.problems)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("config: logreg\ntrials: null\n" + SPACE, "trials: expected a number of trials, or minutes, or both"),
+    ("config: nowhere.yaml\n" + SPACE, "config: "),
+    ("config: logreg\nspace: {}\n", "space: expected at least one field to search"),
+    ("config: logreg\nvalidation: 2.5\n" + SPACE, "validation: expected a whole number of images or a fraction"),
+    ("config: logreg\nsampler: annealing\n" + SPACE, "sampler: expected one of tpe, random, grid, cmaes"),
+])
+def test_a_bad_search_file_is_one_error_line_per_problem_and_exit_2(tmp_path, text, expected):
+    path = write_config(tmp_path, text, name="bad.yaml")
+    result = CliRunner().invoke(cli.main, ["search", str(path), "--results", str(tmp_path / "results"), "--dry-run"])
+    assert result.exit_code == 2, result.output
+    assert expected in result.output and "Traceback" not in result.output
+    assert all(line.startswith("Error: ") for line in result.output.splitlines())
+    assert not (tmp_path / "results").exists()
+
+
+def test_dry_run_shows_the_space_the_budget_and_an_estimate(tmp_path):
+    path = write_config(tmp_path, "config: mlp\ntrials: 6\nseeds: [0, 1]\n" + SPACE, name="look.yaml")
+    result = CliRunner().invoke(cli.main, ["search", str(path), "--results", str(tmp_path / "results"), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "training.batch_size: one of 50, 100" in result.output
+    assert "6 trials" in result.output and "0 finished in the study so far" in result.output
+    assert "Estimated time (pruned trials take less):" in result.output
+    assert "6,000 held-out training images" in result.output
+    assert not (tmp_path / "results").exists()
