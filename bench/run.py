@@ -14,6 +14,10 @@
 8. TensorBoard event files: a logistic regression's wall seconds per epoch with and without them;
 9. `mnist-lab runs` over 1,000 generated results, against its goal of one second;
 10. `visualize`, `report` and `sweep --report-only` with nothing to do, against two seconds;
+11. `mnist-lab search`: epochs TPE with the median pruner, TPE and random search spend to reach
+    the lab's grid's best validation accuracy, against the grid's epochs (bench/search_efficiency.py,
+    which also draws docs/search_efficiency.png); and the study's storage, SQLite against Optuna's
+    journal file, in ms per trial;
 and the CNN's achieved training FLOP/s against this CPU's FP32 peak, with AVX-512 and with
 oneDNN limited to AVX2.
 
@@ -36,6 +40,8 @@ import identity_cost  # noqa: E402
 import parallel_speed  # noqa: E402
 import resume_cost  # noqa: E402
 import runs_listing  # noqa: E402
+import search_efficiency  # noqa: E402
+import search_storage  # noqa: E402
 import sweep_speed  # noqa: E402
 import train_speed  # noqa: E402
 import tsne_options  # noqa: E402
@@ -133,6 +139,15 @@ def main():
                  listing["seconds"]))
     for name, (cold, warm) in warm_commands.measure().items():
         rows.append((f"{name} s, nothing to do", f"{warm:.2f} (warm)", f"2.00 (goal; cold {cold:.1f})", warm / 2))
+    for model, method, _, grid_epochs, _, (near, hits), seeds, _, _ in search_efficiency.measure(
+            figure=BENCH.parent / "docs" / "search_efficiency.png", log=lambda _: None):
+        rows.append((f"search epochs to grid best, {model}, {method}",
+                     "never" if near is None else f"{near:g} ({hits}/{seeds} seeds)",
+                     f"{grid_epochs} (the grid; goal a third)", float("nan") if near is None else near / grid_epochs))
+    storage = search_storage.measure()
+    rows.append(("search storage ms per trial", f"{storage['sqlite']['one process ms/trial']:.1f} (SQLite)",
+                 f"{storage['journal']['one process ms/trial']:.1f} (journal file)",
+                 storage["sqlite"]["one process ms/trial"] / storage["journal"]["one process ms/trial"]))
     print(f"\n{'measure':34} {'mnist-lab':>34} {'baseline':>40} {'ratio':>7}")
     for name, ours, baseline, ratio in rows:
         print(f"{name:34} {ours:>34} {baseline:>40} {ratio:7.3f}")

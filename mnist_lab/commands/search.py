@@ -23,8 +23,8 @@ def run(search_path, overrides, data_path, results_dir, storage, trials, minutes
     outcome = searched(plan, results_dir, storage, Output(log=click.echo, progress=not quiet), event_logs, cluster)
     from mnist_lab.analysis.search_tables import best_summary
 
-    click.echo(f"Search {plan.name}: {outcome.ran} trials run here, {outcome.failed} failed; "
-               f"tables in {outcome.folder}")
+    click.echo(f"Search {plan.name}: {outcome.ran} {'trial' if outcome.ran == 1 else 'trials'} run here, "
+               f"{outcome.failed} failed; tables in {outcome.folder}")
     click.echo(best_summary(outcome.study, plan))
     return EXIT_FAILURE if outcome.failed and not outcome.ran else 0
 

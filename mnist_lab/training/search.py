@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_lab.core.errors import ConfigError
+from mnist_lab.core.errors import ConfigError, UsageError, printable
 from mnist_lab.core.files import Lock, lock_holder
 from mnist_lab.core.output import Output
 from mnist_lab.core.sweep_plan import Sweep, trajectories
@@ -72,11 +72,21 @@ def open_study(search, folder: Path, storage=None, *, create=True):
     # "UNIQUE constraint failed: alembic_version"): one at a time, here on this machine.
     with _one_at_a_time(folder / STUDY_LOCK), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna calls its heartbeat "experimental"
-        backend = RDBStorage(url, engine_kwargs=options, heartbeat_interval=HEARTBEAT_SECONDS,
-                             grace_period=GRACE_SECONDS,
-                             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback())
-        return kind(study_name=search.name, storage=backend, sampler=seeded_sampler(search),
-                    pruner=make_pruner(search.pruner), **arguments)
+        try:
+            backend = RDBStorage(url, engine_kwargs=options, heartbeat_interval=HEARTBEAT_SECONDS,
+                                 grace_period=GRACE_SECONDS,
+                                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback())
+        except Exception as error:  # noqa: BLE001 (SQLAlchemy's and the drivers' errors have no common base)
+            if storage is None:
+                raise
+            reason = (str(error).splitlines() or [type(error).__name__])[0]
+            raise UsageError(f"--storage {printable(storage, 200)}: not a storage Optuna can open ({reason}); "
+                             f"expected a database URL such as postgresql://user@host/db or sqlite:///path") from None
+        study = kind(study_name=search.name, storage=backend, sampler=seeded_sampler(search),
+                     pruner=make_pruner(search.pruner), **arguments)
+        if create and study.metric_names != [search.objective]:  # named in Optuna's figures and dashboard
+            study.set_metric_names([search.objective])
+        return study
 
 
 @contextmanager
@@ -122,18 +132,27 @@ def trial_seed(search_seed: int, index: int) -> int:
 def seeded_sampler(search):
     """The search's sampler, made again before each trial with that trial's seed (trial_seed): a
     sampler's random stream would otherwise start over in a resumed process and propose other
-    trials than an uninterrupted search. Everything else is the inner Optuna sampler's."""
+    trials than an uninterrupted search. Everything else is the inner Optuna sampler's. Each
+    thread has its own (Optuna runs parallel trials in threads: --workers)."""
+    import threading
+
     from optuna.samplers import BaseSampler
     from optuna.trial import TrialState
 
     class SeededSampler(BaseSampler):
         def __init__(self):
-            self.inner = make_sampler(search, trial_seed(search.seed, 0))
+            self.local = threading.local()
+
+        @property
+        def inner(self):
+            if not hasattr(self.local, "sampler"):
+                self.local.sampler = make_sampler(search, trial_seed(search.seed, 0))
+            return self.local.sampler
 
         def before_trial(self, study, trial):
             index = sum(1 for other in study.get_trials(deepcopy=False)
                         if other.number < trial.number and other.state != TrialState.FAIL)
-            self.inner = make_sampler(search, trial_seed(search.seed, index))
+            self.local.sampler = make_sampler(search, trial_seed(search.seed, index))
             self.inner.before_trial(study, trial)
 
         def infer_relative_search_space(self, study, trial):
@@ -174,7 +193,6 @@ def run_search(search, results_dir="results", *, storage=None, output=Output(), 
     (folder / store.RUNNING_FOLDER).mkdir(parents=True, exist_ok=True)
     store.remove_temporaries(folder)
     study = open_study(search, folder, storage)
-    started = len(study.trials)  # this run's trials come after (the ones it runs again too)
     retried = retry_stopped_trials(study, folder)
     finished = _count(study, (TrialState.COMPLETE, TrialState.PRUNED))
     if retried:
@@ -197,7 +215,7 @@ def run_search(search, results_dir="results", *, storage=None, output=Output(), 
         _optimize(study, objective, search, parallel, bar)
     if write_views is not None:
         write_views(folder, study)
-    mine = study.trials[started:]
+    mine = [trial for trial in study.trials if trial.number in objective.ran]  # not another process's
     return SearchOutcome(folder, study, ran=sum(trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
                                                 for trial in mine),
                          failed=sum(trial.state == TrialState.FAIL for trial in mine))
@@ -284,8 +302,10 @@ class Objective:
         self.data = DataCache()
         self.bar = self.dask = None  # the progress bars; a DaskClient to train the trials on
         self.reported = {}  # trial number -> the epochs reported to it
+        self.ran = set()  # the numbers of the trials this process ran
 
     def __call__(self, trial):
+        self.ran.add(trial.number)
         values = {parameter.field: _suggest(trial, parameter) for parameter in self.search.parameters}
         lock_name = f"{trial._trial_id}.lock"
         trial.set_user_attr("lock", lock_name)

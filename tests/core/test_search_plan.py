@@ -92,3 +92,11 @@ def test_dry_run_shows_the_space_the_budget_and_an_estimate(tmp_path):
     assert "Estimated time (pruned trials take less):" in result.output
     assert "6,000 held-out training images" in result.output
     assert not (tmp_path / "results").exists()
+
+
+def test_a_storage_optuna_cannot_open_is_bad_input(tmp_path):
+    path = write_config(tmp_path, "config: logreg\n" + SPACE, name="look.yaml")
+    result = CliRunner().invoke(cli.main, ["search", str(path), "--results", str(tmp_path / "results"),
+                                           "--storage", "nonsense://host/db"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: --storage nonsense://host/db: not a storage Optuna can open")

@@ -146,13 +146,15 @@ def test_sigkill_mid_trial_then_resume_gives_the_study_of_an_uninterrupted_searc
 
 def test_two_processes_add_trials_to_one_study(tmp_path):
     path = search_file(tmp_path, name="shared", extra="trials: 4\npruner: none\n")
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"  # a storage URL, as a study shared by machines names one
     command = [sys.executable, "-m", "mnist_lab", "search", str(path), "--quiet", "--no-tensorboard",
-               "--results", str(tmp_path / "results")]
+               "--results", str(tmp_path / "results"), "--storage", url]
     processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for _ in range(2)]
     outputs = [process.communicate(timeout=300) for process in processes]
     assert [process.returncode for process in processes] == [0, 0], outputs
-    study = open_study(load_search(path), store.search_folder(tmp_path / "results", "shared"), create=False)
+    study = open_study(load_search(path), store.search_folder(tmp_path / "results", "shared"), url, create=False)
+    assert not (store.search_folder(tmp_path / "results", "shared") / "study.db").exists()
     finished = [trial for trial in study.trials if trial.state.name == "COMPLETE"]
     # Each process stops once the study holds four; one may be finishing its own as the other counts.
     assert 4 <= len(finished) <= 5 and "RUNNING" not in states(study)
