@@ -124,8 +124,10 @@ def test_sigkill_mid_trial_then_resume_gives_the_study_of_an_uninterrupted_searc
     deadline = time.monotonic() + 120
     while len(list(folder.glob("cells/*.json"))) < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
-    while not list(folder.glob(".checkpoints/*.npz")) and time.monotonic() < deadline:
-        time.sleep(0.02)  # the second trial has finished an epoch
+    # The first trial's checkpoint goes once its cell is written; the next one is the second trial's.
+    for present in (False, True):
+        while bool(list(folder.glob(".checkpoints/*.npz"))) != present and time.monotonic() < deadline:
+            time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     assert process.wait() == -signal.SIGKILL
     resumed = subprocess.run([*command, "--results", str(killed)], capture_output=True, text=True)
@@ -140,7 +142,9 @@ def test_sigkill_mid_trial_then_resume_gives_the_study_of_an_uninterrupted_searc
     # The same trials, the same numbers, the killed one's too (resumed from its checkpoint).
     assert [(trial.params, trial.value) for trial in finished] == [(trial.params, trial.value) for trial in
                                                                   whole.trials]
-    assert failed[0].params == finished[1].params
+    # The killed trial was run again with its fields (resumed from its checkpoint, or answered by
+    # its cell when the kill came after the cell was written).
+    assert failed[0].params in [trial.params for trial in finished]
     assert not list(folder.glob(".running/*")) and not list(folder.glob(".checkpoints/*"))
 
 
