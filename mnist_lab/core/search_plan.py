@@ -70,12 +70,26 @@ class Search:
 
     def cells(self, values: dict) -> list[Cell]:
         """The cells a trial with these field values trains: one per seed."""
-        return [Cell(self.label, with_values(self.base, {**values, "seed": seed}, f"search {self.name}"))
+        return [Cell(self.label, with_values(self.base, {**fields(values), "seed": seed}, f"search {self.name}"))
                 for seed in self.seeds]
 
     def grid(self) -> dict:
         """The space as Optuna's GridSampler takes it (every field given by its choices)."""
         return {parameter.field: list(parameter.choices) for parameter in self.parameters}
+
+
+SCHEDULE_TYPE = "training.schedule.type"
+
+
+def fields(values: dict) -> dict:
+    """A trial's values as config fields to set, in order: a schedule type chosen by the search
+    starts a schedule of that type (its own parameters' defaults: a step's every 3, factor 0.5),
+    not the base schedule with its type changed, whose parameters another type may not take;
+    schedule parameters the search also chose apply after it."""
+    if SCHEDULE_TYPE not in values:
+        return dict(values)
+    rest = {field: value for field, value in values.items() if field != SCHEDULE_TYPE}
+    return {"training.schedule": {"type": values[SCHEDULE_TYPE]}, **rest}
 
 
 def load_search(path, overrides=(), data_path=None) -> Search:
@@ -144,7 +158,7 @@ def _parameter(field: str, spec, base: Config, where: str):
     problems = []
     for value in values:  # each value alone on the base config (a combination is checked per trial)
         try:
-            with_values(base, {field: value}, where)
+            with_values(base, fields({field: value}), where)
         except ConfigError as error:
             own = f"{where}: {field}: "
             problems += [f"{where}: {problem[len(own):]}" if problem.startswith(own) else problem

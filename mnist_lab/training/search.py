@@ -41,6 +41,7 @@ STUDY_LOCK = ".study.lock"  # held while a process opens or creates the study
 # Optuna's heartbeat, for a study shared by machines: a RUNNING trial not heard of for GRACE
 # seconds is taken as dead (a trial on this machine is seen dead at once by its lock).
 HEARTBEAT_SECONDS, GRACE_SECONDS = 20, 60
+FAILURES_IN_A_ROW = 10  # failed trials, none finished between them, that end a search run
 SQLITE_TIMEOUT_SECONDS = 60  # how long a process waits for another's write to the study
 
 
@@ -224,23 +225,31 @@ def run_search(search, results_dir="results", *, storage=None, output=Output(), 
 def _optimize(study, objective, search, parallel: int, bar):
     """Ask Optuna for trials until the study holds the budget or the time is up: in passes of as
     many trials as are missing (``parallel`` at once, never more than the budget), so that a
-    failed trial is replaced; a pass in which every trial failed ends the run. Another process
-    adding trials to the study counts too (MaxTrialsCallback stops this one)."""
+    failed trial is replaced, until FAILURES_IN_A_ROW trials failed with none finished between
+    them (every combination left may be invalid). Another process adding trials to the study
+    counts too (MaxTrialsCallback stops this one)."""
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
     finished_states = (TrialState.COMPLETE, TrialState.PRUNED)
     deadline = time.monotonic() + search.minutes * 60 if search.minutes else None
     stop = [MaxTrialsCallback(search.trials, states=finished_states)] if search.trials else []
+    failed_in_a_row = 0
     while True:
-        before = _count(study, finished_states)
+        before, started = _count(study, finished_states), len(objective.ran)
         missing = search.trials - before if search.trials else None
         left = None if deadline is None else deadline - time.monotonic()
         if (missing is not None and missing <= 0) or (left is not None and left <= 0):
             return
         study.optimize(objective, n_trials=missing, timeout=left, n_jobs=parallel,
                        callbacks=[*stop, bar.trial_finished], catch=(TrialFailed,))
-        if _count(study, finished_states) == before:  # nothing finished: every trial of the pass failed
+        if _count(study, finished_states) > before:
+            failed_in_a_row = 0
+            continue
+        failed_in_a_row += len(objective.ran) - started
+        if failed_in_a_row >= FAILURES_IN_A_ROW or len(objective.ran) == started:
+            if failed_in_a_row:
+                bar.note(f"Stopped after {failed_in_a_row} failed trials in a row (see trials.csv, error)")
             return
 
 
