@@ -1,6 +1,7 @@
 import csv
 import dataclasses
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -239,14 +240,19 @@ def test_dry_run_estimates_from_cells_of_the_same_kind(tmp_path):
     """After a slice sweep, the full-data estimate uses the built-in speeds, and the slice's
     estimate its own measured ones: never the last cell read."""
     from mnist_lab.results.store import read_cells
-    from mnist_lab.training.estimates import (LOOP_SHARE, MEASURED_EPOCH_SECONDS, START_SECONDS,
-                                              TRAJECTORY_OVERHEAD_SECONDS, run_seconds, sweep_seconds)
+    from mnist_lab.training.estimates import (BUILT_IN_BATCH, LOOP_SHARE, MEASURED_EPOCH_SECONDS, START_SECONDS,
+                                              STEP_SECONDS, TRAJECTORY_OVERHEAD_SECONDS, run_seconds, sweep_seconds)
+
+    def built_in(images, batch):  # an epoch at the built-in speed, its steps beyond the lab's batch's counted
+        steps = math.ceil(images / batch) - math.ceil(images / BUILT_IN_BATCH)
+        return MEASURED_EPOCH_SECONDS["logreg"] * images / 60000 + steps * STEP_SECONDS
 
     path = tiny_sweep(tmp_path, seeds="[0]")
     run_sweep(load_sweep(path, QUICK), tmp_path, **SWEEP)
     records = list(read_cells(sweep_folder(tmp_path, "tiny")).records.values())
     full = sweep_seconds(load_sweep(path).cells, records)
-    assert full.seconds == pytest.approx(TRAJECTORY_OVERHEAD_SECONDS + MEASURED_EPOCH_SECONDS["logreg"] * 2)
+    batch = load_sweep(path).cells[0].config.training.batch_size
+    assert full.seconds == pytest.approx(TRAJECTORY_OVERHEAD_SECONDS + built_in(60000, batch) * 2)
     assert full.basis.startswith("0 of 1 trainings at the speeds of this results folder") and "1 at built-in" in full.basis
     measured = np.median([record["seconds_per_epoch"] for record in records])
     sliced = sweep_seconds(load_sweep(path, QUICK).cells, records)
@@ -259,7 +265,8 @@ def test_dry_run_estimates_from_cells_of_the_same_kind(tmp_path):
         dataclasses.replace(cell, config=dataclasses.replace(cell.config, training=dataclasses.replace(
             cell.config.training, batch_size=50))) for cell in other_batch.cells))
     assert sweep_seconds(other_batch.cells, records).seconds == pytest.approx(
-        TRAJECTORY_OVERHEAD_SECONDS + MEASURED_EPOCH_SECONDS["logreg"] * 2 * 1000 / 60000)
+        TRAJECTORY_OVERHEAD_SECONDS + built_in(1000, 50) * 2)
+    assert built_in(60000, 10) > 8 * built_in(60000, 300)  # 6,000 steps an epoch, not 200
     # The whole command: start-up and files, and each loop its steps x the share runs measured
     # (sweep cells do not record it: the built-in share), else the built-in one.
     assert sliced.in_all == pytest.approx(START_SECONDS + sliced.seconds * LOOP_SHARE)
