@@ -29,6 +29,10 @@ ENGINES = ("keras", "numpy")
 SCHEDULE_PARAMETERS = {"constant": {}, "step": {"every": 3, "factor": 0.5}, "exponential": {"factor": 0.8},
                        "inverse_time": {"decay": 0.5}, "cosine": {"final": 0.0}}
 IMAGE_SIZE = 28
+# The most units or filters a layer may have: a 784 x 65,536 float32 layer is already 205 MB (and
+# a search's range can reach its top); a larger number is a typo or a hostile file, which Keras
+# would only refuse deep inside ("out-of-range integer to Tensor") or try to allocate.
+MAX_UNITS = 65_536
 DATA_ENV_VAR = "MNIST_LAB_DATA"
 # Names that become folder names: no separators, no "..", not hidden.
 FOLDER_NAME = (re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"),
@@ -55,13 +59,13 @@ def setting(default=dataclasses.MISSING, *, why, choices=None, minimum=None,
 class ModelConfig:
     type: str = setting(why="required: which of the lab's three models",
                         choices=MODEL_TYPES)
-    hidden_units: int = setting(100, minimum=1,
+    hidden_units: int = setting(100, minimum=1, maximum=MAX_UNITS,
                                 why="the course's 100-unit hidden layer (mlp, cnn; the lab report gives no size)")
     activation: str = setting("sigmoid", choices=ACTIVATIONS,
                               why="sigmoid: the lab report's for the CNN, the course's for the MLP")
     conv_activation: typing.Optional[str] = setting(
         None, choices=ACTIVATIONS, why="the convolutions take `activation` too (the lab report's sigmoid)")
-    conv_filters: tuple[int, ...] = setting((32, 64), minimum=1,
+    conv_filters: tuple[int, ...] = setting((32, 64), minimum=1, maximum=MAX_UNITS,
                                             why="the course's two convolutions, 32 then 64 filters (cnn; the report: 32 filters, count not given)")
     kernel_size: int = setting(5, minimum=1, why="the lab report's 5x5 kernels; valid padding is the course's (cnn)")
     pool_size: int = setting(2, minimum=1, why="the lab report's 2x2 pooling; max-pooling after each convolution is the course's (cnn)")

@@ -45,7 +45,7 @@ seed: true
 """)
     assert problems(path) == [
         f"{path}: model.type: expected one of logreg, mlp, cnn, got 'rnn' (str)",
-        f"{path}: model.hidden_units: expected an integer >= 1, got 1.5 (float)",
+        f"{path}: model.hidden_units: expected an integer >= 1 and <= 65536, got 1.5 (float)",
         f"{path}: model.activation: expected one of sigmoid, relu, tanh, elu, gelu, selu, softplus, swish, "
         f"got 'softmaxx' (str)",
         f"{path}: training.bach_size: unknown field, expected one of batch_size, epochs, learning_rate, schedule",
