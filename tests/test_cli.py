@@ -69,7 +69,7 @@ def test_train_on_an_idx_folder_given_by_data(tmp_path, tiny_arrays):
     (None, [], "Error: {config}: cannot read config: no such file"),
     ("model: [cnn\n", [], "Error: {config}: line 2, column 1: invalid YAML: "),
     ("model: {type: cnn}\ntraining: {batch_size: 0, epochs: 0}\n", [],
-     "Error: {config}: training.batch_size: expected an integer >= 1, got 0 (int)\n"
+     "Error: {config}: training.batch_size: expected an integer >= 1 and <= 600000, got 0 (int)\n"
      "Error: {config}: training.epochs: expected an integer >= 1, got 0 (int)\n"),
     ("model: {type: cnn}\n", ["--set", "training.learning_rate=0"],
      "Error: --set: training.learning_rate: expected a number > 0, got 0 (int)\n"),

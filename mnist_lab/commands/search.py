@@ -11,8 +11,13 @@ from mnist_lab.core.output import Output
 
 def run(search_path, overrides, data_path, results_dir, storage, trials, minutes, dry_run, quiet, event_logs,
         workers=None, scheduler=None, threads_per_worker=None, worker_timeout=None) -> int:
-    """The search command; returns its exit code (1 when every trial of this run failed)."""
+    """The search command; returns its exit code (1 when trials failed and the budget of trials
+    was not reached)."""
+    from mnist_lab.core.errors import UsageError
     from mnist_lab.training.executors import ClusterSpec
+
+    if storage is not None and not storage.strip():
+        raise UsageError("--storage: expected a database URL such as postgresql://user@host/db, got an empty value")
 
     cluster = None if workers is None and scheduler is None else ClusterSpec.create(
         workers, scheduler, threads_per_worker, worker_timeout)
@@ -26,13 +31,24 @@ def run(search_path, overrides, data_path, results_dir, storage, trials, minutes
     click.echo(f"Search {plan.name}: {outcome.ran} {'trial' if outcome.ran == 1 else 'trials'} run here, "
                f"{outcome.failed} failed; tables in {outcome.folder}")
     click.echo(best_summary(outcome.study, plan))
-    return EXIT_FAILURE if outcome.failed and not outcome.ran else 0
+    finished = sum(trial.state.name in ("COMPLETE", "PRUNED") for trial in outcome.study.trials)
+    if outcome.failed and (not outcome.ran or (plan.trials and finished < plan.trials)):
+        click.echo(f"The budget was not reached: {finished} of {plan.trials or '?'} trials finished, "
+                   f"{outcome.failed} failed (their errors are in trials.csv); the same command goes on.", err=True)
+        return EXIT_FAILURE
+    return 0
 
 
 def prepared(search_path, overrides, data_path, results_dir, trials=None, minutes=None):
     """The search a `search` names (a file or a built-in name) with its overrides and budget, and
     its folder, checked writable first; the CLI and the Python API start here."""
     import dataclasses
+    import math
+
+    from mnist_lab.core.errors import UsageError
+
+    if minutes is not None and not (math.isfinite(minutes) and minutes > 0):
+        raise UsageError(f"--minutes: expected a finite number of minutes > 0, got {minutes}")
 
     from mnist_lab.core.builtin_configs import resolve
     from mnist_lab.core.search_plan import load_search

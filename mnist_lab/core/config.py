@@ -33,6 +33,9 @@ IMAGE_SIZE = 28
 # a search's range can reach its top); a larger number is a typo or a hostile file, which Keras
 # would only refuse deep inside ("out-of-range integer to Tensor") or try to allocate.
 MAX_UNITS = 65_536
+# The largest batch: ten times MNIST's 60,000 training images (a batch at least as large as the
+# data is one full-batch step); beyond, a typo, which overflowed deep inside the batching.
+MAX_BATCH = 600_000
 DATA_ENV_VAR = "MNIST_LAB_DATA"
 # Names that become folder names: no separators, no "..", not hidden.
 FOLDER_NAME = (re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"),
@@ -115,7 +118,7 @@ class ScheduleConfig:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    batch_size: int = setting(300, minimum=1, why="the lab report's batch size (the course's for the CNN)")
+    batch_size: int = setting(300, minimum=1, maximum=MAX_BATCH, why="the lab report's batch size (the course's for the CNN)")
     epochs: int = setting(10, minimum=1, why="the lab report's epoch count (the course's for the CNN)")
     learning_rate: float = setting(0.5, above=0, why="the course's SGD step, the lab report's for the MLP "
                                                      "(plain SGD, no momentum); a schedule's first step")
@@ -194,7 +197,7 @@ class Config:
 
 @dataclass(frozen=True)
 class StageConfig:
-    batch_size: typing.Optional[int] = setting(None, minimum=1, why="the base config's value")
+    batch_size: typing.Optional[int] = setting(None, minimum=1, maximum=MAX_BATCH, why="the base config's value")
     epochs: typing.Optional[int] = setting(None, minimum=1, why="the base config's value")
     learning_rate: typing.Optional[float] = setting(None, above=0, why="the base config's value")
 
@@ -202,7 +205,8 @@ class StageConfig:
 @dataclass(frozen=True)
 class GridConfig:
     config: str = setting(why="required: the base train config, relative to the sweep file, or a built-in config's name (logreg)")
-    batch_size: typing.Optional[tuple[int, ...]] = setting(None, minimum=1, why="the base config's value")
+    batch_size: typing.Optional[tuple[int, ...]] = setting(None, minimum=1, maximum=MAX_BATCH,
+                                                          why="the base config's value")
     epochs: typing.Optional[tuple[int, ...]] = setting(None, minimum=1, why="the base config's value")
     learning_rate: typing.Optional[tuple[float, ...]] = setting(None, above=0, why="the base config's value")
     schedule: typing.Optional[tuple[ScheduleConfig, ...]] = setting(
@@ -317,7 +321,16 @@ def load_config(path, overrides=(), data_path=None, environ=None) -> Config:
             raw["data"]["path"] = data_path
             origins["data.path"] = "--data"
     config = _validated(Config, raw, path, origins, consistency_problems)
-    return dataclasses.replace(config, data=resolve_data(config.data, environ))
+    config = dataclasses.replace(config, data=resolve_data(config.data, environ))
+    if config.data.validation is not None:
+        from mnist_lab.core.data import training_image_count
+
+        images = training_image_count(config.data.path)
+        if config.data.validation >= images:
+            raise ConfigError([f"{_origin(origins, ('data.validation', ''), path)}: data.validation: expected fewer "
+                               f"than the {images:,} training images (a number of images, or a fraction below 1), "
+                               f"got {config.data.validation:,}"])
+    return config
 
 
 def load_data_option(data_path, environ=None) -> DataConfig:

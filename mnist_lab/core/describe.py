@@ -73,7 +73,10 @@ def describe_split(data, train_images: int, test_images: int) -> str:
         return ""
     held_out = (f", {data.validation:,} other training images held out for validation (never trained on)"
                 if data.validation is not None else "")
-    return f"; using {train_images:,} training and {test_images:,} test images{held_out}"
+    short = (f" (data.train_limit asked for {data.train_limit:,}: only {train_images:,} are left after the "
+             f"validation split)" if data.validation is not None and data.train_limit
+             and train_images < data.train_limit else "")
+    return f"; using {train_images:,} training and {test_images:,} test images{held_out}{short}"
 
 
 def model_changes(config) -> str:

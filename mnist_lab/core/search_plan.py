@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mnist_lab.core.builtin_configs import base_config
-from mnist_lab.core.config import (FOLDER_NAME, OBJECTIVES, Config, config_name, field_kind, load_config,
-                                   load_search_config, with_values)
+from mnist_lab.core.config import (FOLDER_NAME, OBJECTIVES, SCHEDULE_PARAMETERS, Config, config_name, field_kind,
+                                   load_config, load_search_config, with_values)
 from mnist_lab.core.errors import ConfigError, described, printable
 from mnist_lab.core.sweep_plan import Cell
 
@@ -73,6 +73,19 @@ class Search:
         return [Cell(self.label, with_values(self.base, {**fields(values), "seed": seed}, f"search {self.name}"))
                 for seed in self.seeds]
 
+    def sample(self, suggest) -> dict:
+        """A trial's values, each field's from ``suggest(parameter)``, the schedule type first: a
+        schedule parameter the chosen type does not take is not sampled (Optuna's conditional
+        spaces), so `every` is searched only for a step schedule."""
+        values = {}
+        for parameter in sorted(self.parameters, key=lambda parameter: parameter.field != SCHEDULE_TYPE):
+            name = parameter.field.removeprefix("training.schedule.")
+            if (SCHEDULE_TYPE in values and parameter.field.startswith("training.schedule.")
+                    and name != "type" and name not in SCHEDULE_PARAMETERS[values[SCHEDULE_TYPE]]):
+                continue
+            values[parameter.field] = suggest(parameter)
+        return values
+
     def grid(self) -> dict:
         """The space as Optuna's GridSampler takes it (every field given by its choices)."""
         return {parameter.field: list(parameter.choices) for parameter in self.parameters}
@@ -100,15 +113,22 @@ def load_search(path, overrides=(), data_path=None) -> Search:
     base_path = base_config(Path(path).parent, spec.config)  # beside the search file, else built in
     try:
         base = load_config(base_path, [*((item, "set") for item in spec.set or ()),
-                                       f"data.validation={spec.validation}", *overrides], data_path=data_path)
+                                       (f"data.validation={spec.validation}", "validation"), *overrides],
+                           data_path=data_path)
     except ConfigError as error:
         raise ConfigError([f"{where}: config: {problem}" for problem in error.problems]) from None
     if base.data.validation is None:
         raise ConfigError([f"{where}: validation: a search needs a validation split; got none "
                            f"(--set data.validation=null removes it)"])
     problems, parameters = [], []
+    types = spec.space.get(SCHEDULE_TYPE)
+    # A schedule parameter is tried with each schedule type the space chooses (it may take it where
+    # the base config's type does not).
+    contexts = ([{SCHEDULE_TYPE: value} for value in types["choices"]]
+                if isinstance(types, dict) and isinstance(types.get("choices"), list) else [{}])
     for field, spec_of in spec.space.items():
-        parameter, found = _parameter(str(field), spec_of, base, f"{where}: space.{printable(field, 80)}")
+        context = contexts if str(field).startswith("training.schedule.") and field != SCHEDULE_TYPE else [{}]
+        parameter, found = _parameter(str(field), spec_of, base, f"{where}: space.{printable(field, 80)}", context)
         problems += found
         if parameter is not None:
             parameters.append(parameter)
@@ -129,8 +149,9 @@ def load_search(path, overrides=(), data_path=None) -> Search:
                   pruner=spec.pruner, seeds=tuple(dict.fromkeys(spec.seeds)), seed=spec.seed)
 
 
-def _parameter(field: str, spec, base: Config, where: str):
-    """A Parameter from one entry of the space, and the problems found (each value tried on the base)."""
+def _parameter(field: str, spec, base: Config, where: str, contexts=({},)):
+    """A Parameter from one entry of the space, and the problems found: each value tried on the
+    base config, with each of ``contexts`` (other fields' values) until one takes it."""
     kind = field_kind(field)
     if kind is None or field in ("seed", "data.validation") or field.startswith("data."):
         return None, [f"{where}: expected a config field with one value (e.g. training.learning_rate, "
@@ -156,13 +177,18 @@ def _parameter(field: str, spec, base: Config, where: str):
                               step=spec.get("step"))
         values = (parameter.low, parameter.high)
     problems = []
-    for value in values:  # each value alone on the base config (a combination is checked per trial)
-        try:
-            with_values(base, fields({field: value}), where)
-        except ConfigError as error:
-            own = f"{where}: {field}: "
-            problems += [f"{where}: {problem[len(own):]}" if problem.startswith(own) else problem
-                         for problem in error.problems]
+    for value in values:  # each value on the base config (a combination is checked per trial)
+        refusals = []
+        for context in contexts:
+            try:
+                with_values(base, fields({**context, field: value}), where)
+                break
+            except ConfigError as error:
+                own = f"{where}: {field}: "
+                refusals.append([f"{where}: {problem[len(own):]}" if problem.startswith(own) else problem
+                                 for problem in error.problems])
+        else:
+            problems += refusals[0]
     return (None if problems else parameter), list(dict.fromkeys(problems))
 
 

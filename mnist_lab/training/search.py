@@ -13,8 +13,8 @@ search resumes: a trial whose process died (its lock in ``.running/`` is free: s
 this machine; Optuna's heartbeat for processes elsewhere) or that was interrupted is marked
 failed and run again with the same fields, from its checkpoint, by Optuna's
 RetryHeartbeatStaleTrialCallback; it counts once, as every trial that finished or was pruned. The
-sampler is seeded per trial, from the search's seed and the number of trials before it that
-did not fail, so a resumed search proposes what one never stopped would have.
+sampler is seeded per trial, from the search's seed and the number of trials before it that were
+not stopped by a kill, so a resumed search proposes what one never stopped would have.
 """
 
 from __future__ import annotations
@@ -126,14 +126,16 @@ def make_sampler(search, seed: int):
 
 
 def trial_seed(search_seed: int, index: int) -> int:
-    """The sampler's seed for the trial with ``index`` trials before it that did not fail."""
+    """The sampler's seed for the trial with ``index`` trials before it (seeded_sampler)."""
     return int(np.random.SeedSequence([search_seed, index]).generate_state(1)[0])
 
 
 def seeded_sampler(search):
     """The search's sampler, made again before each trial with that trial's seed (trial_seed): a
     sampler's random stream would otherwise start over in a resumed process and propose other
-    trials than an uninterrupted search. Everything else is the inner Optuna sampler's. Each
+    trials than an uninterrupted search. The seed counts every trial before, except those stopped
+    by a kill or an interrupt (run again, they take the seed they had): a trial that failed on its
+    own counts, so the next one is not proposed the same fields again. Everything else is the inner Optuna sampler's. Each
     thread has its own (Optuna runs parallel trials in threads: --workers)."""
     import threading
 
@@ -152,7 +154,8 @@ def seeded_sampler(search):
 
         def before_trial(self, study, trial):
             index = sum(1 for other in study.get_trials(deepcopy=False)
-                        if other.number < trial.number and other.state != TrialState.FAIL)
+                        if other.number < trial.number and not (other.state == TrialState.FAIL
+                                                                 and other.user_attrs.get("stopped")))
             self.local.sampler = make_sampler(search, trial_seed(search.seed, index))
             self.inner.before_trial(study, trial)
 
@@ -249,7 +252,8 @@ def _optimize(study, objective, search, parallel: int, bar):
         failed_in_a_row += len(objective.ran) - started
         if failed_in_a_row >= FAILURES_IN_A_ROW or len(objective.ran) == started:
             if failed_in_a_row:
-                bar.note(f"Stopped after {failed_in_a_row} failed trials in a row (see trials.csv, error)")
+                bar.note(f"Stopped: the last {failed_in_a_row} trials failed, none finished between them "
+                         f"(their errors are in trials.csv)")
             return
 
 
@@ -271,7 +275,7 @@ def retry_stopped_trials(study, folder: Path) -> int:
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         lock = trial.user_attrs.get("lock") and folder / store.RUNNING_FOLDER / trial.user_attrs["lock"]
         if lock and lock.exists() and lock_holder(lock) is None:
-            storage.set_trial_user_attr(trial._trial_id, "stopped", "its process died")
+            storage.set_trial_user_attr(trial._trial_id, "stopped", "its process ended (killed or interrupted)")
             storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
     for lock in (folder / store.RUNNING_FOLDER).glob("*.lock"):  # a dead process's, its trial now failed
         if lock_holder(lock) is None and _owner_done(study, lock.name):
@@ -315,8 +319,8 @@ class Objective:
 
     def __call__(self, trial):
         self.ran.add(trial.number)
-        values = {parameter.field: _suggest(trial, parameter) for parameter in self.search.parameters}
-        lock_name = f"{trial._trial_id}.lock"
+        values = self.search.sample(lambda parameter: _suggest(trial, parameter))
+        lock_name = f"{trial.number}.lock"
         trial.set_user_attr("lock", lock_name)
         if trial.user_attrs.get("stopped"):  # a trial run again inherits its first run's attributes
             trial.set_user_attr("stopped", "")
@@ -359,6 +363,8 @@ class Objective:
         group = trajectories([cell])[0]
         saved = SweepCheckpoints(self.folder, Sweep(self.search.name, (cell,)), [group], False, self.output.log)
         done = saved.done_history(group)
+        if done:
+            self.bar.note(f"trial {trial.number}: resuming after epoch {len(done)} from its checkpoint")
         if report:  # the epochs a resumed trial does not train again still count for the pruner
             self._report_all(trial, done)
         listener = TrialListener(self.folder, self.bar, saved, self.event_logs, self._report_all if report else None,

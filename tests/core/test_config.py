@@ -49,7 +49,7 @@ seed: true
         f"{path}: model.activation: expected one of sigmoid, relu, tanh, elu, gelu, selu, softplus, swish, "
         f"got 'softmaxx' (str)",
         f"{path}: training.bach_size: unknown field, expected one of batch_size, epochs, learning_rate, schedule",
-        f"{path}: training.batch_size: expected an integer >= 1, got 0 (int)",
+        f"{path}: training.batch_size: expected an integer >= 1 and <= 600000, got 0 (int)",
         f"{path}: training.epochs: expected an integer >= 1, got 'ten' (str)",
         f"{path}: training.learning_rate: expected a number > 0, got -1 (int)",
         f"{path}: seed: expected an integer >= 0 and <= 4294967295, got True (bool)",
@@ -162,7 +162,7 @@ def test_a_continued_model_lists_its_earlier_stages(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_config(bad, environ={})
     assert caught.value.problems == [
-        f"{bad}: continues[0].batch_size: expected an integer >= 1, got 0 (int)",
+        f"{bad}: continues[0].batch_size: expected an integer >= 1 and <= 600000, got 0 (int)",
         f"{bad}: continues[1]: expected a mapping with batch_size, epochs, learning_rate, schedule, got 3 (int)"]
 
 

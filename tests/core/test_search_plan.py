@@ -54,7 +54,7 @@ space:
         load_search(path)
     problems = "\n".join(raised.value.problems)
     for expected in ["space.training.learning_rate.low: expected a number > 0 on a log scale, got -1",
-                     "space.training.batch_size: expected an integer >= 1, got 0 (int)",
+                     "space.training.batch_size: expected an integer >= 1 and <= 600000, got 0 (int)",
                      "space.training.epochs.low: expected an integer, got 1.5 (float)",
                      "space.model.activation: expected choices for a str field, got a range",
                      "space.data.train_limit: expected a config field", "space.seed: expected a config field",

@@ -183,19 +183,29 @@ def test_a_search_trains_its_trials_on_two_dask_workers(tmp_path):
 
 
 def test_a_combination_valid_only_field_by_field_fails_its_trial_and_the_search_goes_on(tmp_path):
-    # Each value alone is valid on the base (a step schedule); a constant schedule with `every` is not.
-    path = write_config(tmp_path, "name: combo\nconfig: logreg\nset: [data.train_limit=600, data.test_limit=200, "
-                                  "training.schedule.type=step]\nvalidation: 200\ntrials: 1\nsampler: grid\nspace:\n"
-                                  "  training.schedule.type: {choices: [step, constant]}\n"
-                                  "  training.schedule.every: {choices: [1]}\n  training.epochs: {choices: [2]}\n",
+    # Each value alone is valid on the base (Keras, sigmoid); the NumPy engine with relu is not. The
+    # schedule's `every` is searched only where the chosen type takes it.
+    path = write_config(tmp_path, "name: combo\nconfig: logreg\nset: [data.train_limit=600, data.test_limit=200]\n"
+                                  "validation: 200\ntrials: 3\nspace:\n"
+                                  "  engine: {choices: [keras, numpy]}\n  model.activation: {choices: [sigmoid, relu]}\n"
+                                  "  training.schedule.type: {choices: [constant, step]}\n"
+                                  "  training.schedule.every: {choices: [1, 2]}\n  training.epochs: {choices: [2]}\n",
                         name="combo.yaml")
-    outcome = run_search(load_search(path), tmp_path / "results", output=QUIET, event_logs=False)
+    search = load_search(path)
+    study = open_study(search, store.search_folder(tmp_path / "results", "combo"))
+    study.enqueue_trial({"engine": "numpy", "model.activation": "relu", "training.schedule.type": "constant",
+                         "training.epochs": 2})
+    outcome = run_search(search, tmp_path / "results", output=QUIET, event_logs=False)
     finished = [trial for trial in outcome.study.trials if trial.state.name == "COMPLETE"]
     failed = [trial for trial in outcome.study.trials if trial.state.name == "FAIL"]
-    assert len(finished) == 1 and finished[0].params["training.schedule.type"] == "step"
-    # A type chosen by the search starts a schedule of that type: step's factor default, every as chosen.
-    record = store.validated_record(store.cell_path(outcome.folder, finished[0].user_attrs["cells"][0]),
-                                    store.CELL_FIELDS)
-    assert record["config"]["training"]["schedule"] == {"type": "step", "every": 1, "factor": 0.5, "decay": None,
-                                                        "final": None}
-    assert all("expected no every for schedule type constant" in trial.user_attrs["error"] for trial in failed)
+    assert len(finished) == 3 and len(failed) >= 1  # each failed trial replaced
+    assert all(trial.params["engine"] == "numpy" and trial.params["model.activation"] == "relu"
+               and "expected sigmoid with engine numpy" in trial.user_attrs["error"] for trial in failed)
+    for trial in finished:
+        record = store.validated_record(store.cell_path(outcome.folder, trial.user_attrs["cells"][0]),
+                                        store.CELL_FIELDS)
+        schedule = record["config"]["training"]["schedule"]
+        # A type chosen by the search starts a schedule of that type: step's factor default, every as chosen.
+        assert ("training.schedule.every" in trial.params) == (schedule["type"] == "step")
+        if schedule["type"] == "step":
+            assert (schedule["every"], schedule["factor"]) == (trial.params["training.schedule.every"], 0.5)
