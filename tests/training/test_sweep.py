@@ -75,7 +75,7 @@ seeds: []
         load_sweep(path)
     assert caught.value.problems == [
         f"{path}: models[0].epoch: unknown field, expected one of config, batch_size, epochs, learning_rate, schedule, seeds, engine, set, chain",
-        f"{path}: models[0].batch_size: expected a non-empty list of integers >= 1 or null, got [0, 300] (list)",
+        f"{path}: models[0].batch_size: expected a non-empty list of integers >= 1 and <= 600000 or null, got [0, 300] (list)",
         f"{path}: seeds: expected a non-empty list of integers >= 0 and <= 4294967295, got [] (list)"]
     path.write_text("models:\n  - config: missing.yaml\n")
     with pytest.raises(ConfigError) as caught:
