@@ -137,10 +137,10 @@ def sweep(sweep_file=None, overrides: dict | None = None, *, only=None, data=Non
     lab's sweep when None), keeping finished cells; ``only``: model types ("logreg", ...);
     ``workers`` or ``scheduler``: on a local or running Dask cluster."""
     from mnist_lab.commands.sweep import prepared, swept
-    from mnist_lab.training.executors import ClusterSpec
+    from mnist_lab.training.executors import cluster_for
 
     _quiet_backends()
-    cluster = None if workers is None and scheduler is None else ClusterSpec.create(workers, scheduler)
+    cluster = cluster_for(workers, scheduler)
     only = ",".join(only) if isinstance(only, (list, tuple)) else only
     plan, _ = prepared(None if sweep_file is None else str(sweep_file), _settings(overrides), data, results, only)
     outcome = swept(plan, results, force, Output(log=print if progress else silent, warn=print, progress=progress),
@@ -156,10 +156,10 @@ def search(search_file, overrides: dict | None = None, *, trials=None, minutes=N
     storage URL instead of SQLite in the search's folder; ``workers`` or ``scheduler``: trials
     trained at once on a local or running Dask cluster."""
     from mnist_lab.commands.search import prepared, searched
-    from mnist_lab.training.executors import ClusterSpec
+    from mnist_lab.training.executors import cluster_for
 
     _quiet_backends()
-    cluster = None if workers is None and scheduler is None else ClusterSpec.create(workers, scheduler)
+    cluster = cluster_for(workers, scheduler)
     plan, _ = prepared(str(search_file), _settings(overrides), data, results, trials, minutes)
     outcome = searched(plan, results, storage, Output(log=print if progress else silent, warn=print,
                                                       progress=progress), tensorboard, cluster)

@@ -61,6 +61,25 @@ def _folder(ctx, param, value):
     return value
 
 
+def _cluster_options(workers_help: str, scheduler_help: str, kept: str):
+    """The Dask options `sweep` and `search` share (checked together by executors.cluster_for)."""
+    options = [
+        click.option("--workers", type=click.IntRange(min=1), metavar="N", help=workers_help),
+        click.option("--scheduler", metavar="ADDRESS", help=scheduler_help),
+        click.option("--threads-per-worker", type=click.IntRange(min=1), metavar="T",
+                     help="Compute threads of each worker (default: this machine's cores / N; 1 with --scheduler)."),
+        click.option("--worker-timeout", type=click.FloatRange(min=1), metavar="S",
+                     help=f"With --workers or --scheduler: stop with an error (finished {kept} kept) when no usable "
+                          f"worker has been there for S seconds [default: 60]."),
+    ]
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return decorate
+
+
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mnist-lab")
 @click.option("--debug", is_flag=True, help="Show the full traceback when a command fails, and the backends' C++ logs.")
@@ -126,15 +145,8 @@ def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet,
 @click.option("--dry-run", is_flag=True, help="List the cells and estimate their time; train nothing.")
 @click.option("--report-only", is_flag=True, help="Rewrite the tables and figures from the finished cells.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; one log line per cell.")
-@click.option("--workers", type=click.IntRange(min=1), metavar="N",
-              help="Run trajectories on a local Dask cluster of N worker processes.")
-@click.option("--scheduler", metavar="ADDRESS",
-              help="Run trajectories on a running Dask cluster, e.g. tcp://10.0.0.5:8786.")
-@click.option("--threads-per-worker", type=click.IntRange(min=1), metavar="T",
-              help="Compute threads of each worker (default: this machine's cores / N; 1 with --scheduler).")
-@click.option("--worker-timeout", type=click.FloatRange(min=1), metavar="S",
-              help="With --workers or --scheduler: stop with an error (finished cells kept) when no usable "
-                   "worker has been there for S seconds [default: 60].")
+@_cluster_options("Run trajectories on a local Dask cluster of N worker processes.",
+                  "Run trajectories on a running Dask cluster, e.g. tcp://10.0.0.5:8786.", "cells")
 @click.option("--tensorboard/--no-tensorboard", "event_logs", default=True, show_default=True,
               help="Write TensorBoard event files and hyper-parameters per cell "
                    "(results/tensorboard/sweeps/<sweep>/<name>).")
@@ -158,10 +170,6 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
       mnist-lab sweep configs/sweep-full.yaml --workers 2
       mnist-lab sweep --scheduler tcp://10.0.0.5:8786
     """
-    if workers is not None and scheduler is not None:
-        raise click.UsageError("--workers and --scheduler exclude each other: a local cluster, or a running one")
-    if threads_per_worker is not None and workers is None and scheduler is None:
-        raise click.UsageError("--threads-per-worker needs --workers or --scheduler")
     from mnist_lab.commands import sweep as command
 
     code = command.run(sweep_path, overrides, data_path, results_dir, only, force, dry_run, report_only, quiet,
@@ -186,15 +194,9 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
               help="The budget: start no trial after M minutes of this run [default: the file's].")
 @click.option("--dry-run", is_flag=True, help="Show the space, the budget and a time estimate; train nothing.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; one log line per trial and training.")
-@click.option("--workers", type=click.IntRange(min=1), metavar="N",
-              help="Train N trials at once on a local Dask cluster of N worker processes.")
-@click.option("--scheduler", metavar="ADDRESS",
-              help="Train trials on a running Dask cluster (one per worker at once), e.g. tcp://10.0.0.5:8786.")
-@click.option("--threads-per-worker", type=click.IntRange(min=1), metavar="T",
-              help="Compute threads of each worker (default: this machine's cores / N; 1 with --scheduler).")
-@click.option("--worker-timeout", type=click.FloatRange(min=1), metavar="S",
-              help="With --workers or --scheduler: stop with an error (finished trials kept) when no usable "
-                   "worker has been there for S seconds [default: 60].")
+@_cluster_options("Train N trials at once on a local Dask cluster of N worker processes.",
+                  "Train trials on a running Dask cluster (one per worker at once), e.g. tcp://10.0.0.5:8786.",
+                  "trials")
 @click.option("--tensorboard/--no-tensorboard", "event_logs", default=True, show_default=True,
               help="Write TensorBoard event files per training (results/tensorboard/searches/<name>/<name>).")
 @click.pass_context

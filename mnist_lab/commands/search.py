@@ -14,13 +14,11 @@ def run(search_path, overrides, data_path, results_dir, storage, trials, minutes
     """The search command; returns its exit code (1 when trials failed and the budget of trials
     was not reached)."""
     from mnist_lab.core.errors import UsageError
-    from mnist_lab.training.executors import ClusterSpec
+    from mnist_lab.training.executors import cluster_for
 
     if storage is not None and not storage.strip():
         raise UsageError("--storage: expected a database URL such as postgresql://user@host/db, got an empty value")
-
-    cluster = None if workers is None and scheduler is None else ClusterSpec.create(
-        workers, scheduler, threads_per_worker, worker_timeout)
+    cluster = cluster_for(workers, scheduler, threads_per_worker, worker_timeout)
     plan, folder = prepared(search_path, overrides, data_path, results_dir, trials, minutes)
     if dry_run:
         describe_search(plan, folder, storage, log=click.echo)

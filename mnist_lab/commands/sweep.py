@@ -11,10 +11,9 @@ from mnist_lab.core.output import Output, silent
 def run(sweep_path, overrides, data_path, results_dir, only, force, dry_run, report_only, quiet, workers,
         scheduler, threads_per_worker, worker_timeout, event_logs) -> int:
     """The sweep command; returns its exit code (1 when a cell failed)."""
-    from mnist_lab.training.executors import ClusterSpec
+    from mnist_lab.training.executors import cluster_for
 
-    cluster = None if workers is None and scheduler is None else ClusterSpec.create(
-        workers, scheduler, threads_per_worker, worker_timeout)
+    cluster = cluster_for(workers, scheduler, threads_per_worker, worker_timeout)
     from mnist_lab.analysis.lab import plateau_note
     from mnist_lab.analysis.sweep_tables import write_sweep_report
     from mnist_lab.results.store import read_cells

@@ -117,6 +117,18 @@ class ClusterSpec:
                            versions=checked_versions(installed(backend)))
 
 
+def cluster_for(workers=None, scheduler=None, threads_per_worker=None, worker_timeout=None):
+    """The ClusterSpec the --workers/--scheduler options ask for (sweep and search, the command
+    line and the API), None for this process alone; UsageError for options that contradict."""
+    if workers is not None and scheduler is not None:
+        raise UsageError("--workers and --scheduler exclude each other: a local cluster, or a running one")
+    if workers is None and scheduler is None:
+        if threads_per_worker is not None:
+            raise UsageError("--threads-per-worker needs --workers or --scheduler")
+        return None
+    return ClusterSpec.create(workers, scheduler, threads_per_worker, worker_timeout)
+
+
 def checked_address(address: str) -> str:
     """``address`` when Dask can connect to it (protocol://host:port, a port in 1..65535, or a
     bare host:port, which Dask reads as tcp); UsageError naming it otherwise."""

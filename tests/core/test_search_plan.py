@@ -100,3 +100,13 @@ def test_a_storage_optuna_cannot_open_is_bad_input(tmp_path):
                                            "--storage", "nonsense://host/db"])
     assert result.exit_code == 2, result.output
     assert result.output.startswith("Error: --storage nonsense://host/db: not a storage Optuna can open")
+
+
+@pytest.mark.parametrize("options, expected", [
+    (["--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"], "--workers and --scheduler exclude each other"),
+    (["--threads-per-worker", "2"], "--threads-per-worker needs --workers or --scheduler")])
+def test_the_dask_options_are_checked_as_a_sweep_checks_them(tmp_path, options, expected):
+    path = write_config(tmp_path, "config: logreg\n" + SPACE, name="look.yaml")
+    result = CliRunner().invoke(cli.main, ["search", str(path), "--dry-run", *options])
+    assert result.exit_code == 2 and result.output == f"Error: {expected}" + (
+        ": a local cluster, or a running one\n" if "exclude" in expected else "\n")
