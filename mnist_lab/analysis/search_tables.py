@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from mnist_lab.core.config import to_yaml, with_values
+from mnist_lab.core.describe import trial_value
 from mnist_lab.core.files import atomic_write_text, csv_text
 from mnist_lab.results import store
 
@@ -78,7 +79,7 @@ def best_summary(study, search) -> str:
     best = best_trial(study)
     if best is None:
         return "No trial has finished yet: no best trial."
-    fields = ", ".join(f"{field} {_shown(value)}" for field, value in best.params.items())
+    fields = ", ".join(f"{field} {trial_value(value)}" for field, value in best.params.items())
     attrs = best.user_attrs
     seeds = f" (mean over {len(search.seeds)} seeds)" if len(search.seeds) > 1 else ""
     return (f"Best: trial {best.number} ({fields}): validation accuracy {attrs['validation_accuracy']:.2%}, "
@@ -102,7 +103,7 @@ def markdown(rows, study, search) -> str:
         accuracy = f"{row['validation_accuracy']:.2%}" if row["validation_accuracy"] != "" else ""
         loss = f"{row['validation_loss']:.4f}" if row["validation_loss"] != "" else ""
         lines.append(f"| {row['number']} | {row['state']} | "
-                     + " | ".join(_shown(row[parameter.field]) for parameter in search.parameters)
+                     + " | ".join(trial_value(row[parameter.field]) for parameter in search.parameters)
                      + f" | {accuracy} | {loss} | {row['epochs_reported']} |")
     return "\n".join(lines) + "\n"
 
@@ -152,7 +153,3 @@ def figures(folder: Path, study) -> list[Path]:
 
 def _number(value):
     return "" if value is None or (isinstance(value, float) and not math.isfinite(value)) else value
-
-
-def _shown(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)

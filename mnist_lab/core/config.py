@@ -304,7 +304,7 @@ def with_values(config: Config, values: dict, where: str) -> Config:
         for name in sections:
             node = node[name]
         node[last] = value
-    return dataclasses.replace(built := from_dict(raw, where), data=resolve_data(built.data))
+    return dataclasses.replace(built := from_dict(raw, where), data=resolve_data(built.data, where=where))
 
 
 def load_config(path, overrides=(), data_path=None, environ=None) -> Config:
@@ -321,16 +321,8 @@ def load_config(path, overrides=(), data_path=None, environ=None) -> Config:
             raw["data"]["path"] = data_path
             origins["data.path"] = "--data"
     config = _validated(Config, raw, path, origins, consistency_problems)
-    config = dataclasses.replace(config, data=resolve_data(config.data, environ))
-    if config.data.validation is not None:
-        from mnist_lab.core.data import training_image_count
-
-        images = training_image_count(config.data.path)
-        if config.data.validation >= images:
-            raise ConfigError([f"{_origin(origins, ('data.validation', ''), path)}: data.validation: expected fewer "
-                               f"than the {images:,} training images (a number of images, or a fraction below 1), "
-                               f"got {config.data.validation:,}"])
-    return config
+    return dataclasses.replace(config, data=resolve_data(config.data, environ,
+                                                         _origin(origins, ("data.validation", ""), path)))
 
 
 def load_data_option(data_path, environ=None) -> DataConfig:
@@ -340,17 +332,23 @@ def load_data_option(data_path, environ=None) -> DataConfig:
     return resolve_data(data, environ)
 
 
-def resolve_data(data: DataConfig, environ=None) -> DataConfig:
+def resolve_data(data: DataConfig, environ=None, where="data") -> DataConfig:
     """``$MNIST_LAB_DATA`` replaces the shipped copy where nothing else is chosen; a validation
-    fraction becomes the number of images it holds out (0.1 and 6000 are one experiment)."""
+    fraction becomes the number of images it holds out (0.1 and 6000 are one experiment), and a
+    count must leave training images (ConfigError naming ``where``, where it was set)."""
     environ = os.environ if environ is None else environ
     if data.path is None and data.source == "builtin" and environ.get(DATA_ENV_VAR):
         data = dataclasses.replace(data, path=environ[DATA_ENV_VAR])
-    if isinstance(data.validation, float):
-        from mnist_lab.core.data import training_image_count
+    if data.validation is None:
+        return data
+    from mnist_lab.core.data import training_image_count
 
-        images = training_image_count(data.path)
+    images = training_image_count(data.path)
+    if isinstance(data.validation, float):
         data = dataclasses.replace(data, validation=max(1, min(images - 1, round(data.validation * images))))
+    if data.validation >= images:
+        raise ConfigError([f"{where}: data.validation: expected fewer than the {images:,} training images (a number "
+                           f"of images, or a fraction below 1), got {data.validation:,}"])
     return data
 
 

@@ -48,6 +48,7 @@ VALIDATION_DRAW = 20_260_101
 # What each epoch of a training with a validation split records on the held-out images, beside
 # the test set's numbers; its result record holds the last epoch's.
 VALIDATION_FIELDS = ("validation_loss", "validation_accuracy")
+_TRAINING_COUNTS = {}  # the files' stamp -> their training images (training_image_count)
 _READ_CHUNK = 1 << 18  # bytes read from an archive at a time, as NumPy's own reader does
 
 
@@ -262,8 +263,14 @@ def training_rows(size: int, validation=None) -> np.ndarray:
 
 
 def training_image_count(path) -> int:
-    """How many training images the data at ``path`` holds (None: MNIST, shipped or downloaded)."""
-    return MNIST_SHAPES["y_train"][0] if path is None else len(load_path(path).y_train)
+    """How many training images the data at ``path`` holds (None: MNIST, shipped or downloaded);
+    read once per version of its files in a process (every trial of a search resolves its data)."""
+    if path is None:
+        return MNIST_SHAPES["y_train"][0]
+    stamp = tuple((str(file.resolve()), file.stat().st_size, file.stat().st_mtime_ns) for file in source_files(path))
+    if stamp not in _TRAINING_COUNTS:
+        _TRAINING_COUNTS[stamp] = len(load_path(path).y_train)
+    return _TRAINING_COUNTS[stamp]
 
 
 def model_inputs(images: np.ndarray, model_type: str, scaled=True) -> np.ndarray:

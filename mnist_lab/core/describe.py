@@ -111,5 +111,10 @@ def describe_experiment(label: str, config) -> str:
             f"{describe_rate(training)} seed {config.seed}")
 
 
+def trial_value(value) -> str:
+    """A field's value a search chose, in a line: a number to four significant digits."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def _plain(value) -> str:
     return "[" + ", ".join(map(str, value)) + "]" if isinstance(value, tuple) else str(value)

@@ -104,6 +104,13 @@ def _sweep_rows(folder: Path, kind="cell", live=None) -> list[dict]:
     return found + _checkpoint_rows(folder, kind, folder.name, live)
 
 
+def _config_fields(config) -> dict:
+    """The row fields a config alone gives (a record that is not a result: a failure, a pruned trial)."""
+    return {"model": config.model.type, "engine": config.engine, "seed": config.seed,
+            "batch_size": config.training.batch_size, "epochs": config.training.epochs,
+            "learning_rate": config.training.learning_rate}
+
+
 def _pruned_rows(folder: Path) -> list[dict]:
     """A search's pruned trials: stopped by its pruner after the epochs their history holds."""
     found = []
@@ -115,9 +122,8 @@ def _pruned_rows(folder: Path) -> list[dict]:
             continue
         config, last = from_dict(record["config"], str(path)), (record["history"] or [{}])[-1]
         found.append(_empty(key=path.stem, kind="trial", sweep=folder.name, name=record["name"], state="pruned",
-                            model=config.model.type, engine=config.engine, seed=config.seed,
-                            batch_size=config.training.batch_size, epochs=len(record["history"]),
-                            learning_rate=config.training.learning_rate, test_accuracy=last.get("test_accuracy"),
+                            **{**_config_fields(config), "epochs": len(record["history"])},
+                            test_accuracy=last.get("test_accuracy"),
                             test_loss=last.get("test_loss"), validation_accuracy=last.get("validation_accuracy"),
                             validation_loss=last.get("validation_loss"), created=_modified(path),
                             limits=describe_limits(to_dict(config.data)), setup=describe_setup(config)))
@@ -136,9 +142,7 @@ def _failure_row(path: Path, sweep: str) -> dict:
         config = from_dict(failure["config"], str(path))  # a failure's config is checked like a result's
         if not isinstance(failure["error"], str):
             raise TypeError("its error is not text")
-        row.update(model=config.model.type, engine=config.engine, seed=config.seed,
-                   batch_size=config.training.batch_size, epochs=config.training.epochs,
-                   learning_rate=config.training.learning_rate, problem=(failure["error"].splitlines() or [""])[0],
+        row.update(_config_fields(config), problem=(failure["error"].splitlines() or [""])[0],
                    created=_modified(path))
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as error:
         row.update(state="damaged", problem=f"{path}: not a failure record ({type(error).__name__})")

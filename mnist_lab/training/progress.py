@@ -8,7 +8,7 @@ each finished or failed cell is still logged as one line.
 
 from __future__ import annotations
 
-from mnist_lab.core.describe import describe_cell
+from mnist_lab.core.describe import describe_cell, trial_value
 
 
 class SweepProgress:
@@ -91,7 +91,7 @@ class SearchProgress(SweepProgress):
         return self
 
     def start_trial(self, number: int, values: dict):
-        self._line(f"trial {number}: " + ", ".join(f"{field} {_plain(value)}" for field, value in values.items()))
+        self._line(f"trial {number}: " + ", ".join(f"{field} {trial_value(value)}" for field, value in values.items()))
 
     def epoch_done(self, row: dict):
         if self.enabled and self._trajectory is not None:
@@ -118,7 +118,3 @@ class SearchProgress(SweepProgress):
         total = f"/{self.trials}" if self.trials else ""
         limit = f", at most {self.minutes:g} min" if self.minutes else ""
         return f"search {self.done_cells}{total} trials{limit}"
-
-
-def _plain(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)

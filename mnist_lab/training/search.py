@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_lab.core.config import to_dict
 from mnist_lab.core.errors import ConfigError, UsageError, printable
 from mnist_lab.core.files import Lock, lock_holder
 from mnist_lab.core.output import Output
@@ -379,7 +380,7 @@ class Objective:
         except Stopped:
             saved.finished(group)
             store.write_pruned(self.folder, cell.key, {"key": cell.key, "name": cell.name, "trial": trial.number,
-                                                       "config": _plain_config(cell.config),
+                                                       "config": to_dict(cell.config),
                                                        "history": listener.history})
             import optuna
 
@@ -428,9 +429,3 @@ def _suggest(trial, parameter):
         return trial.suggest_int(parameter.field, int(parameter.low), int(parameter.high),
                                  step=int(parameter.step or 1), log=parameter.log)
     return trial.suggest_float(parameter.field, parameter.low, parameter.high, step=parameter.step, log=parameter.log)
-
-
-def _plain_config(config) -> dict:
-    from mnist_lab.core.config import to_dict
-
-    return to_dict(config)
