@@ -11,7 +11,8 @@ first 10,000 of the others (a slice, so that many repeats fit; the same for ever
   scale, epochs 10-20), 27 trials, sampler seeds 0..N-1, each in an empty results folder.
 
 Epochs spent: every epoch a search trained (a pruned trial's up to where it stopped; a trial
-with the fields of an earlier one is answered from its cell and costs none). A search reaches
+with the fields of an earlier one is answered from its cell and costs none, and so does a trial
+passed on a longer one's way, whose cell that training wrote). A search reaches
 the target at the first trial whose validation accuracy is at least the grid's best (strict),
 or within one standard error of it (sqrt(p (1 - p) / 6,000): 0.004 at 90 %; the grid's best is
 the largest of 27 noisy measurements, so a strict target also asks a search to match luck).

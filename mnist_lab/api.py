@@ -152,9 +152,9 @@ def search(search_file, overrides: dict | None = None, *, trials=None, minutes=N
            storage=None, workers=None, scheduler=None, progress=True, tensorboard=True) -> SearchResult:
     """Search the space of ``search_file`` (a file or a built-in name such as "search-mlp") with
     Optuna on its validation split, adding trials to its study until it holds ``trials``
-    finished ones (default: the file's); a killed search resumes. ``storage``: an Optuna
-    storage URL instead of SQLite in the search's folder; ``workers`` or ``scheduler``: trials
-    trained at once on a local or running Dask cluster."""
+    finished ones (default: the file's; those passed on a longer trial's way are free); a killed
+    search resumes. ``storage``: an Optuna storage URL instead of SQLite in the search's folder;
+    ``workers`` or ``scheduler``: trials trained at once on a local or running Dask cluster."""
     from mnist_lab.commands.search import prepared, searched
     from mnist_lab.training.executors import cluster_for
 

@@ -51,6 +51,12 @@ def write_idx_folder(folder: Path, arrays: dict, compress=False) -> Path:
     return folder
 
 
+def without_timings(rows) -> list[dict]:
+    """Table rows or history epochs without their timings: the numbers that must agree to the last bit."""
+    return [{key: value for key, value in row.items() if key not in ("train_seconds", "seconds_per_epoch")}
+            for row in rows]
+
+
 def write_config(folder: Path, text: str, name="exp.yaml") -> Path:
     path = folder / name
     path.write_text(text)

@@ -20,7 +20,7 @@ from mnist_lab.core.files import atomic_write_text, csv_text
 from mnist_lab.results import store
 
 TRIAL_FIELDS = ("number", "state", "value", "validation_accuracy", "validation_loss", "test_accuracy", "test_loss",
-                "seconds", "epochs_reported", "cells", "answered_by", "error")
+                "seconds", "epochs_reported", "cells", "answered_by", "passed_by", "error")
 IMPORTANCE_SEED = 0  # fANOVA's forest is random: one seed, so the same study gives the same table
 FIGURES = ("optimization_history", "parallel_coordinate", "slice")
 
@@ -62,6 +62,7 @@ def trial_rows(study, search) -> list[dict]:
                "cells": " ".join(attrs.get("cells", ())),
                "answered_by": " ".join(value for name, value in sorted(attrs.items())
                                        if name.startswith("answered_by_")),
+               "passed_by": attrs.get("passed_by", ""),
                "error": attrs.get("error") or attrs.get("stopped") or ""}
         rows.append(row)
     return rows
@@ -91,10 +92,13 @@ def markdown(rows, study, search) -> str:
     states = {}
     for row in rows:
         states[row["state"]] = states.get(row["state"], 0) + 1
+    passed = sum(row["passed_by"] != "" for row in rows)
+    on_the_way = (f" ({passed} of the complete on a longer trial's way: its fields with fewer epochs, "
+                  f"no training of their own)" if passed else "")
     lines = [f"# Search {search.name}", "",
              f"{search.sampler} sampler, {search.pruner} pruner; objective {search.objective} on "
              f"{search.base.data.validation:,} held-out training images; "
-             + ", ".join(f"{count} {state}" for state, count in sorted(states.items())) + ".", "",
+             + ", ".join(f"{count} {state}" for state, count in sorted(states.items())) + on_the_way + ".", "",
              best_summary(study, search), "",
              "| trial | state | " + " | ".join(parameter.field for parameter in search.parameters)
              + " | validation accuracy | validation loss | epochs |",
@@ -102,7 +106,8 @@ def markdown(rows, study, search) -> str:
     for row in rows:
         accuracy = f"{row['validation_accuracy']:.2%}" if row["validation_accuracy"] != "" else ""
         loss = f"{row['validation_loss']:.4f}" if row["validation_loss"] != "" else ""
-        lines.append(f"| {row['number']} | {row['state']} | "
+        state = row["state"] + (f", on trial {row['passed_by']}'s way" if row["passed_by"] != "" else "")
+        lines.append(f"| {row['number']} | {state} | "
                      + " | ".join(trial_value(row[parameter.field]) for parameter in search.parameters)
                      + f" | {accuracy} | {loss} | {row['epochs_reported']} |")
     return "\n".join(lines) + "\n"

@@ -98,13 +98,12 @@ def _finished_trials(plan, folder, storage) -> int:
     if storage is None and not (folder / STUDY_FILE).is_file():
         return 0
     import optuna
-    from optuna.trial import TrialState
 
-    from mnist_lab.training.search import open_study
+    from mnist_lab.training.search import finished_trials, open_study
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
         study = open_study(plan, folder, storage, create=False)
     except KeyError:  # no study of that name in the storage yet
         return 0
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+    return finished_trials(study)

@@ -17,7 +17,7 @@ from mnist_lab.core.builtin_configs import base_config
 from mnist_lab.core.config import (FOLDER_NAME, OBJECTIVES, SCHEDULE_PARAMETERS, Config, config_name, field_kind,
                                    load_config, load_search_config, with_values)
 from mnist_lab.core.errors import ConfigError, described, printable
-from mnist_lab.core.sweep_plan import Cell
+from mnist_lab.core.sweep_plan import Cell, trajectories
 
 _RANGE_KEYS = {"low", "high", "log", "step"}
 
@@ -49,6 +49,12 @@ class Parameter:
             return (int(self.high) - int(self.low)) // int(self.step or 1) + 1
         return math.floor((self.high - self.low) / self.step) + 1 if self.step else math.inf
 
+    def integers(self) -> list[int]:
+        """Every value of an integer field, in order."""
+        if self.choices is not None:
+            return sorted(self.choices)
+        return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+
 
 @dataclass(frozen=True)
 class Search:
@@ -73,6 +79,28 @@ class Search:
         return [Cell(self.label, with_values(self.base, {**fields(values), "seed": seed}, f"search {self.name}"))
                 for seed in self.seeds]
 
+    def passed_on_the_way(self, values: dict) -> list[dict]:
+        """The trials a trial with ``values`` passes on its way, shortest first: the same fields
+        with each smaller epoch count of the space whose cells lie on its training's way (sweep_plan's
+        rule: the same everything but the epochs, a schedule that does not look ahead). After e
+        epochs its model is that of an e-epoch training, to the last bit, as a sweep's cells are."""
+        parameter = next((parameter for parameter in self.parameters if parameter.field == EPOCHS), None)
+        if parameter is None or EPOCHS not in values:
+            return []
+        own = self.cells(values)[0]
+        passed = []
+        for epochs in parameter.integers():
+            if epochs >= values[EPOCHS]:
+                break
+            stage = {**values, EPOCHS: epochs}
+            try:
+                cell = self.cells(stage)[0]
+            except ConfigError:  # e.g. a schedule step longer than the shorter training
+                continue
+            if len(trajectories([cell, own])) == 1:
+                passed.append(stage)
+        return passed
+
     def sample(self, suggest) -> dict:
         """A trial's values, each field's from ``suggest(parameter)``, the schedule type first: a
         schedule parameter the chosen type does not take is not sampled (Optuna's conditional
@@ -92,6 +120,7 @@ class Search:
 
 
 SCHEDULE_TYPE = "training.schedule.type"
+EPOCHS = "training.epochs"
 
 
 def fields(values: dict) -> dict:

@@ -5,7 +5,9 @@ path (sweep.run_trajectory: the same checkpoints, TensorBoard logs and cell file
 search's folder) or answered by a result the store already holds, whatever made it. The
 objective is the mean of the trial's final validation metric over its seeds; the first seed
 reports it after every epoch, so the pruner can stop a trial that is clearly worse (recorded
-in ``pruned/`` with its history, its checkpoint removed).
+in ``pruned/`` with its history, its checkpoint removed). Where the space searches the epochs, a
+trial writes the shorter cells it passes on its way (a sweep trajectory's) and the study is told
+each as a trial of its own that cost no training (Objective.add_passed).
 
 The study lives in Optuna's storage: by default an SQLite database in the search's folder
 (several processes on one machine may add trials to it), or any URL Optuna takes. A killed
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import threading
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -199,7 +202,7 @@ def run_search(search, results_dir="results", *, storage=None, output=Output(), 
     store.remove_temporaries(folder)
     study = open_study(search, folder, storage)
     retried = retry_stopped_trials(study, folder)
-    finished = _count(study, (TrialState.COMPLETE, TrialState.PRUNED))
+    finished = finished_trials(study)
     if retried:
         output.log(f"Resuming {retried} {'trial' if retried == 1 else 'trials'} stopped by a kill or an interrupt "
                    f"(from its checkpoint where one was kept)")
@@ -231,23 +234,19 @@ def _optimize(study, objective, search, parallel: int, bar):
     many trials as are missing (``parallel`` at once, never more than the budget), so that a
     failed trial is replaced, until FAILURES_IN_A_ROW trials failed with none finished between
     them (every combination left may be invalid). Another process adding trials to the study
-    counts too (MaxTrialsCallback stops this one)."""
-    from optuna.study import MaxTrialsCallback
-    from optuna.trial import TrialState
-
-    finished_states = (TrialState.COMPLETE, TrialState.PRUNED)
+    counts too (stop_at_budget stops this one)."""
     deadline = time.monotonic() + search.minutes * 60 if search.minutes else None
-    stop = [MaxTrialsCallback(search.trials, states=finished_states)] if search.trials else []
+    stop = [stop_at_budget(search.trials)] if search.trials else []
     failed_in_a_row = 0
     while True:
-        before, started = _count(study, finished_states), len(objective.ran)
+        before, started = finished_trials(study), len(objective.ran)
         missing = search.trials - before if search.trials else None
         left = None if deadline is None else deadline - time.monotonic()
         if (missing is not None and missing <= 0) or (left is not None and left <= 0):
             return
         study.optimize(objective, n_trials=missing, timeout=left, n_jobs=parallel,
                        callbacks=[*stop, bar.trial_finished], catch=(TrialFailed,))
-        if _count(study, finished_states) > before:
+        if finished_trials(study) > before:
             failed_in_a_row = 0
             continue
         failed_in_a_row += len(objective.ran) - started
@@ -258,8 +257,24 @@ def _optimize(study, objective, search, parallel: int, bar):
             return
 
 
-def _count(study, states) -> int:
-    return len(study.get_trials(deepcopy=False, states=states))
+def finished_trials(study) -> int:
+    """The trials of the budget that finished (complete or pruned), from any process; a trial
+    passed on another's way (Objective.add_passed) costs no training and does not count."""
+    from optuna.trial import TrialState
+
+    return sum("passed_by" not in trial.user_attrs
+               for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+def stop_at_budget(trials: int):
+    """Optuna's callback that stops the study's optimisation once it holds ``trials`` finished
+    ones (Optuna's MaxTrialsCallback, counting as finished_trials does)."""
+
+    def stop(study, trial):
+        if finished_trials(study) >= trials:
+            study.stop()
+
+    return stop
 
 
 def retry_stopped_trials(study, folder: Path) -> int:
@@ -301,6 +316,14 @@ def _owner_done(study, lock_name: str) -> bool:
                    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
+def result_values(records) -> dict:
+    """A trial's numbers from its cells' records, one per seed: each metric's mean, and the
+    seconds their epochs took."""
+    return {**{metric: statistics.fmean(record[metric] for record in records)
+               for metric in ("validation_accuracy", "validation_loss", "test_accuracy", "test_loss")},
+            "seconds": sum(sum(record["epoch_seconds"]) for record in records)}
+
+
 class TrialFailed(Exception):
     """A trial that could not be trained (an invalid combination of fields, a diverged training):
     recorded as failed, and the search goes on."""
@@ -317,6 +340,7 @@ class Objective:
         self.bar = self.dask = None  # the progress bars; a DaskClient to train the trials on
         self.reported = {}  # trial number -> the epochs reported to it
         self.ran = set()  # the numbers of the trials this process ran
+        self.adding = threading.Lock()  # add_passed, one thread at a time
 
     def __call__(self, trial):
         self.ran.add(trial.number)
@@ -337,39 +361,53 @@ class Objective:
                 (self.folder / store.RUNNING_FOLDER / lock_name).unlink(missing_ok=True)
 
     def _run(self, trial, values: dict) -> float:
+        import optuna
+
         try:
             cells = self.search.cells(values)
+            passed = self.search.passed_on_the_way(values)
         except ConfigError as error:
             self._failed(trial, values, "; ".join(error.problems))
         trial.set_user_attr("cells", [cell.key for cell in cells])
         self.bar.start_trial(trial.number, values)
-        records = []
-        for index, cell in enumerate(cells):
-            found = store.find_result(self.results_dir, cell.experiment)
-            if found is not None:
-                path, record = found
-                trial.set_user_attr(f"answered_by_{index}", str(path.relative_to(self.results_dir)))
-                self.bar.note(f"trial {trial.number}: answered by {path.relative_to(self.results_dir)}")
-            else:
-                record = self._train(trial, cell, report=index == 0)
-            if index == 0:
-                self._report_all(trial, record.get("history", ()))
-            records.append(record)
-        for metric in ("validation_accuracy", "validation_loss", "test_accuracy", "test_loss"):
-            trial.set_user_attr(metric, statistics.fmean(record[metric] for record in records))
-        trial.set_user_attr("seconds", sum(sum(record["epoch_seconds"]) for record in records))
+        try:
+            records = [self._record(trial, index, cell, passed) for index, cell in enumerate(cells)]
+        except (optuna.TrialPruned, TrialFailed):  # the shorter cells it reached are results all the same
+            self.add_passed(trial, passed)
+            raise
+        for name, value in result_values(records).items():
+            trial.set_user_attr(name, value)
+        self.add_passed(trial, passed)
         return trial.user_attrs[self.search.objective]
 
-    def _train(self, trial, cell, report: bool) -> dict:
-        group = trajectories([cell])[0]
-        saved = SweepCheckpoints(self.folder, Sweep(self.search.name, (cell,)), [group], False, self.output.log)
+    def _record(self, trial, index: int, cell, passed) -> dict:
+        """The record of the trial's cell of seed ``index``: answered by the store, else trained
+        (with the shorter cells of ``passed`` on its way); the first seed's epochs reported."""
+        found = store.find_result(self.results_dir, cell.experiment)
+        if found is not None:
+            path, record = found
+            trial.set_user_attr(f"answered_by_{index}", str(path.relative_to(self.results_dir)))
+            self.bar.note(f"trial {trial.number}: answered by {path.relative_to(self.results_dir)}")
+        else:
+            on_the_way = [self.search.cells(stage)[index] for stage in passed]
+            record = self._train(trial, cell, on_the_way, report=index == 0)
+        if index == 0:
+            self._report_all(trial, record.get("history", ()))
+        return record
+
+    def _train(self, trial, cell, on_the_way, report: bool) -> dict:
+        """Train ``cell``, and with it each cell of ``on_the_way`` (its shorter epoch counts) that
+        the store lacks: the trajectory writes their records as it passes them."""
+        missing = [stage for stage in on_the_way if store.find_result(self.results_dir, stage.experiment) is None]
+        group = next(group for group in trajectories([*missing, cell]) if cell in group)
+        saved = SweepCheckpoints(self.folder, Sweep(self.search.name, tuple(group)), [group], False, self.output.log)
         done = saved.done_history(group)
         if done:
             self.bar.note(f"trial {trial.number}: resuming after epoch {len(done)} from its checkpoint")
         if report:  # the epochs a resumed trial does not train again still count for the pruner
             self._report_all(trial, done)
         listener = TrialListener(self.folder, self.bar, saved, self.event_logs, self._report_all if report else None,
-                                 trial, done)
+                                 trial, cell, done)
         try:
             if self.dask is None:
                 failures = run_trajectory(group, self.data, listener, saved)
@@ -386,9 +424,30 @@ class Objective:
 
             self.bar.note(f"trial {trial.number}: pruned after epoch {len(listener.history)}")
             raise optuna.TrialPruned(f"pruned after epoch {len(listener.history)}") from None
-        if failures:
+        if cell.key in failures:
             self._failed(trial, {}, failures[cell.key])
         return store.validated_record(store.cell_path(self.folder, cell.key), store.CELL_FIELDS)
+
+    def add_passed(self, trial, passed):
+        """Tell the study each trial ``trial`` passed on its way (Search.passed_on_the_way) whose
+        cells, every seed's, are in the store and that it does not hold yet: complete trials that
+        cost no training (no epochs reported, outside the budget: finished_trials), from which the
+        sampler learns as from any other. One process at a time on this machine, so none is
+        added twice."""
+        import optuna
+        from optuna.trial import TrialState
+
+        with self.adding, _one_at_a_time(self.folder / STUDY_LOCK):
+            held = [other.params for other in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+            for stage in passed:
+                found = [store.find_result(self.results_dir, cell.experiment) for cell in self.search.cells(stage)]
+                if stage in held or None in found:
+                    continue
+                attrs = {"passed_by": trial.number, "cells": [record["key"] for _, record in found],
+                         **result_values([record for _, record in found])}
+                trial.study.add_trial(optuna.trial.create_trial(
+                    params=stage, distributions={field: trial.distributions[field] for field in stage},
+                    value=attrs[self.search.objective], user_attrs=attrs))
 
     def _report_all(self, trial, history) -> bool:
         """Report each epoch of ``history`` not reported yet; whether the pruner would stop the trial."""
@@ -409,17 +468,29 @@ class Objective:
 class TrialListener(SweepListener):
     """A sweep listener that also reports each epoch to the trial (``report``, None for a seed
     the pruner does not follow), and stops the training (Stopped) when Optuna's pruner says so,
-    before its last epoch: a finished training is a result, never thrown away."""
+    before its last epoch: a finished training is a result, never thrown away. Only the trial's
+    own cell is announced (not the shorter ones it writes on the way)."""
 
-    def __init__(self, folder, bar, saved, event_logs, report, trial, done_history):
+    def __init__(self, folder, bar, saved, event_logs, report, trial, own, done_history):
         super().__init__(folder, bar, saved, event_logs)
-        self.report, self.trial, self.history = report, trial, list(done_history)
+        self.report, self.trial, self.own, self.history = report, trial, own, list(done_history)
+        self.pruned = False
 
     def epoch(self, cell, row):
         super().epoch(cell, row)
         self.history.append(row)
-        if self.report is not None and self.report(self.trial, [row]) and row["epoch"] < cell.config.total_epochs:
+        self.pruned = (self.report is not None and self.report(self.trial, [row])
+                       and row["epoch"] < cell.config.total_epochs)
+
+    def checkpoint(self, key, data):
+        # The epoch's last event: a shorter cell it reached is written first, a result kept.
+        if self.pruned:
             raise Stopped()
+        super().checkpoint(key, data)
+
+    def announce(self, cell, record):
+        if cell.key == self.own.key:
+            super().announce(cell, record)
 
 
 def _suggest(trial, parameter):

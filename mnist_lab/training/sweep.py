@@ -173,7 +173,10 @@ class SweepListener:
                           hyperparameters(cell.config, record), store.created_seconds(record))
             store.write_cell(self.folder, cell.key, record)
             self.written.add(cell.key)
-            self.bar.cell_done(cell, record)
+            self.announce(cell, record)
+
+    def announce(self, cell, record):
+        self.bar.cell_done(cell, record)
 
     def checkpoint(self, key, data):
         self.saved.save(key, data)

@@ -6,6 +6,7 @@ from mnist_lab.core.config import load_config
 from mnist_lab.core.errors import ConfigError
 from mnist_lab.core.identity import experiment_key
 from mnist_lab.core.search_plan import load_search
+from mnist_lab.core.sweep_plan import trajectories
 
 from conftest import write_config
 
@@ -110,3 +111,24 @@ def test_the_dask_options_are_checked_as_a_sweep_checks_them(tmp_path, options, 
     result = CliRunner().invoke(cli.main, ["search", str(path), "--dry-run", *options])
     assert result.exit_code == 2 and result.output == f"Error: {expected}" + (
         ": a local cluster, or a running one\n" if "exclude" in expected else "\n")
+
+
+def test_a_trial_passes_the_shorter_epoch_counts_of_the_space_that_lie_on_its_way(tmp_path):
+    path = write_config(tmp_path, "config: logreg\nset: [data.train_limit=2000]\n" + SPACE
+                        + "  training.schedule.type: {choices: [constant, cosine]}\n", name="look.yaml")
+    search = load_search(path)
+    values = {"training.schedule.type": "constant", "training.learning_rate": 0.1, "training.batch_size": 50,
+              "training.epochs": 3}
+    passed = search.passed_on_the_way(values)
+    assert passed == [{**values, "training.epochs": 1}, {**values, "training.epochs": 2}]
+    # Each is a sweep cell the longer training writes as it passes it (one trajectory).
+    own = search.cells(values)
+    assert all(len(trajectories([*search.cells(stage), *own])) == 1 for stage in passed)
+    assert search.passed_on_the_way({**values, "training.epochs": 1}) == []
+    # A cosine schedule's steps depend on the epoch count: a shorter training is another path.
+    assert search.passed_on_the_way({**values, "training.schedule.type": "cosine"}) == []
+    choices = load_search(write_config(tmp_path, "config: logreg\nspace:\n  training.epochs: {choices: [10, 2, 5]}\n",
+                                       name="choices.yaml"))
+    assert choices.passed_on_the_way({"training.epochs": 10}) == [{"training.epochs": 2}, {"training.epochs": 5}]
+    assert load_search(write_config(tmp_path, "config: logreg\nspace:\n  training.batch_size: {choices: [50, 100]}\n",
+                                    name="no_epochs.yaml")).passed_on_the_way({"training.batch_size": 50}) == []

@@ -17,7 +17,7 @@ from mnist_lab import cli
 from mnist_lab.training.estimates import plan_seconds
 from mnist_lab.training.executors import ClusterSpec
 
-from conftest import ROOT, default_sigint, write_config
+from conftest import ROOT, default_sigint, without_timings, write_config
 from dask_processes import DASK_BIN, KILLS, RealCluster
 
 SLICE = ["--set", "data.train_limit=2000", "--set", "data.test_limit=300"]
@@ -37,8 +37,7 @@ def sweep_command(path, results, *options):
 def table(results, name="par"):
     """table.csv without the timing columns (the numbers must agree to the last digit)."""
     with open(results / "sweeps" / name / "table.csv") as stream:
-        return [{key: value for key, value in row.items() if key not in ("train_seconds", "seconds_per_epoch")}
-                for row in csv.DictReader(stream)]
+        return without_timings(csv.DictReader(stream))
 
 
 @pytest.fixture(scope="module")

@@ -15,18 +15,19 @@ from mnist_lab.core.search_plan import load_search
 from mnist_lab.results import store
 from mnist_lab.results.catalog import rows
 from mnist_lab.training.run import train
-from mnist_lab.training.search import open_study, run_search
+from mnist_lab.training.search import finished_trials, open_study, run_search
 
-from conftest import write_config
+from conftest import without_timings, write_config
+from dask_processes import RealCluster
 
 QUIET = Output(log=silent, progress=False)
 SLICE = "set: [data.train_limit=600, data.test_limit=200]\nvalidation: 200\n"
 
 
 def search_file(folder, name="look", space="training.learning_rate: {low: 0.05, high: 1.0, log: true}",
-                extra="trials: 3\n", config="logreg"):
+                extra="trials: 3\n", config="logreg", epochs="{choices: [2]}"):
     return write_config(folder, f"name: {name}\nconfig: {config}\n{SLICE}{extra}space:\n  {space}\n"
-                                f"  training.epochs: {{choices: [2]}}\n", name=f"{name}.yaml")
+                                f"  training.epochs: {epochs}\n", name=f"{name}.yaml")
 
 
 def states(study) -> list:
@@ -114,7 +115,7 @@ def test_a_trial_clearly_worse_at_an_epoch_is_pruned_and_recorded(tmp_path):
 def test_sigkill_mid_trial_then_resume_gives_the_study_of_an_uninterrupted_search(tmp_path):
     # Slow enough epochs (batches of 10) for the kill to land inside the second trial.
     path = search_file(tmp_path, name="kill", extra="trials: 3\npruner: none\nset: [data.train_limit=3000, "
-                       "data.test_limit=200, training.batch_size=10]\n")
+                       "data.test_limit=200, training.batch_size=10]\n", epochs="{choices: [1, 2]}")
     path.write_text(path.read_text().replace(SLICE.splitlines()[0] + "\n", ""))
     command = [sys.executable, "-m", "mnist_lab", "search", str(path), "--quiet", "--no-tensorboard"]
     killed = tmp_path / "killed"
@@ -138,14 +139,57 @@ def test_sigkill_mid_trial_then_resume_gives_the_study_of_an_uninterrupted_searc
     study = open_study(search, folder, create=False)
     finished = [trial for trial in study.trials if trial.state.name == "COMPLETE"]
     failed = [trial for trial in study.trials if trial.state.name == "FAIL"]
-    assert len(finished) == 3 and len(failed) == 1 and "RUNNING" not in states(study)  # counted once
-    # The same trials, the same numbers, the killed one's too (resumed from its checkpoint).
+    asked = [trial for trial in finished if "passed_by" not in trial.user_attrs]
+    assert len(asked) == 3 and len(failed) == 1 and "RUNNING" not in states(study)  # counted once
+    # The same trials (those passed on a longer one's way too), the same numbers, the killed one's
+    # too (resumed from its checkpoint).
     assert [(trial.params, trial.value) for trial in finished] == [(trial.params, trial.value) for trial in
                                                                   whole.trials]
     # The killed trial was run again with its fields (resumed from its checkpoint, or answered by
     # its cell when the kill came after the cell was written).
     assert failed[0].params in [trial.params for trial in finished]
     assert not list(folder.glob(".running/*")) and not list(folder.glob(".checkpoints/*"))
+
+
+def test_a_trial_passes_its_shorter_epoch_counts_to_the_study_as_trials_that_cost_nothing(tmp_path):
+    search = load_search(search_file(tmp_path, name="way", extra="trials: 4\nseed: 1\n", epochs="{low: 1, high: 3}"))
+    study = run_search(search, tmp_path / "results", output=QUIET, event_logs=False).study
+    folder = store.search_folder(tmp_path / "results", "way")
+    by_number = {trial.number: trial for trial in study.trials}
+    passed = [trial for trial in study.trials if "passed_by" in trial.user_attrs]
+    asked = [trial for trial in study.trials if "passed_by" not in trial.user_attrs]
+    assert passed and len(asked) == 4 == finished_trials(study)  # the budget counts the asked ones only
+
+    def history(trial):  # what the trial trained: its cell's epochs, or its pruned record's
+        (key,) = trial.user_attrs["cells"]
+        path = store.cell_path(folder, key)
+        record = store.validated_record(path, store.CELL_FIELDS) if path.is_file() else \
+            store.read_pruned(folder / store.PRUNED_FOLDER / f"{key}.json")
+        return record["history"]
+
+    for trial in passed:
+        longer = by_number[trial.user_attrs["passed_by"]]
+        epochs = trial.params["training.epochs"]
+        assert {**trial.params, "training.epochs": longer.params["training.epochs"]} == longer.params
+        assert epochs < longer.params["training.epochs"] and not trial.intermediate_values  # no training of its own
+        # Its cell was written as the longer training passed it: the same epochs, to the last bit.
+        assert history(trial) == history(longer)[:epochs]
+        assert trial.value == history(longer)[epochs - 1]["validation_accuracy"] == trial.user_attrs[
+            "validation_accuracy"]
+    write_search_views(folder, study, search)
+    with open(folder / "trials.csv") as stream:
+        marked = {int(row["number"]): row["passed_by"] for row in csv.DictReader(stream) if row["passed_by"]}
+    assert marked == {trial.number: str(trial.user_attrs["passed_by"]) for trial in passed}
+    assert f"| {passed[0].number} | complete, on trial {passed[0].user_attrs['passed_by']}'s way |" in (
+        folder / "trials.md").read_text()
+    # Every shorter epoch count a trial reached is in the study, once.
+    for trial in asked:
+        reached = min(len(history(trial)), trial.params["training.epochs"] - 1)
+        for epochs in range(1, reached + 1):
+            same = [other for other in study.trials if other.state.name == "COMPLETE"
+                    and other.params == {**trial.params, "training.epochs": epochs}]
+            assert len(same) == 1
+            assert same[0].number < trial.number or same[0].user_attrs["passed_by"] == trial.number
 
 
 def test_two_processes_add_trials_to_one_study(tmp_path):
@@ -167,19 +211,48 @@ def test_two_processes_add_trials_to_one_study(tmp_path):
                .is_file() for trial in finished)
 
 
-def test_a_search_trains_its_trials_on_two_dask_workers(tmp_path):
-    from mnist_lab.training.executors import ClusterSpec
-
-    search = load_search(search_file(tmp_path, name="dask", extra="trials: 3\npruner: none\n"))
-    outcome = run_search(search, tmp_path / "results", output=QUIET, event_logs=False,
-                         cluster=ClusterSpec.create(2, None, threads_per_worker=1))
-    assert states(outcome.study) == ["COMPLETE"] * 3  # two at once, never past the budget
-    for trial in outcome.study.trials:  # the client alone wrote the store, as the trials came back
-        record = store.validated_record(store.cell_path(outcome.folder, trial.user_attrs["cells"][0]),
-                                        store.CELL_FIELDS)
-        assert trial.value == record["validation_accuracy"] and record["compute_threads"] == 1
-        assert sorted(trial.intermediate_values) == [1, 2]
-    assert not list(outcome.folder.glob(".running/*"))
+def test_a_search_on_a_real_cluster_losing_a_worker_gives_the_trials_a_serial_search_gives(tmp_path):
+    """`dask scheduler` and two `dask worker` processes; one worker's machine is lost as the first
+    cell is written (two trials training at once): the search ends with its budget, and each
+    trial's numbers are those of the same fields trained in this process."""
+    path = search_file(tmp_path, name="dask", extra="trials: 3\npruner: none\n", epochs="{choices: [1, 2]}")
+    cluster = RealCluster(tmp_path)
+    try:
+        victim = cluster.add_worker()
+        cluster.add_worker()
+        cluster.wait_for_workers(2)
+        results = tmp_path / "results"
+        folder = store.search_folder(results, "dask")
+        process = subprocess.Popen([sys.executable, "-m", "mnist_lab", "search", str(path), "--quiet",
+                                    "--no-tensorboard", "--results", str(results), "--scheduler", cluster.address],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not list(folder.glob("cells/*.json")) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        alive = process.poll() is None
+        cluster.kill(victim, "machine")
+        out, err = process.communicate(timeout=300)
+        print(f"killed a worker's machine {'mid-search' if alive else 'after the search'}:\n{out}")
+    finally:
+        cluster.close()
+    assert process.returncode == 0, out + err
+    search = load_search(path)
+    study = open_study(search, folder, create=False)
+    asked = [trial for trial in study.trials if "passed_by" not in trial.user_attrs]
+    assert [trial.state.name for trial in asked] == ["COMPLETE"] * 3 and "RUNNING" not in states(study)
+    assert not list(folder.glob(".running/*")) and not list(folder.glob(".checkpoints/*"))
+    # The same fields trained here, serially: the same numbers, epoch by epoch, to the last bit.
+    serial = open_study(search, store.search_folder(tmp_path / "serial", "dask"))
+    for trial in asked:
+        serial.enqueue_trial(trial.params)
+    run_search(search, tmp_path / "serial", output=QUIET, event_logs=False)
+    for trial in study.trials:
+        (key,) = trial.user_attrs["cells"]
+        record = store.validated_record(store.cell_path(folder, key), store.CELL_FIELDS)
+        again = store.validated_record(store.cell_path(store.search_folder(tmp_path / "serial", "dask"), key),
+                                       store.CELL_FIELDS)
+        assert trial.value == record["validation_accuracy"] and without_timings(record["history"]) == without_timings(
+            again["history"])
 
 
 def test_a_combination_valid_only_field_by_field_fails_its_trial_and_the_search_goes_on(tmp_path):

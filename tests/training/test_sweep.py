@@ -24,7 +24,7 @@ from mnist_lab.training.run import train
 from mnist_lab.core.output import Output, silent
 from mnist_lab.analysis.sweep_tables import write_sweep_report
 
-from conftest import ROOT, default_sigint, write_config
+from conftest import ROOT, default_sigint, without_timings, write_config
 
 QUICK = ("data.train_limit=1000", "data.test_limit=200")
 QUICK_OPTIONS = [option for override in QUICK for option in ("--set", override)]
@@ -130,8 +130,7 @@ def test_cells_match_train_and_reruns_skip(tmp_path, mnist):
 
 def _table(folder):
     with open(folder / "table.csv") as stream:
-        return [{key: value for key, value in row.items() if key not in ("train_seconds", "seconds_per_epoch")}
-                for row in csv.DictReader(stream)]
+        return without_timings(csv.DictReader(stream))
 
 
 def test_sigkill_mid_sweep_then_resume_gives_the_same_table(tmp_path):
