@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, default_sigint
+from conftest import ROOT, default_sigint, without_timings
 
 PROGRAM = """
 import os, signal, sys, time
@@ -149,8 +149,7 @@ COMMANDS = {
 
 def sweep_table(results):
     with open(results / "sweeps" / "sig" / "table.csv") as stream:
-        return [{key: value for key, value in row.items() if key not in ("train_seconds", "seconds_per_epoch")}
-                for row in csv.DictReader(stream)]
+        return without_timings(csv.DictReader(stream))
 
 
 def command_line(name, folder):
