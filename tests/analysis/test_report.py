@@ -315,10 +315,17 @@ def test_the_committed_results_regenerate_to_the_same_bytes_on_other_cpu_kernels
     for name, variables in variants.items():
         copy = tmp_path / name
         shutil.copytree(committed, copy, ignore=shutil.ignore_patterns(*local))
-        commands = [f"{sys.executable} -m mnist_lab report --results {copy}"] + [
-            f"{sys.executable} -m mnist_lab sweep {sweep} --report-only --results {copy}"
+        commands = [["report", "--results", str(copy)]] + [
+            ["sweep", sweep, "--report-only", "--results", str(copy)]
             for sweep in ("sweep", "sweep-cnn", "sweep-notebook", "sweep-engines", "sweep-schedules", "sweep-gd")]
-        processes[name] = subprocess.Popen(" && ".join(commands), shell=True, env={**os.environ, **variables},
+        # The seven commands in one process (the kernels are chosen as it starts): one import, not seven.
+        program = ("import sys\nfrom click.testing import CliRunner\nfrom mnist_lab import cli\n"
+                   f"for arguments in {commands!r}:\n"
+                   "    result = CliRunner().invoke(cli.main, arguments)\n"
+                   "    print(result.output)\n"
+                   "    if result.exit_code != 0:\n"
+                   "        sys.exit(f'{arguments}: exit {result.exit_code}: {result.exception!r}')\n")
+        processes[name] = subprocess.Popen([sys.executable, "-c", program], env={**os.environ, **variables},
                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for name, process in processes.items():
         out, err = process.communicate(timeout=600)
