@@ -79,11 +79,12 @@ class Search:
         return [Cell(self.label, with_values(self.base, {**fields(values), "seed": seed}, f"search {self.name}"))
                 for seed in self.seeds]
 
-    def passed_on_the_way(self, values: dict) -> list[dict]:
-        """The trials a trial with ``values`` passes on its way, shortest first: the same fields
-        with each smaller epoch count of the space whose cells lie on its training's way (sweep_plan's
-        rule: the same everything but the epochs, a schedule that does not look ahead). After e
-        epochs its model is that of an e-epoch training, to the last bit, as a sweep's cells are."""
+    def passed_on_the_way(self, values: dict) -> list[tuple[dict, list[Cell]]]:
+        """The trials a trial with ``values`` passes on its way, shortest first, each with its cells:
+        the same fields with each smaller epoch count of the space whose cells lie on its training's
+        way (sweep_plan's rule: the same everything but the epochs, a schedule that does not look
+        ahead). After e epochs its model is that of an e-epoch training, to the last bit, as a
+        sweep's cells are."""
         parameter = next((parameter for parameter in self.parameters if parameter.field == EPOCHS), None)
         if parameter is None or EPOCHS not in values:
             return []
@@ -94,11 +95,11 @@ class Search:
                 break
             stage = {**values, EPOCHS: epochs}
             try:
-                cell = self.cells(stage)[0]
+                cells = self.cells(stage)
             except ConfigError:  # e.g. a schedule step longer than the shorter training
                 continue
-            if len(trajectories([cell, own])) == 1:
-                passed.append(stage)
+            if len(trajectories([cells[0], own])) == 1:
+                passed.append((stage, cells))
         return passed
 
     def sample(self, suggest) -> dict:

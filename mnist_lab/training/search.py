@@ -389,7 +389,7 @@ class Objective:
             trial.set_user_attr(f"answered_by_{index}", str(path.relative_to(self.results_dir)))
             self.bar.note(f"trial {trial.number}: answered by {path.relative_to(self.results_dir)}")
         else:
-            on_the_way = [self.search.cells(stage)[index] for stage in passed]
+            on_the_way = [cells[index] for _, cells in passed]
             record = self._train(trial, cell, on_the_way, report=index == 0)
         if index == 0:
             self._report_all(trial, record.get("history", ()))
@@ -415,7 +415,7 @@ class Objective:
                 from mnist_lab.training.executors import run_on_dask
 
                 failures = run_on_dask(self.dask, [group], self.data, listener, saved, self.output.log)
-        except Stopped:
+        except Stopped:  # the trial's to end, on either path: its checkpoint goes, its history stays
             saved.finished(group)
             store.write_pruned(self.folder, cell.key, {"key": cell.key, "name": cell.name, "trial": trial.number,
                                                        "config": to_dict(cell.config),
@@ -429,7 +429,8 @@ class Objective:
         return store.validated_record(store.cell_path(self.folder, cell.key), store.CELL_FIELDS)
 
     def add_passed(self, trial, passed):
-        """Tell the study each trial ``trial`` passed on its way (Search.passed_on_the_way) whose
+        """Tell the study each trial ``trial`` passed on its way (Search.passed_on_the_way: the
+        fields and cells of each) whose
         cells, every seed's, are in the store and that it does not hold yet: complete trials that
         cost no training (no epochs reported, outside the budget: finished_trials), from which the
         sampler learns as from any other. One process at a time on this machine, so none is
@@ -439,11 +440,13 @@ class Objective:
 
         with self.adding, _one_at_a_time(self.folder / STUDY_LOCK):
             held = [other.params for other in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-            for stage in passed:
-                found = [store.find_result(self.results_dir, cell.experiment) for cell in self.search.cells(stage)]
-                if stage in held or None in found:
+            for stage, cells in passed:
+                if stage in held:
                     continue
-                attrs = {"passed_by": trial.number, "cells": [record["key"] for _, record in found],
+                found = [store.find_result(self.results_dir, cell.experiment) for cell in cells]
+                if None in found:
+                    continue
+                attrs = {"passed_by": trial.number, "cells": [cell.key for cell in cells],
                          **result_values([record for _, record in found])}
                 trial.study.add_trial(optuna.trial.create_trial(
                     params=stage, distributions={field: trial.distributions[field] for field in stage},

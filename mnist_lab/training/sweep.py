@@ -196,15 +196,14 @@ class SweepListener:
 
 def run_trajectory(group, data, listener: SweepListener, saved: SweepCheckpoints) -> dict:
     """Train one trajectory in this process, publishing each cell as it passes; return failures.
-    A listener that stops the training (Stopped: a pruned trial) ends it without a failure,
-    its checkpoint removed."""
+    A listener that stops the training (Stopped: a pruned trial) ends it without a failure; its
+    caller removes the checkpoint (as it must after run_on_dask too)."""
     interrupts.check()
     listener.bar.start_trajectory(longest(group), saved.done_epochs(group))
     try:
         dataset, arrays = data.get(group[0].config)
         train_trajectory(group, dataset, arrays, listener, saved.resume(group))
     except Stopped:
-        saved.finished(group)
         raise
     except Exception as error:  # one failed cell must not stop the sweep
         saved.finished(group)

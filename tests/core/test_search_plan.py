@@ -120,15 +120,16 @@ def test_a_trial_passes_the_shorter_epoch_counts_of_the_space_that_lie_on_its_wa
     values = {"training.schedule.type": "constant", "training.learning_rate": 0.1, "training.batch_size": 50,
               "training.epochs": 3}
     passed = search.passed_on_the_way(values)
-    assert passed == [{**values, "training.epochs": 1}, {**values, "training.epochs": 2}]
+    assert [stage for stage, _ in passed] == [{**values, "training.epochs": 1}, {**values, "training.epochs": 2}]
     # Each is a sweep cell the longer training writes as it passes it (one trajectory).
     own = search.cells(values)
-    assert all(len(trajectories([*search.cells(stage), *own])) == 1 for stage in passed)
+    assert all(cells == search.cells(stage) and len(trajectories([*cells, *own])) == 1 for stage, cells in passed)
     assert search.passed_on_the_way({**values, "training.epochs": 1}) == []
     # A cosine schedule's steps depend on the epoch count: a shorter training is another path.
     assert search.passed_on_the_way({**values, "training.schedule.type": "cosine"}) == []
     choices = load_search(write_config(tmp_path, "config: logreg\nspace:\n  training.epochs: {choices: [10, 2, 5]}\n",
                                        name="choices.yaml"))
-    assert choices.passed_on_the_way({"training.epochs": 10}) == [{"training.epochs": 2}, {"training.epochs": 5}]
+    assert [stage for stage, _ in choices.passed_on_the_way({"training.epochs": 10})] == [{"training.epochs": 2},
+                                                                                        {"training.epochs": 5}]
     assert load_search(write_config(tmp_path, "config: logreg\nspace:\n  training.batch_size: {choices: [50, 100]}\n",
                                     name="no_epochs.yaml")).passed_on_the_way({"training.batch_size": 50}) == []
