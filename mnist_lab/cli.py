@@ -189,7 +189,7 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
               help="The study's storage, for a study shared by machines, e.g. postgresql://user@host/db "
                    "[default: SQLite in DIR/searches/<name>/study.db].")
 @click.option("--trials", type=click.IntRange(min=1), metavar="N", help="The budget: N finished trials in the "
-              "study (complete or pruned) [default: the file's].")
+              "study (complete or pruned; those passed on a longer trial's way are free) [default: the file's].")
 @click.option("--minutes", type=click.FloatRange(min=0, min_open=True), metavar="M",
               help="The budget: start no trial after M minutes of this run [default: the file's].")
 @click.option("--dry-run", is_flag=True, help="Show the space, the budget and a time estimate; train nothing.")

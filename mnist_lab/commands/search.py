@@ -25,11 +25,12 @@ def run(search_path, overrides, data_path, results_dir, storage, trials, minutes
         return 0
     outcome = searched(plan, results_dir, storage, Output(log=click.echo, progress=not quiet), event_logs, cluster)
     from mnist_lab.analysis.search_tables import best_summary
+    from mnist_lab.training.search import finished_trials
 
     click.echo(f"Search {plan.name}: {outcome.ran} {'trial' if outcome.ran == 1 else 'trials'} run here, "
                f"{outcome.failed} failed; tables in {outcome.folder}")
     click.echo(best_summary(outcome.study, plan))
-    finished = sum(trial.state.name in ("COMPLETE", "PRUNED") for trial in outcome.study.trials)
+    finished = finished_trials(outcome.study)  # the budget's count: trials passed on the way are free
     if outcome.failed and (not outcome.ran or (plan.trials and finished < plan.trials)):
         click.echo(f"The budget was not reached: {finished} of {plan.trials or '?'} trials finished, "
                    f"{outcome.failed} failed (their errors are in trials.csv); the same command goes on.", err=True)

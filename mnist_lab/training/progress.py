@@ -79,7 +79,7 @@ class SearchProgress(SweepProgress):
 
     def __init__(self, trials, done: int, minutes=None, *, enabled=True, log=print):
         super().__init__(trials or 0, done, 0, enabled=enabled, log=log)
-        self.trials, self.minutes, self.best = trials, minutes, None
+        self.trials, self.minutes = trials, minutes
 
     def __enter__(self):
         if self.enabled:

@@ -7,7 +7,9 @@ import sys
 import time
 
 import pytest
+from click.testing import CliRunner
 
+from mnist_lab import cli
 from mnist_lab.analysis.search_tables import write_search_views
 from mnist_lab.core.config import load_config
 from mnist_lab.core.output import Output, silent
@@ -190,6 +192,19 @@ def test_a_trial_passes_its_shorter_epoch_counts_to_the_study_as_trials_that_cos
                     and other.params == {**trial.params, "training.epochs": epochs}]
             assert len(same) == 1
             assert same[0].number < trial.number or same[0].user_attrs["passed_by"] == trial.number
+
+
+def test_a_search_whose_every_trial_fails_stops_and_says_the_budget_was_not_reached(tmp_path):
+    # Each value is valid alone on the base config; together (the NumPy engine with relu) never.
+    path = write_config(tmp_path, "name: doomed\nconfig: logreg\nset: [data.train_limit=600, data.test_limit=200]\n"
+                                  "validation: 200\ntrials: 2\nspace:\n  engine: {choices: [numpy]}\n"
+                                  "  model.activation: {choices: [relu]}\n", name="doomed.yaml")
+    result = CliRunner().invoke(cli.main, ["search", str(path), "--results", str(tmp_path / "results"), "--quiet",
+                                           "--no-tensorboard"])
+    assert result.exit_code == 1, result.output
+    assert "The budget was not reached: 0 of 2 trials finished, 10 failed" in result.output
+    study = open_study(load_search(path), store.search_folder(tmp_path / "results", "doomed"), create=False)
+    assert states(study) == ["FAIL"] * 10
 
 
 def test_two_processes_add_trials_to_one_study(tmp_path):
