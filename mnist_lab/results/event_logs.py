@@ -137,9 +137,25 @@ def write_log(folder: Path, config, history: list, hparams: dict, created: float
     events += [_event(0, summary, stamp) for summary, stamp in
                zip(_hparams_summaries(hparams, started, created), (started, created))]
     target = _event_file(folder, started)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as temporary:
-        temporary.write_bytes(b"".join(map(_encode, events)))
+
+    def write():
+        with atomic_path(target) as temporary:
+            temporary.write_bytes(b"".join(map(_encode, events)))
+
+    _into_folder(folder, write)
+
+
+def _into_folder(folder: Path, write, attempts=3):
+    """``write()`` into ``folder``, made again when another process writing the same experiment's
+    log cleared it meanwhile (two trains of one experiment at once: a live log starting at epoch 1
+    or a complete log rewriting the folder); both hold the same numbers, the last complete one stays."""
+    for attempt in range(attempts):
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            return write()
+        except FileNotFoundError:
+            if attempt == attempts - 1:
+                raise
 
 
 class LiveLog:
@@ -147,19 +163,22 @@ class LiveLog:
     at epoch 1, it first clears what an earlier attempt left; resuming later, it appends."""
 
     def __init__(self, folder: Path, config):
-        self.folder, self.config, self._file = Path(folder), config, None
+        self.folder, self.config, self._file, self._stamp = Path(folder), config, None, None
 
     def epoch(self, row: dict):
         if self._file is None:
             if row["epoch"] == 1:
                 shutil.rmtree(self.folder, ignore_errors=True)
-            stamp = time.time()
-            self._file = _event_file(self.folder, stamp)
-            self._file.parent.mkdir(parents=True, exist_ok=True)
-            if not self._file.exists():
-                self._file.write_bytes(_encode(_event(wall_time=stamp)))
+            self._stamp = time.time()
+            self._file = _event_file(self.folder, self._stamp)
+        event = _encode(_event(row["epoch"], _scalar_summary(_scalars(row, self.config))))
+        _into_folder(self.folder, lambda: self._append(event))
+
+    def _append(self, event: bytes):
+        if not self._file.exists():  # a new log, or one another process cleared
+            self._file.write_bytes(_encode(_event(wall_time=self._stamp)))
         with open(self._file, "ab") as stream:
-            stream.write(_encode(_event(row["epoch"], _scalar_summary(_scalars(row, self.config)))))
+            stream.write(event)
 
     def discard(self):
         """The log of a training that leaves no result (it diverged): it goes."""

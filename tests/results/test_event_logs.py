@@ -210,6 +210,19 @@ def test_a_resumed_log_appends_and_the_final_log_holds_each_epoch_once(tmp_path)
     assert {path.name: path.read_bytes() for path in (tmp_path / "log").rglob("events*")} == first  # reproducible
 
 
+def test_a_log_cleared_by_another_process_of_the_same_experiment_is_made_again(tmp_path):
+    # Two trains of one experiment at once: one clears the folder (its epoch 1, or its complete
+    # log) while the other appends; the other's next epoch goes into a file made again.
+    config = load_config(ROOT / "configs" / "logreg.yaml", ["training.epochs=3"], environ={})
+    live = event_logs.LiveLog(tmp_path / "log", config)
+    live.epoch(_row(1))
+    shutil.rmtree(tmp_path / "log")
+    live.epoch(_row(2))
+    assert _read_steps(tmp_path / "log") == [2]
+    event_logs.write_log(tmp_path / "log", config, [_row(epoch) for epoch in (1, 2, 3)], {"seed": 0}, 1.8e9)
+    assert _read_steps(tmp_path / "log") == [1, 2, 3]
+
+
 def test_no_tensorboard_writes_no_logs(tmp_path, mnist):
     config = load_config(ROOT / "configs" / "logreg.yaml", [*LIMITS, "training.epochs=1"], environ={})
     run = train(config, "logreg", tmp_path, output=Output(log=silent, progress=False), dataset=mnist,
