@@ -49,8 +49,16 @@ STALL_SECONDS = 600  # no event from any trajectory for this long: the cluster i
 # a second, so a sweep says sooner that nothing is there. DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT
 # (or Dask's config) sets another.
 CONNECT_TIMEOUT = "10s"
-CHECKPOINT_WAIT_SECONDS = 30  # a task whose checkpoint Variable is gone was abandoned by its client
-RESULT_WAIT_SECONDS = 30  # a finished task's result not fetched by then was lost with its worker
+# The client sets a trajectory's checkpoint Variable before it submits the task and deletes it once
+# it has handled the trajectory, so a task that finds none (a result lost with its worker, computed
+# again after the client took it) was abandoned: it frees its worker within seconds, not 30 s (the
+# scheduler answers at once when the Variable is there; the wait only counts when it is not).
+CHECKPOINT_WAIT_SECONDS = 5
+# A finished task's result (its cells' records, kilobytes) comes from a live worker in milliseconds;
+# one not fetched by then was likely lost with its worker and Dask runs the task again. The client
+# goes back to its events meanwhile (at 30 s every other trajectory's events waited as long; a
+# result that was only slow is fetched on the next pass).
+RESULT_WAIT_SECONDS = 5
 # The versions a cell's numbers depend on: a worker that differs in any trains nothing.
 CHECKED_VERSIONS = ("mnist_lab", "keras", "backend", "backend_version")
 # Dask's own sampling in each worker (a statistical profiler every 10 ms, memory every 100 ms, a

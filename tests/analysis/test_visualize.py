@@ -371,7 +371,7 @@ def test_ellipse_follows_the_class_covariance():
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGKILL, -9)])
 def test_a_stopped_visualize_leaves_no_half_entry_and_reruns(tmp_path, signum, code):
     command = [sys.executable, "-m", "mnist_lab", "visualize", "--sources", "raw", "--methods", "tsne",
-               "--limit", "3000", "--runs", "1", "-q", "--results", str(tmp_path)]
+               "--limit", "1500", "--runs", "1", "-q", "--results", str(tmp_path)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
     for line in process.stdout:

@@ -131,7 +131,7 @@ def test_other_exceptions_where_python_ignores_them_are_still_reported():
 # --- the real commands, a signal after many randomised delays -------------------------------------
 # Each command runs once uninterrupted (its duration D and its result), then again in fresh folders
 # with a signal after a delay drawn (seeded) from the whole of its first half: imports, data,
-# building, epochs or t-SNE iterations, writing. Every interrupted run must exit with the signal's
+# building, epochs, trials or t-SNE iterations, writing. Every interrupted run must exit with the signal's
 # code and its one line, no traceback and no "Exception ignored", nothing half-written; the same
 # command then completes with the uninterrupted result. MNIST_LAB_SIGNAL_TRIALS scales the count.
 TRIALS = int(os.environ.get("MNIST_LAB_SIGNAL_TRIALS", "2"))
@@ -141,6 +141,7 @@ COMMANDS = {
               lambda results: [(run.name, (run / "metrics.json").read_text().split('"seconds_per_epoch"')[0])
                                for run in sorted((results / "runs").iterdir())]),
     "sweep": (["sweep", "GRID", *SLICE, "-q"], lambda results: sweep_table(results)),
+    "search": (["search", "SEARCH", "-q"], lambda results: search_table(results)),
     "visualize": (["visualize", "--sources", "raw", "--methods", "tsne", "--limit", "400", "--runs", "1", "-q"],
                   lambda results: [line.rsplit(",", 1)[0] for line in  # without its seconds
                                    (results / "embeddings" / "separability.csv").read_text().splitlines()]),
@@ -152,8 +153,19 @@ def sweep_table(results):
         return without_timings(csv.DictReader(stream))
 
 
+def search_table(results):
+    """The finished trials in order: a trial stopped by the signal is a failed row, run again with
+    its fields as the next trial (its number, the numbers naming the passing trial, and whether it
+    was answered by the cell it wrote before the signal differ from an uninterrupted search's)."""
+    with open(results / "searches" / "sig" / "trials.csv") as stream:
+        return [{key: value for key, value in row.items()
+                 if key not in ("number", "seconds", "answered_by", "passed_by")}
+                for row in csv.DictReader(stream) if row["state"] != "fail"]
+
+
 def command_line(name, folder):
-    arguments = [folder / "grid.yaml" if argument == "GRID" else argument for argument in COMMANDS[name][0]]
+    files = {"GRID": folder / "grid.yaml", "SEARCH": folder / "search.yaml"}
+    arguments = [files.get(argument, argument) for argument in COMMANDS[name][0]]
     return [sys.executable, "-m", "mnist_lab", *map(str, arguments), "--results", str(folder / "results")]
 
 
@@ -161,6 +173,11 @@ def prepared(folder: Path) -> Path:
     folder.mkdir()
     (folder / "grid.yaml").write_text(f"name: sig\nseeds: [0, 1]\nmodels:\n  - config: {ROOT / 'configs' / 'logreg.yaml'}\n"
                                       f"    batch_size: [100]\n    epochs: [1, 3]\n")
+    # Epochs searched: the second trial passes a shorter one on its way (a trial the study is told).
+    (folder / "search.yaml").write_text("name: sig\nconfig: logreg\nset: [data.train_limit=2000, data.test_limit=300, "
+                                        "training.batch_size=100]\nvalidation: 300\ntrials: 3\npruner: none\n"
+                                        "space:\n  training.learning_rate: {low: 0.05, high: 1.0, log: true}\n"
+                                        "  training.epochs: {choices: [1, 3]}\n")
     return folder
 
 

@@ -88,7 +88,7 @@ def test_a_trajectory_killed_in_a_serial_sweep_resumes_on_a_worker(tmp_path):
     a few epochs in one process, resumed on a LocalCluster worker with as many compute threads,
     the cells equal those of a sweep never stopped."""
     longer = write_config(tmp_path, f"name: par\nseeds: [0]\nmodels:\n  - config: {ROOT / 'configs' / 'mlp.yaml'}\n"
-                                    f"    batch_size: [20]\n    epochs: [2, 8]\n", name="par.yaml")
+                                    f"    batch_size: [20]\n    epochs: [2, 4]\n", name="par.yaml")
     bigger = ("--set", "data.train_limit=10000")
     subprocess.run([*sweep_command(longer, tmp_path / "serial"), *bigger], check=True, capture_output=True)
     process = subprocess.Popen([*sweep_command(longer, tmp_path / "results"), *bigger], stdout=subprocess.DEVNULL,
@@ -111,7 +111,8 @@ def test_a_trajectory_killed_in_a_serial_sweep_resumes_on_a_worker(tmp_path):
 def test_ctrl_c_stops_the_cluster_and_a_rerun_resumes(serial, tmp_path):
     path, expected = serial
     """A real Ctrl-C: SIGINT to the whole process group, workers included. The client shuts them
-    down; none prints a traceback."""
+    down; none prints a traceback. What they kept resumes (here serially: a cluster resuming a
+    trajectory is the test above's)."""
     process = subprocess.Popen(sweep_command(path, tmp_path, "--workers", "2"), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint, start_new_session=True)
     cells = tmp_path / "sweeps" / "par" / "cells"
@@ -124,7 +125,7 @@ def test_ctrl_c_stops_the_cluster_and_a_rerun_resumes(serial, tmp_path):
     assert "Traceback" not in process.stderr.read()
     time.sleep(1)
     assert children and descendants_alive(children) == []
-    resumed = subprocess.run(sweep_command(path, tmp_path, "--workers", "2"), capture_output=True, text=True)
+    resumed = subprocess.run(sweep_command(path, tmp_path), capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert table(tmp_path) == expected
 
