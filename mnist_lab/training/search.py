@@ -37,6 +37,7 @@ from mnist_lab.core.files import Lock, lock_holder
 from mnist_lab.core.output import Output
 from mnist_lab.core.sweep_plan import Sweep, trajectories
 from mnist_lab.results import store
+from mnist_lab.results.checkpoints import CheckpointFolder
 from mnist_lab.training.sweep import SweepCheckpoints, SweepListener, run_trajectory
 from mnist_lab.training.trajectory import DataCache, Stopped
 
@@ -388,6 +389,8 @@ class Objective:
             path, record = found
             trial.set_user_attr(f"answered_by_{index}", str(path.relative_to(self.results_dir)))
             self.bar.note(f"trial {trial.number}: answered by {path.relative_to(self.results_dir)}")
+            # Killed after its cell was written and before its checkpoint went: nothing is left to train.
+            CheckpointFolder(self.folder).remove(SweepCheckpoints.key([cell]))
         else:
             on_the_way = [cells[index] for _, cells in passed]
             record = self._train(trial, cell, on_the_way, report=index == 0)

@@ -15,9 +15,11 @@ from mnist_lab.core.config import load_config
 from mnist_lab.core.output import Output, silent
 from mnist_lab.core.search_plan import load_search
 from mnist_lab.results import store
+from mnist_lab.results.checkpoints import CheckpointFolder
 from mnist_lab.results.catalog import rows
 from mnist_lab.training.run import train
 from mnist_lab.training.search import finished_trials, open_study, run_search
+from mnist_lab.training.sweep import SweepCheckpoints
 
 from conftest import without_timings, write_config
 from dask_processes import RealCluster
@@ -87,11 +89,16 @@ def test_a_trial_already_in_the_store_is_answered_not_trained(tmp_path, searched
                                      extra="trials: 1\nsampler: grid\n"))
     (cell,) = search.cells({"training.learning_rate": 0.3, "training.epochs": 2})
     run = train(cell.config, "logreg", tmp_path / "results", output=QUIET, dataset=mnist)
+    # What a search killed after writing this cell and before removing its checkpoint leaves.
+    stale = CheckpointFolder(store.search_folder(tmp_path / "results", "answered")).path(SweepCheckpoints.key([cell]))
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"a checkpoint")
     outcome = run_search(search, tmp_path / "results", output=QUIET)
     (trial,) = outcome.study.trials
     assert trial.user_attrs["answered_by_0"] == f"runs/{run.run_dir.name}"
     assert trial.value == run.metrics["validation_accuracy"]
     assert not list(outcome.folder.glob("cells/*.json"))  # nothing trained again
+    assert not stale.exists()  # nothing is left to train from it
 
 
 def test_a_trial_clearly_worse_at_an_epoch_is_pruned_and_recorded(tmp_path):
