@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mnist_lab.core.config import from_dict, to_dict
 from mnist_lab.core.describe import describe_limits, describe_setup
-from mnist_lab.results.checkpoints import FOLDER as CHECKPOINTS, SUFFIX as CHECKPOINT_SUFFIX, Checkpoint
+from mnist_lab.results.checkpoints import Checkpoint, CheckpointFolder
 from mnist_lab.core.errors import UsageError, printable
 from mnist_lab.core.files import lock_holder, read_bounded
 from mnist_lab.results.store import (CELL_FIELDS, CELLS_FOLDER, FAILED_FOLDER, PRUNED_FOLDER, RUNNING_FOLDER, RUNS_FOLDER,
@@ -152,8 +152,9 @@ def _failure_row(path: Path, sweep: str) -> dict:
 def _checkpoint_rows(owner: Path, kind: str, sweep, live_pid=None) -> list[dict]:
     """A row per checkpoint: a training that stopped after some epochs (or is running now)."""
     found = []
-    for path in sorted((owner / CHECKPOINTS).glob(f"*{CHECKPOINT_SUFFIX}")):
-        key = path.name[:-len(CHECKPOINT_SUFFIX)]
+    checkpoints = CheckpointFolder(owner)
+    for key in checkpoints.keys():
+        path = checkpoints.path(key)
         state = "in progress" if live_pid else "partial"
         try:
             checkpoint = Checkpoint.from_bytes(read_bounded(path), str(path))

@@ -108,6 +108,10 @@ class CheckpointFolder:
     def path(self, key: str) -> Path:
         return self.folder / f"{key}{SUFFIX}"
 
+    def keys(self) -> list[str]:
+        """The keys of the trainings that have a checkpoint file here, sorted."""
+        return sorted(path.name[:-len(SUFFIX)] for path in self.folder.glob(f"*{SUFFIX}"))
+
     def load(self, key: str, log=print) -> Checkpoint | None:
         """Training ``key``'s checkpoint when a valid one exists (a damaged one is warned of and
         removed: its training starts over)."""

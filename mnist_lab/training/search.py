@@ -47,7 +47,9 @@ STUDY_LOCK = ".study.lock"  # held while a process opens or creates the study
 # seconds is taken as dead (a trial on this machine is seen dead at once by its lock).
 HEARTBEAT_SECONDS, GRACE_SECONDS = 20, 60
 FAILURES_IN_A_ROW = 10  # failed trials, none finished between them, that end a search run
-SQLITE_TIMEOUT_SECONDS = 60  # how long a process waits for another's write to the study
+STORAGE_WAIT_SECONDS = 60  # how long a process waits for another's write to the study
+# PostgreSQL's "duplicate table" and "duplicate object": another machine made them a moment before.
+DUPLICATE_OBJECT_STATES = ("42P07", "42710")
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ def open_study(search, folder: Path, storage=None, *, create=True):
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
     url = storage_url(folder, storage)
-    options = {"connect_args": {"timeout": SQLITE_TIMEOUT_SECONDS}} if url.startswith("sqlite") else {}
+    options = {"connect_args": {"timeout": STORAGE_WAIT_SECONDS}} if url.startswith("sqlite") else {}
     kind = optuna.create_study if create else optuna.load_study
     arguments = {"direction": search.direction, "load_if_exists": True} if create else {}
     # Two processes making the same new database or study at once collide in its tables (seen:
@@ -79,15 +81,13 @@ def open_study(search, folder: Path, storage=None, *, create=True):
     with _one_at_a_time(folder / STUDY_LOCK), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna calls its heartbeat "experimental"
         try:
-            backend = RDBStorage(url, engine_kwargs=options, heartbeat_interval=HEARTBEAT_SECONDS,
-                                 grace_period=GRACE_SECONDS,
-                                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback())
+            backend = _made_once(lambda: RDBStorage(url, engine_kwargs=options, heartbeat_interval=HEARTBEAT_SECONDS,
+                                                    grace_period=GRACE_SECONDS,
+                                                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback()))
         except Exception as error:  # noqa: BLE001 (SQLAlchemy's and the drivers' errors have no common base)
             if storage is None:
                 raise
-            reason = (str(error).splitlines() or [type(error).__name__])[0]
-            raise UsageError(f"--storage {printable(storage, 200)}: not a storage Optuna can open ({reason}); "
-                             f"expected a database URL such as postgresql://user@host/db or sqlite:///path") from None
+            raise UsageError(f"--storage {printable(storage, 200)}: {_storage_problem(error)}") from None
         study = kind(study_name=search.name, storage=backend, sampler=seeded_sampler(search),
                      pruner=make_pruner(search.pruner), **arguments)
         if create and study.metric_names != [search.objective]:  # named in Optuna's figures and dashboard
@@ -95,8 +95,38 @@ def open_study(search, folder: Path, storage=None, *, create=True):
         return study
 
 
+def _made_once(make):
+    """``make()``, the storage; where its first use creates the database's tables and another
+    machine is creating them at the same moment (this machine's lock cannot see it: PostgreSQL says
+    "duplicate key value violates unique constraint pg_type_typname_nsp_index"), made again once
+    the other's tables exist, for up to STORAGE_WAIT_SECONDS."""
+    import sqlalchemy.exc
+
+    deadline = time.monotonic() + STORAGE_WAIT_SECONDS
+    while True:
+        try:
+            return make()
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as error:
+            collided = isinstance(error, sqlalchemy.exc.IntegrityError) or getattr(
+                error.orig, "sqlstate", None) in DUPLICATE_OBJECT_STATES
+            if not collided or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _storage_problem(error: Exception) -> str:
+    """What is wrong with a --storage Optuna could not open, in one line."""
+    missing = error.__cause__ if isinstance(error, ImportError) else None
+    if isinstance(missing, ModuleNotFoundError):  # SQLAlchemy names the driver its URL's dialect wants
+        install = "; pip install 'psycopg[binary]'" if str(missing.name).startswith("psycopg") else ""
+        return f"the database driver for this URL is not installed (no module {printable(missing.name, 80)}){install}"
+    reason = (str(error).splitlines() or [type(error).__name__])[0]
+    return (f"not a storage Optuna can open ({printable(reason, 300)}); "
+            f"expected a database URL such as postgresql://user@host/db or sqlite:///path")
+
+
 @contextmanager
-def _one_at_a_time(path: Path, seconds=SQLITE_TIMEOUT_SECONDS):
+def _one_at_a_time(path: Path, seconds=STORAGE_WAIT_SECONDS):
     """Hold the lock ``path`` (waiting up to ``seconds`` for another process to let it go)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + seconds
@@ -203,6 +233,7 @@ def run_search(search, results_dir="results", *, storage=None, output=Output(), 
     store.remove_temporaries(folder)
     study = open_study(search, folder, storage)
     retried = retry_stopped_trials(study, folder)
+    remove_unneeded_checkpoints(study, search, folder)
     finished = finished_trials(study)
     if retried:
         output.log(f"Resuming {retried} {'trial' if retried == 1 else 'trials'} stopped by a kill or an interrupt "
@@ -307,6 +338,29 @@ def retry_stopped_trials(study, folder: Path) -> int:
                 RetryHeartbeatStaleTrialCallback()(study, trial)
             count += 1
     return count
+
+
+def remove_unneeded_checkpoints(study, search, folder: Path):
+    """Remove each checkpoint in the search's folder that no trial running or waiting to run needs.
+    A trial killed here leaves one, which its retry resumes from; where the study is shared by
+    machines, another machine's heartbeat may fail that trial and run its retry there, and the
+    checkpoint here would stay for good."""
+    from optuna.trial import TrialState
+
+    saved = CheckpointFolder(folder)
+    present = saved.keys()  # listed before the trials: a checkpoint made after that is kept
+    if not present:
+        return
+    needed = set()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+        values = {**trial.system_attrs.get("fixed_params", {}), **trial.params}  # a retry's, or as sampled
+        try:
+            needed.update(SweepCheckpoints.key([cell]) for cell in search.cells(values))
+        except ConfigError:  # fields that make no config: that trial trains nothing
+            continue
+    for key in present:
+        if key not in needed:
+            saved.remove(key)
 
 
 def _owner_done(study, lock_name: str) -> bool:

@@ -95,12 +95,16 @@ def test_dry_run_shows_the_space_the_budget_and_an_estimate(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
-def test_a_storage_optuna_cannot_open_is_bad_input(tmp_path):
+@pytest.mark.parametrize("url, expected", [
+    ("nonsense://host/db", "not a storage Optuna can open"),
+    # (mysqlclient, the driver SQLAlchemy's mysql:// dialect imports, is not among the dependencies)
+    ("mysql://user@127.0.0.1/db", "the database driver for this URL is not installed (no module MySQLdb)")])
+def test_a_storage_optuna_cannot_open_is_bad_input(tmp_path, url, expected):
     path = write_config(tmp_path, "config: logreg\n" + SPACE, name="look.yaml")
     result = CliRunner().invoke(cli.main, ["search", str(path), "--results", str(tmp_path / "results"),
-                                           "--storage", "nonsense://host/db"])
+                                           "--storage", url])
     assert result.exit_code == 2, result.output
-    assert result.output.startswith("Error: --storage nonsense://host/db: not a storage Optuna can open")
+    assert result.output.startswith(f"Error: --storage {url}: {expected}") and len(result.output.splitlines()) == 1
 
 
 @pytest.mark.parametrize("options, expected", [

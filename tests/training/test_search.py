@@ -1,10 +1,13 @@
 """Searches with the real Optuna and its real SQLite storage, on small slices."""
 
 import csv
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from click.testing import CliRunner
@@ -17,12 +20,14 @@ from mnist_lab.core.search_plan import load_search
 from mnist_lab.results import store
 from mnist_lab.results.checkpoints import CheckpointFolder
 from mnist_lab.results.catalog import rows
+from mnist_lab.training import search as search_module
 from mnist_lab.training.run import train
-from mnist_lab.training.search import finished_trials, open_study, run_search
+from mnist_lab.training.search import SearchOutcome, finished_trials, open_study, run_search
 from mnist_lab.training.sweep import SweepCheckpoints
 
 from conftest import without_timings, write_config
 from dask_processes import RealCluster
+from postgres_server import PostgresServer
 
 QUIET = Output(log=silent, progress=False)
 SLICE = "set: [data.train_limit=600, data.test_limit=200]\nvalidation: 200\n"
@@ -214,23 +219,118 @@ def test_a_search_whose_every_trial_fails_stops_and_says_the_budget_was_not_reac
     assert states(study) == ["FAIL"] * 10
 
 
+def search_beside(path, results, storage=None) -> SearchOutcome:
+    """Start ``mnist-lab search path`` in another process and, once it is inside its first trial, run
+    the same search here, into ``results``: two processes adding trials to one study at once."""
+    command = [sys.executable, "-m", "mnist_lab", "search", str(path), "--quiet", "--no-tensorboard",
+               "--results", str(results[0]), *(["--storage", storage] if storage else [])]
+    other = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    folder = store.search_folder(results[0], load_search(path).name)
+    deadline = time.monotonic() + 120
+    while not list(folder.glob(".running/*.lock")) and other.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    here = run_search(load_search(path), results[1], storage=storage, output=QUIET, event_logs=False)
+    out, err = other.communicate(timeout=300)
+    assert other.returncode == 0, out + err
+    there = re.search(r"(\d+) trials? run here", out)
+    assert here.ran >= 1 and there and int(there[1]) >= 1, out  # both added trials
+    return here
+
+
 def test_two_processes_add_trials_to_one_study(tmp_path):
     path = search_file(tmp_path, name="shared", extra="trials: 4\npruner: none\n")
-    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"  # a storage URL, as a study shared by machines names one
-    command = [sys.executable, "-m", "mnist_lab", "search", str(path), "--quiet", "--no-tensorboard",
-               "--results", str(tmp_path / "results"), "--storage", url]
-    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for _ in range(2)]
-    outputs = [process.communicate(timeout=300) for process in processes]
-    assert [process.returncode for process in processes] == [0, 0], outputs
-    study = open_study(load_search(path), store.search_folder(tmp_path / "results", "shared"), url, create=False)
-    assert not (store.search_folder(tmp_path / "results", "shared") / "study.db").exists()
+    outcome = search_beside(path, [tmp_path / "results"] * 2)
+    study = open_study(load_search(path), outcome.folder, create=False)  # the search folder's own SQLite file
     finished = [trial for trial in study.trials if trial.state.name == "COMPLETE"]
     # Each process stops once the study holds four; one may be finishing its own as the other counts.
     assert 4 <= len(finished) <= 5 and "RUNNING" not in states(study)
     assert len({trial.number for trial in finished}) == len(finished)
-    assert all(store.cell_path(store.search_folder(tmp_path / "results", "shared"), trial.user_attrs["cells"][0])
-               .is_file() for trial in finished)
+    assert all(store.cell_path(outcome.folder, trial.user_attrs["cells"][0]).is_file() for trial in finished)
+
+
+@pytest.fixture(scope="module")
+def postgres_server(tmp_path_factory):
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postgres(postgres_server, request):
+    """A new database on the real server, for one test."""
+    return postgres_server.new_database(request.node.name.split("[")[0][-60:])
+
+
+# open_study hides Optuna's "experimental" warnings with catch_warnings, which threads share.
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_machines_starting_at_once_on_a_new_database_make_its_tables_once(tmp_path, postgres):
+    """Optuna makes a new database's tables on first use; machines doing so at the same moment
+    collide in PostgreSQL's catalogue (a lock on one machine cannot hold the others back): each
+    waits for the first one's tables instead of failing."""
+    search = load_search(search_file(tmp_path))
+    machines = 4
+    ready = threading.Barrier(machines)
+
+    def open_on(machine):
+        ready.wait()
+        return open_study(search, store.search_folder(tmp_path / f"machine-{machine}", search.name), postgres)
+
+    with ThreadPoolExecutor(machines) as pool:
+        studies = list(pool.map(open_on, range(machines)))
+    assert len({study._study_id for study in studies}) == 1  # one study, which every machine opened
+
+
+def test_machines_sharing_a_study_on_postgresql_add_trials_to_it(tmp_path, postgres):
+    """Two processes with results folders of their own (two machines) and one study on a real
+    PostgreSQL server: the study holds the budget, each trial once, its cell on the machine that
+    trained it."""
+    path = search_file(tmp_path, name="machines", extra="trials: 4\npruner: none\n")
+    machines = [tmp_path / "a", tmp_path / "b"]
+    search_beside(path, machines, postgres)
+    study = open_study(load_search(path), store.search_folder(machines[0], "machines"), postgres, create=False)
+    finished = [trial for trial in study.trials if trial.state.name == "COMPLETE"]
+    assert 4 <= len(finished) <= 5 and "RUNNING" not in states(study)
+    assert len({trial.number for trial in finished}) == len(finished)
+    for trial in finished:
+        where = [machine for machine in machines if store.cell_path(store.search_folder(machine, "machines"),
+                                                                     trial.user_attrs["cells"][0]).is_file()]
+        assert len(where) == 1
+    assert not any(store.search_folder(machine, "machines").joinpath("study.db").exists() for machine in machines)
+
+
+def test_a_trial_of_a_machine_killed_mid_trial_is_run_again_by_another_through_the_heartbeat(tmp_path, postgres,
+                                                                                               monkeypatch):
+    """Machine A is killed (SIGKILL) inside a trial; its lock is on A, so machine B learns that the
+    trial's process is gone from Optuna's heartbeat alone: B fails it and runs it again with its
+    fields; the study counts it once. A, run again, finds the budget reached and leaves nothing of
+    the killed trial behind (its lock, its checkpoint)."""
+    path = search_file(tmp_path, name="heartbeat", extra="trials: 3\npruner: none\nset: [data.train_limit=3000, "
+                       "data.test_limit=200, training.batch_size=10]\n")
+    path.write_text(path.read_text().replace(SLICE.splitlines()[0] + "\n", ""))
+    first, second = tmp_path / "a", tmp_path / "b"
+    folder = store.search_folder(first, "heartbeat")
+    process = subprocess.Popen([sys.executable, "-m", "mnist_lab", "search", str(path), "--quiet",
+                                "--no-tensorboard", "--results", str(first), "--storage", postgres],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(folder.glob(".checkpoints/*.npz")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    search = load_search(path)
+    # The heartbeat's policy is a minute; its mechanism is what is tested: a second, not a minute.
+    monkeypatch.setattr(search_module, "HEARTBEAT_SECONDS", 1)
+    monkeypatch.setattr(search_module, "GRACE_SECONDS", 1)
+    time.sleep(1.5)  # A's last heartbeat is older than the grace
+    study = run_search(search, second, storage=postgres, output=QUIET, event_logs=False).study
+    failed = [trial for trial in study.trials if trial.state.name == "FAIL"]
+    finished = [trial for trial in study.trials if trial.state.name == "COMPLETE"]
+    assert len(failed) == 1 and len(finished) == 3 and "RUNNING" not in states(study)
+    assert failed[0].params in [trial.params for trial in finished]
+    monkeypatch.undo()
+    again = run_search(search, first, storage=postgres, output=QUIET, event_logs=False)
+    assert again.ran == 0 and finished_trials(again.study) == 3
+    assert not list(folder.glob(".running/*")) and not list(folder.glob(".checkpoints/*"))
 
 
 def test_a_search_on_a_real_cluster_losing_a_worker_gives_the_trials_a_serial_search_gives(tmp_path):
