@@ -6,6 +6,8 @@ import json
 import os
 import signal
 import struct
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -55,6 +57,23 @@ def without_timings(rows) -> list[dict]:
     """Table rows or history epochs without their timings: the numbers that must agree to the last bit."""
     return [{key: value for key, value in row.items() if key not in ("train_seconds", "seconds_per_epoch")}
             for row in rows]
+
+
+def blas_kernel(environment) -> str:
+    """The OpenBLAS kernel NumPy runs under ``environment`` (threadpoolctl's word for it)."""
+    code = ("import numpy, threadpoolctl; print([pool.get('architecture') for pool in "
+            "threadpoolctl.threadpool_info() if pool['internal_api'] == 'openblas'][0])")
+    return subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def other_cpu_kernels() -> dict:
+    """Environment variables that make a new process compute on other kernels than this CPU's own:
+    another OpenBLAS kernel (checked to take effect) and oneDNN limited to AVX2."""
+    other = "Sandybridge" if blas_kernel(os.environ) == "Haswell" else "Haswell"
+    variables = {"OPENBLAS_CORETYPE": other, "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    assert blas_kernel({**os.environ, **variables}) == other  # the variable did change the kernel
+    return variables
 
 
 def write_config(folder: Path, text: str, name="exp.yaml") -> Path:

@@ -15,7 +15,7 @@ from mnist_lab.training.models import build_model
 from mnist_lab.training.numpy_engine import NumpyModel
 from mnist_lab.analysis import lab, report_answers, report_checks
 
-from conftest import ROOT, cell_record, write_cells
+from conftest import ROOT, cell_record, other_cpu_kernels, write_cells
 
 
 def test_logreg_loss_is_convex_and_the_mlp_loss_is_not():
@@ -291,22 +291,11 @@ def test_the_accuracy_and_loss_sentence_follows_the_groups():
         "No group's mean accuracy reaches the lab's 98.26% (the highest: 97.00%).")
 
 
-def blas_kernel(environment) -> str:
-    """The OpenBLAS kernel NumPy runs under ``environment`` (threadpoolctl's word for it)."""
-    code = ("import numpy, threadpoolctl; print([pool.get('architecture') for pool in "
-            "threadpoolctl.threadpool_info() if pool['internal_api'] == 'openblas'][0])")
-    return subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True,
-                          check=True).stdout.strip()
-
-
 def test_the_committed_results_regenerate_to_the_same_bytes_on_other_cpu_kernels(tmp_path):
     """REPORT.md and every sweep's tables and figures, made again from the committed results under
     another OpenBLAS kernel than this CPU's own and with oneDNN limited to AVX2 (both at once: one
     regeneration, as it costs 20 s), are the committed files byte for byte."""
-    native = blas_kernel(os.environ)
-    other = "Sandybridge" if native == "Haswell" else "Haswell"
-    variants = {other: {"OPENBLAS_CORETYPE": other, "ONEDNN_MAX_CPU_ISA": "AVX2"}}
-    assert blas_kernel({**os.environ, **variants[other]}) == other  # the variable did change the kernel
+    variants = {"other": other_cpu_kernels()}
     committed = ROOT / "results"
     local = (".made-from.json", ".lock")  # a checkout's own records (ignored by git), never results
     expected = {path.relative_to(committed): path.read_bytes() for path in committed.rglob("*")

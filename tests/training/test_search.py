@@ -1,7 +1,9 @@
 """Searches with the real Optuna and its real SQLite storage, on small slices."""
 
 import csv
+import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +27,7 @@ from mnist_lab.training.run import train
 from mnist_lab.training.search import SearchOutcome, finished_trials, open_study, run_search
 from mnist_lab.training.sweep import SweepCheckpoints
 
-from conftest import without_timings, write_config
+from conftest import other_cpu_kernels, without_timings, write_config
 from dask_processes import RealCluster
 from postgres_server import PostgresServer
 
@@ -80,13 +82,27 @@ def test_a_search_runs_its_trials_on_the_validation_split(searched):
     assert len(list((results / "tensorboard" / "searches" / "look").iterdir())) == 3
 
 
-def test_the_views_are_the_same_bytes_when_made_again(searched):
-    search, _, outcome = searched
-    names = ["trials.csv", "trials.md", "best.yaml", "importances.csv", "figures/slice.png"]
-    before = {name: (outcome.folder / name).read_bytes() for name in names if (outcome.folder / name).exists()}
+def test_the_views_are_the_same_bytes_when_made_again(searched, tmp_path):
+    """Made again from the stored study, here and in a process computing on other CPU kernels
+    (the fANOVA importances, the figures)."""
+    search, results, outcome = searched
+    names = ["trials.csv", "trials.md", "best.yaml", "importances.csv", *(f"figures/{name}.png" for name in (
+        "optimization_history", "parallel_coordinate", "slice"))]
+    before = {name: (outcome.folder / name).read_bytes() for name in names}
     study = open_study(search, outcome.folder, create=False)  # read back from the storage
     write_search_views(outcome.folder, study, search)
     assert before == {name: (outcome.folder / name).read_bytes() for name in before}
+    copy = shutil.copytree(outcome.folder, tmp_path / "copy")
+    for name in names:
+        (copy / name).unlink()
+    program = ("import sys\nfrom pathlib import Path\n"
+               "from mnist_lab.analysis.search_tables import write_search_views\n"
+               "from mnist_lab.core.search_plan import load_search\nfrom mnist_lab.training.search import open_study\n"
+               "search, folder = load_search(sys.argv[1]), Path(sys.argv[2])\n"
+               "write_search_views(folder, open_study(search, folder, create=False), search)\n")
+    subprocess.run([sys.executable, "-c", program, str(results.parent / "look.yaml"), str(copy)], check=True,
+                   env={**os.environ, **other_cpu_kernels()})
+    assert before == {name: (copy / name).read_bytes() for name in before}
 
 
 def test_a_trial_already_in_the_store_is_answered_not_trained(tmp_path, searched, mnist):
