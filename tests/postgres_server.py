@@ -48,15 +48,26 @@ class PostgresServer:
         data = self.folder / "data"
         subprocess.run([*as_user, programs / "initdb", "-D", data, "-A", "trust", "-U", "lab", "--no-sync"],
                        check=True, capture_output=True)
-        self.process = subprocess.Popen(
-            [*as_user, programs / "postgres", "-D", data, "-p", str(self.port), "-k", self.folder,
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
-            stdout=subprocess.DEVNULL, stderr=open(self.log, "w"), start_new_session=True)
+        self.command = [*as_user, programs / "postgres", "-D", data, "-p", str(self.port), "-k", self.folder,
+                        "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]
         self.url = f"postgresql://lab@127.0.0.1:{self.port}/postgres"
+        self.start()
+
+    def start(self):
+        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=open(self.log, "a"),
+                                        start_new_session=True)
         deadline = time.monotonic() + 60
         while not self._accepts() and time.monotonic() < deadline:
             assert self.process.poll() is None, self.log.read_text()
             time.sleep(0.05)
+
+    def stop(self):
+        os.killpg(self.process.pid, signal.SIGINT)  # a "fast" shutdown: it ends the clients' sessions
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
 
     def new_database(self, name: str) -> str:
         """The URL of a new, empty database ``name`` on the server."""
@@ -76,10 +87,6 @@ class PostgresServer:
             return False
 
     def close(self):
-        os.killpg(self.process.pid, signal.SIGINT)  # a "fast" shutdown: it ends the clients' sessions
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        if self.process.poll() is None:
+            self.stop()
         shutil.rmtree(self.folder, ignore_errors=True)

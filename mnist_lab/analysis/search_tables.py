@@ -23,6 +23,7 @@ TRIAL_FIELDS = ("number", "state", "value", "validation_accuracy", "validation_l
                 "seconds", "epochs_reported", "cells", "answered_by", "passed_by", "error")
 IMPORTANCE_SEED = 0  # fANOVA's forest is random: one seed, so the same study gives the same table
 FIGURES = ("optimization_history", "parallel_coordinate", "slice")
+STATE_WORDS = {"fail": "failed"}  # Optuna's state names, as trials.md's summary line says them
 
 
 def write_search_views(folder: Path, study, search) -> list[Path]:
@@ -50,8 +51,10 @@ def write_search_views(folder: Path, study, search) -> list[Path]:
 def trial_rows(study, search) -> list[dict]:
     from optuna.trial import TrialState
 
-    rows = []
-    for trial in study.get_trials(deepcopy=False):
+    rows, trials = [], study.get_trials(deepcopy=False)
+    runs_again = {trial.system_attrs["failed_trial"]: trial.number for trial in trials
+                  if "failed_trial" in trial.system_attrs}
+    for trial in trials:
         attrs = trial.user_attrs
         row = {"number": trial.number, "state": trial.state.name.lower(),
                "value": _number(trial.value) if trial.state == TrialState.COMPLETE else "",
@@ -63,9 +66,25 @@ def trial_rows(study, search) -> list[dict]:
                "answered_by": " ".join(value for name, value in sorted(attrs.items())
                                        if name.startswith("answered_by_")),
                "passed_by": attrs.get("passed_by", ""),
-               "error": attrs.get("error") or attrs.get("stopped") or ""}
+               "error": _error(trial, runs_again.get(trial.number))}
         rows.append(row)
     return rows
+
+
+def _error(trial, run_again_as) -> str:
+    """Why a trial failed (its error, or what stopped it), and the trial that runs its fields again;
+    for a waiting trial, the one whose fields it runs again."""
+    from optuna.trial import TrialState
+
+    if trial.state == TrialState.WAITING:
+        again = trial.system_attrs.get("failed_trial")
+        return "" if again is None else f"runs trial {again}'s fields again"
+    if trial.state != TrialState.FAIL:
+        return trial.user_attrs.get("error") or ""
+    # A trial failed by Optuna's heartbeat (from another process, maybe another machine) says nothing itself.
+    why = (trial.user_attrs.get("error") or trial.user_attrs.get("stopped")
+           or "its process stopped answering (Optuna's heartbeat: killed, or cut off from the study)")
+    return why if run_again_as is None else f"{why}; run again as trial {run_again_as}"
 
 
 def best_trial(study):
@@ -96,9 +115,10 @@ def markdown(rows, study, search) -> str:
     on_the_way = (f" ({passed} of the complete on a longer trial's way: its fields with fewer epochs, "
                   f"no training of their own)" if passed else "")
     lines = [f"# Search {search.name}", "",
-             f"{search.sampler} sampler, {search.pruner} pruner; objective {search.objective} on "
-             f"{search.base.data.validation:,} held-out training images; "
-             + ", ".join(f"{count} {state}" for state, count in sorted(states.items())) + on_the_way + ".", "",
+             f"{search.sampler} sampler, {'no' if search.pruner == 'none' else search.pruner} pruner; objective "
+             f"{search.objective} on {search.base.data.validation:,} held-out training images; "
+             + ", ".join(f"{count} {STATE_WORDS.get(state, state)}" for state, count in sorted(states.items()))
+             + on_the_way + ".", "",
              best_summary(study, search), "",
              "| trial | state | " + " | ".join(parameter.field for parameter in search.parameters)
              + " | validation accuracy | validation loss | epochs |",

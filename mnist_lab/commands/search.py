@@ -80,7 +80,8 @@ def describe_search(plan, folder, storage=None, log=print):
     log(f"Search {plan.name}: {plan.sampler} sampler, {plan.pruner} pruner, objective {plan.objective} "
         f"({'higher' if plan.direction == 'maximize' else 'lower'} is better) on "
         f"{plan.base.data.validation:,} held-out training images")
-    log(f"Base: {describe_experiment(plan.label, plan.base)}; seeds {', '.join(map(str, plan.seeds))} per trial")
+    log(f"Base: {describe_experiment(plan.label, plan.base)}; each trial trains "
+        f"{'seed' if len(plan.seeds) == 1 else 'seeds'} {', '.join(map(str, plan.seeds))}")
     for parameter in plan.parameters:
         log(f"  {parameter.describe()}")
     budget = [part for part in (f"{plan.trials} trials" if plan.trials else "",

@@ -99,6 +99,18 @@ def trajectory_key(name: str, config, content=None) -> str:
     return f"{name}-{identity_hash(identity)}"
 
 
+def search_identity(base, space: dict, objective: str, seeds) -> dict:
+    """What makes the trials of a search comparable, so that one study never holds two searches:
+    the experiment of its base config without the fields its ``space`` searches (field ->
+    description) and the seed (each trial's own), the space, the objective and the seeds."""
+    identity = experiment(to_dict(base), data_digest(base.data), selected_backend())
+    for field in [*space, "seed"]:
+        *sections, name = field.split(".")
+        for section in _sections(identity, sections):
+            section.pop(name, None)
+    return {"base": identity_hash(identity), "space": dict(space), "objective": objective, "seeds": list(seeds)}
+
+
 def record_experiment(record: dict, where: str) -> dict:
     """The identity a stored result deserves, recomputed from what it holds (its resolved
     config and its data digests); ConfigError when its config is not valid."""

@@ -17,6 +17,7 @@ from mnist_lab.core.builtin_configs import base_config
 from mnist_lab.core.config import (FOLDER_NAME, OBJECTIVES, SCHEDULE_PARAMETERS, Config, config_name, field_kind,
                                    load_config, load_search_config, with_values)
 from mnist_lab.core.errors import ConfigError, described, printable
+from mnist_lab.core.identity import search_identity
 from mnist_lab.core.sweep_plan import Cell, trajectories
 
 _RANGE_KEYS = {"low", "high", "log", "step"}
@@ -73,6 +74,11 @@ class Search:
     @property
     def direction(self) -> str:
         return OBJECTIVES[self.objective]
+
+    def identity(self) -> dict:
+        """What a study's trials share (identity.search_identity): one study, one search."""
+        return search_identity(self.base, {parameter.field: parameter.describe() for parameter in self.parameters},
+                               self.objective, self.seeds)
 
     def cells(self, values: dict) -> list[Cell]:
         """The cells a trial with these field values trains: one per seed."""

@@ -22,6 +22,7 @@ not stopped by a kill, so a resumed search proposes what one never stopped would
 from __future__ import annotations
 
 import math
+import re
 import statistics
 import threading
 import time
@@ -70,9 +71,10 @@ def open_study(search, folder: Path, storage=None, *, create=True):
     import warnings
 
     import optuna
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from optuna.storages import RDBStorage
 
     url = storage_url(folder, storage)
+    where = shown_storage(storage) if storage else str(folder / STUDY_FILE)
     options = {"connect_args": {"timeout": STORAGE_WAIT_SECONDS}} if url.startswith("sqlite") else {}
     kind = optuna.create_study if create else optuna.load_study
     arguments = {"direction": search.direction, "load_if_exists": True} if create else {}
@@ -83,16 +85,74 @@ def open_study(search, folder: Path, storage=None, *, create=True):
         try:
             backend = _made_once(lambda: RDBStorage(url, engine_kwargs=options, heartbeat_interval=HEARTBEAT_SECONDS,
                                                     grace_period=GRACE_SECONDS,
-                                                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback()))
+                                                    heartbeat_stale_trial_callback=retry_within_budget(search)))
         except Exception as error:  # noqa: BLE001 (SQLAlchemy's and the drivers' errors have no common base)
             if storage is None:
                 raise
-            raise UsageError(f"--storage {printable(storage, 200)}: {_storage_problem(error)}") from None
+            raise UsageError(f"--storage {printable(where, 200)}: {_storage_problem(error, storage)}") from None
         study = kind(study_name=search.name, storage=backend, sampler=seeded_sampler(search),
                      pruner=make_pruner(search.pruner), **arguments)
         if create and study.metric_names != [search.objective]:  # named in Optuna's figures and dashboard
             study.set_metric_names([search.objective])
+        _one_search_per_study(study, search, where, create)
         return study
+
+
+def shown_storage(url: str) -> str:
+    """A storage URL as it may be printed: its password, if it holds one, as ***."""
+    return _PASSWORD.sub(r"\1***@", url)
+
+
+# scheme://user:password@host…: the password runs to the last @ before the host's path.
+_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://[^/?#:@]*:)[^/?#]*@")
+SEARCH_ATTR = "search"  # the study's user attribute holding its search's identity (Search.identity)
+
+
+def _one_search_per_study(study, search, where: str, create: bool):
+    """Whether the study holds ``search``'s trials: a study made by a search of another base config,
+    data, space, objective or seeds (the same name, another file) would mix experiments: UsageError.
+    The first process to open a study records its search's identity there."""
+    mine, held = search.identity(), study.user_attrs.get(SEARCH_ATTR)
+    if held is None:
+        if create:
+            study.set_user_attr(SEARCH_ATTR, mine)
+        return
+    if held == mine:
+        return
+    differences = []
+    if held.get("base") != mine["base"]:
+        differences.append("its base config or data (a field the space does not search)")
+    spaces = held.get("space") if isinstance(held.get("space"), dict) else {}
+    differences += [f"{printable(spaces.get(field, f'{field}: not searched'), 120)} -> "
+                    f"{printable(mine['space'].get(field, f'{field}: not searched'), 120)}"
+                    for field in sorted({*spaces, *mine["space"]}) if spaces.get(field) != mine["space"].get(field)]
+    differences += [f"{part} {printable(held.get(part), 80)} -> {printable(mine[part], 80)}"
+                    for part in ("objective", "seeds") if held.get(part) != mine[part]]
+    raise UsageError(f"search {printable(search.name, 80)}: the study in {printable(where, 200)} holds the trials of "
+                     f"another search ({'; '.join(differences)}); give this search another name, or remove that "
+                     f"study to start again")
+
+
+def retry_within_budget(search):
+    """Optuna's callback for a trial its heartbeat found dead (on any machine): run again with its
+    fields (RetryHeartbeatStaleTrialCallback) while the study misses finished trials of the budget;
+    once it holds them, the trial stays failed, and nothing is queued that no run would take."""
+    import warnings
+
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    def retry(study, trial) -> bool:
+        from optuna.trial import TrialState
+
+        waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+        if search.trials and finished_trials(study) + waiting >= search.trials:
+            return False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "experimental"
+            RetryHeartbeatStaleTrialCallback()(study, trial)
+        return True
+
+    return retry
 
 
 def _made_once(make):
@@ -114,15 +174,23 @@ def _made_once(make):
             time.sleep(0.2)
 
 
-def _storage_problem(error: Exception) -> str:
-    """What is wrong with a --storage Optuna could not open, in one line."""
+def _storage_problem(error: Exception, url: str) -> str:
+    """What is wrong with a --storage Optuna could not open, in one line (no password in it)."""
+    import sqlalchemy.exc
+
     missing = error.__cause__ if isinstance(error, ImportError) else None
     if isinstance(missing, ModuleNotFoundError):  # SQLAlchemy names the driver its URL's dialect wants
         install = "; pip install 'psycopg[binary]'" if str(missing.name).startswith("psycopg") else ""
         return f"the database driver for this URL is not installed (no module {printable(missing.name, 80)}){install}"
     reason = (str(error).splitlines() or [type(error).__name__])[0]
-    return (f"not a storage Optuna can open ({printable(reason, 300)}); "
-            f"expected a database URL such as postgresql://user@host/db or sqlite:///path")
+    password = _PASSWORD.match(url)
+    if password:
+        reason = reason.replace(url[len(password[1]):password.end() - 1], "***")
+    if isinstance(error, (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError)):  # not a URL it reads
+        spelling = " (PostgreSQL's is postgresql://)" if url.startswith("postgres://") else ""
+        return (f"not a storage URL Optuna can open ({printable(reason, 300)}){spelling}; expected a database URL "
+                f"such as postgresql://user@host/db or sqlite:///path")
+    return f"the study's database cannot be opened ({printable(reason, 300)})"
 
 
 @contextmanager
@@ -232,12 +300,15 @@ def run_search(search, results_dir="results", *, storage=None, output=Output(), 
     (folder / store.RUNNING_FOLDER).mkdir(parents=True, exist_ok=True)
     store.remove_temporaries(folder)
     study = open_study(search, folder, storage)
-    retried = retry_stopped_trials(study, folder)
+    retried, kept = retry_stopped_trials(study, folder, search)
     remove_unneeded_checkpoints(study, search, folder)
     finished = finished_trials(study)
     if retried:
         output.log(f"Resuming {retried} {'trial' if retried == 1 else 'trials'} stopped by a kill or an interrupt "
                    f"(from its checkpoint where one was kept)")
+    if kept:
+        output.log(f"{kept} {'trial' if kept == 1 else 'trials'} stopped by a kill or an interrupt (here or on "
+                   f"another machine) {'is' if kept == 1 else 'are'} not run again: the study holds its budget")
     if finished:
         output.log(f"{finished} {'trial' if finished == 1 else 'trials'} already finished in the study; "
                    f"{'no more to run' if search.trials and finished >= search.trials else 'going on'}")
@@ -252,7 +323,17 @@ def run_search(search, results_dir="results", *, storage=None, output=Output(), 
         bar = stack.enter_context(SearchProgress(search.trials, finished, search.minutes, enabled=output.progress,
                                                  log=output.log))
         objective.bar = bar
-        _optimize(study, objective, search, parallel, bar)
+        try:
+            _optimize(study, objective, search, parallel, bar)
+        except (StudyLost, *_storage_errors()) as error:
+            cause = error.__cause__ if isinstance(error, StudyLost) else error
+            while isinstance(cause, optuna.exceptions.StorageInternalError) and cause.__cause__ is not None:
+                cause = cause.__cause__  # ("An exception is raised during the commit"): the database's own words
+            reason = (str(cause).splitlines() or [type(cause).__name__])[0]
+            where = shown_storage(storage) if storage else str(folder / STUDY_FILE)
+            raise StudyUnreachable(f"the study's storage ({where}) stopped answering ({reason}); finished trials "
+                                   f"are kept, and a trial cut short resumes from its checkpoint: run the same "
+                                   f"command again once it answers") from None
     if write_views is not None:
         write_views(folder, study)
     mine = [trial for trial in study.trials if trial.number in objective.ran]  # not another process's
@@ -309,14 +390,15 @@ def stop_at_budget(trials: int):
     return stop
 
 
-def retry_stopped_trials(study, folder: Path) -> int:
+def retry_stopped_trials(study, folder: Path, search) -> tuple[int, int]:
     """Mark failed each RUNNING trial whose process on this machine has died (its lock is free),
-    and run again each trial that failed because it was killed or interrupted and was not run
-    again yet (Optuna's RetryHeartbeatStaleTrialCallback: the same fields, counted once). Returns how
-    many trials will be run again."""
+    and each that Optuna's heartbeat finds dead elsewhere; run again each trial that failed so
+    and was not run again yet, with the same fields, counted once (Optuna's
+    RetryHeartbeatStaleTrialCallback), as long as the study misses trials of the budget
+    (retry_within_budget). Returns how many trials will be run again, and how many stay failed."""
     import warnings
 
-    from optuna.storages import RetryHeartbeatStaleTrialCallback
+    import optuna
     from optuna.trial import TrialState
 
     storage = study._storage
@@ -328,16 +410,22 @@ def retry_stopped_trials(study, folder: Path) -> int:
     for lock in (folder / store.RUNNING_FOLDER).glob("*.lock"):  # a dead process's, its trial now failed
         if lock_holder(lock) is None and _owner_done(study, lock.name):
             lock.unlink(missing_ok=True)
+    def numbers(state) -> set:
+        return {trial.number for trial in study.get_trials(deepcopy=False, states=(state,))}
+
+    running, waiting = numbers(TrialState.RUNNING), numbers(TrialState.WAITING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "experimental"
+        optuna.storages.fail_stale_trials(study)  # elsewhere (also done before each trial Optuna runs)
+    # Those it failed, each run again by retry_within_budget or kept failed.
+    kept = len(running & numbers(TrialState.FAIL)) - len(numbers(TrialState.WAITING) - waiting)
     trials = study.get_trials(deepcopy=False)
     retried = {number for trial in trials for number in trial.system_attrs.get("retry_history", ())}
-    count = 0
+    retry = retry_within_budget(search)
     for trial in trials:
         if trial.state == TrialState.FAIL and trial.user_attrs.get("stopped") and trial.number not in retried:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # "experimental"
-                RetryHeartbeatStaleTrialCallback()(study, trial)
-            count += 1
-    return count
+            kept += not retry(study, trial)
+    return len(numbers(TrialState.WAITING) - waiting), kept
 
 
 def remove_unneeded_checkpoints(study, search, folder: Path):
@@ -379,6 +467,35 @@ def result_values(records) -> dict:
             "seconds": sum(sum(record["epoch_seconds"]) for record in records)}
 
 
+class StudyUnreachable(RuntimeError):
+    """The study's storage stopped answering in the middle of a search (exit 1)."""
+
+
+class StudyLost(BaseException):
+    """A trial's call to its study failed in the storage: not the trial's failure, which Optuna
+    would try to record in that storage and a training would take for its own. A BaseException,
+    as KeyboardInterrupt, so that neither catches it: the search ends (StudyUnreachable) and the
+    trial's checkpoint and lock stay for the run that resumes it."""
+
+
+@contextmanager
+def _talking_to_the_study():
+    """Where a trial talks to its study: a storage error becomes StudyLost."""
+    try:
+        yield
+    except _storage_errors() as error:
+        raise StudyLost(error) from error
+
+
+def _storage_errors() -> tuple:
+    """What Optuna's RDB storage raises when its database fails (a lost connection, a server
+    stopped, a lock held too long)."""
+    import sqlalchemy.exc
+    from optuna.exceptions import StorageInternalError
+
+    return StorageInternalError, sqlalchemy.exc.SQLAlchemyError
+
+
 class TrialFailed(Exception):
     """A trial that could not be trained (an invalid combination of fields, a diverged training):
     recorded as failed, and the search goes on."""
@@ -399,21 +516,28 @@ class Objective:
 
     def __call__(self, trial):
         self.ran.add(trial.number)
-        values = self.search.sample(lambda parameter: _suggest(trial, parameter))
-        lock_name = f"{trial.number}.lock"
-        trial.set_user_attr("lock", lock_name)
-        if trial.user_attrs.get("stopped"):  # a trial run again inherits its first run's attributes
-            trial.set_user_attr("stopped", "")
+        with _talking_to_the_study():
+            values = self.search.sample(lambda parameter: _suggest(trial, parameter))
+            lock_name = f"{trial.number}.lock"
+            trial.set_user_attr("lock", lock_name)
+            if trial.user_attrs.get("stopped"):  # a trial run again inherits its first run's attributes
+                trial.set_user_attr("stopped", "")
         with Lock(self.folder / store.RUNNING_FOLDER / lock_name) as lock:
+            lost = False
             try:
-                return self._run(trial, values)
+                with _talking_to_the_study():
+                    return self._run(trial, values)
             except KeyboardInterrupt:
                 # Run again by the next search (retry_stopped_trials), from its checkpoint.
                 trial.set_user_attr("stopped", "interrupted")
                 raise
+            except StudyLost:
+                lost = True  # its lock file stays: the next run here sees at once that its process ended
+                raise
             finally:
                 lock.close()
-                (self.folder / store.RUNNING_FOLDER / lock_name).unlink(missing_ok=True)
+                if not lost:
+                    (self.folder / store.RUNNING_FOLDER / lock_name).unlink(missing_ok=True)
 
     def _run(self, trial, values: dict) -> float:
         import optuna
@@ -512,12 +636,13 @@ class Objective:
     def _report_all(self, trial, history) -> bool:
         """Report each epoch of ``history`` not reported yet; whether the pruner would stop the trial."""
         reported = self.reported.setdefault(trial.number, set())
-        for row in history:
-            value = row.get(self.search.objective)
-            if value is not None and math.isfinite(value) and row["epoch"] not in reported:
-                trial.report(value, row["epoch"])
-                reported.add(row["epoch"])
-        return trial.should_prune()
+        with _talking_to_the_study():  # (called inside the training, which takes other errors for its own)
+            for row in history:
+                value = row.get(self.search.objective)
+                if value is not None and math.isfinite(value) and row["epoch"] not in reported:
+                    trial.report(value, row["epoch"])
+                    reported.add(row["epoch"])
+            return trial.should_prune()
 
     def _failed(self, trial, values, message: str):
         trial.set_user_attr("error", message)

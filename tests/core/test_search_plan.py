@@ -95,16 +95,23 @@ def test_dry_run_shows_the_space_the_budget_and_an_estimate(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("nonsense://host/db", "not a storage Optuna can open"),
+@pytest.mark.parametrize("url, shown, expected", [
+    ("nonsense://host/db", "nonsense://host/db", "not a storage URL Optuna can open"),
     # (mysqlclient, the driver SQLAlchemy's mysql:// dialect imports, is not among the dependencies)
-    ("mysql://user@127.0.0.1/db", "the database driver for this URL is not installed (no module MySQLdb)")])
-def test_a_storage_optuna_cannot_open_is_bad_input(tmp_path, url, expected):
+    ("mysql://user@127.0.0.1/db", "mysql://user@127.0.0.1/db",
+     "the database driver for this URL is not installed (no module MySQLdb)"),
+    # A password is never printed.
+    ("postgres://me:s3cr@t@127.0.0.1/db", "postgres://me:***@127.0.0.1/db", "not a storage URL Optuna can open ("),
+    ("postgresql://me:s3cr@t@127.0.0.1:1/db", "postgresql://me:***@127.0.0.1:1/db",
+     "the study's database cannot be opened (")])
+def test_a_storage_optuna_cannot_open_is_bad_input(tmp_path, url, shown, expected):
     path = write_config(tmp_path, "config: logreg\n" + SPACE, name="look.yaml")
     result = CliRunner().invoke(cli.main, ["search", str(path), "--results", str(tmp_path / "results"),
                                            "--storage", url])
     assert result.exit_code == 2, result.output
-    assert result.output.startswith(f"Error: --storage {url}: {expected}") and len(result.output.splitlines()) == 1
+    assert result.output.startswith(f"Error: --storage {shown}: {expected}") and len(result.output.splitlines()) == 1
+    assert "s3cr" not in result.output
+    assert ("(PostgreSQL's is postgresql://)" in result.output) == url.startswith("postgres://")
 
 
 @pytest.mark.parametrize("options, expected", [

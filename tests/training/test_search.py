@@ -105,6 +105,49 @@ def test_the_views_are_the_same_bytes_when_made_again(searched, tmp_path):
     assert before == {name: (copy / name).read_bytes() for name in before}
 
 
+@pytest.mark.parametrize("space, options, expected", [
+    ("training.learning_rate: {low: 0.05, high: 0.5, log: true}", [],
+     "training.learning_rate: numbers 0.05 to 1 (log scale) -> training.learning_rate: numbers 0.05 to 0.5 (log scale)"),
+    (None, ["--set", "data.train_limit=700"], "its base config or data (a field the space does not search)")])
+def test_a_search_of_the_same_name_with_other_trials_is_refused_its_study(searched, tmp_path, space, options,
+                                                                          expected):
+    """Another search file with the same name (another space), or other data: its trials would not
+    be comparable with the study's, so it is refused, not mixed in."""
+    search, results, outcome = searched
+    other = search_file(tmp_path, **({"space": space} if space else {}))
+    before = len(outcome.study.trials)
+    result = CliRunner().invoke(cli.main, ["search", str(other), "--results", str(results), "--quiet", *options])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: search look: the study in ") and expected in result.output
+    assert "holds the trials of another search" in result.output and len(result.output.splitlines()) == 1
+    assert len(open_study(search, outcome.folder, create=False).trials) == before  # nothing added
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+def test_a_dead_trial_found_once_the_budget_is_reached_is_failed_not_queued(searched, tmp_path, monkeypatch):
+    """A trial whose process fell silent (another machine's, seen only by Optuna's heartbeat), found
+    by a run after the study holds its budget: failed, with why, and nothing queued that no run
+    would take."""
+    search, results, _ = searched
+    copy = shutil.copytree(results, tmp_path / "results")
+    monkeypatch.setattr(search_module, "HEARTBEAT_SECONDS", 1)
+    monkeypatch.setattr(search_module, "GRACE_SECONDS", 1)  # (SQLite's clock counts whole seconds)
+    folder = store.search_folder(copy, search.name)
+    study = open_study(search, folder)
+    dead = study.ask()
+    study._storage.record_heartbeat(dead._trial_id)  # its last sign of life
+    time.sleep(2.2)
+    said = []
+    outcome = run_search(search, copy, output=Output(log=said.append, progress=False), event_logs=False,
+                         write_views=lambda where, study: write_search_views(where, study, search))
+    assert outcome.ran == 0 and states(outcome.study) == ["COMPLETE"] * 3 + ["FAIL"]
+    assert ("1 trial stopped by a kill or an interrupt (here or on another machine) is not run again: the study "
+            "holds its budget") in said
+    with open(folder / "trials.csv") as stream:
+        (row,) = [row for row in csv.DictReader(stream) if row["state"] == "fail"]
+    assert row["number"] == str(dead.number) and "its process stopped answering" in row["error"]
+
+
 def test_a_trial_already_in_the_store_is_answered_not_trained(tmp_path, searched, mnist):
     search = load_search(search_file(tmp_path, name="answered", space="training.learning_rate: {choices: [0.3]}",
                                      extra="trials: 1\nsampler: grid\n"))
@@ -347,6 +390,40 @@ def test_a_trial_of_a_machine_killed_mid_trial_is_run_again_by_another_through_t
     again = run_search(search, first, storage=postgres, output=QUIET, event_logs=False)
     assert again.ran == 0 and finished_trials(again.study) == 3
     assert not list(folder.glob(".running/*")) and not list(folder.glob(".checkpoints/*"))
+
+
+def test_a_study_whose_database_stops_mid_trial_ends_the_search_and_the_same_command_resumes(tmp_path):
+    """The PostgreSQL server holding the study stops while a trial trains: one Error line (no
+    password, no traceback), exit 1, the trial not recorded as a failed training, its checkpoint
+    and lock kept; with the server back, the same command resumes the trial from its checkpoint."""
+    server = PostgresServer(tmp_path)  # its own: stopped in the middle
+    try:
+        path = search_file(tmp_path, name="down", extra="trials: 2\npruner: none\nset: [data.train_limit=3000, "
+                           "data.test_limit=200, training.batch_size=10]\n", epochs="{choices: [3]}")
+        path.write_text(path.read_text().replace(SLICE.splitlines()[0] + "\n", ""))
+        folder = store.search_folder(tmp_path / "results", "down")
+        command = [sys.executable, "-m", "mnist_lab", "search", str(path), "--quiet", "--no-tensorboard",
+                   "--results", str(tmp_path / "results"), "--storage", server.url]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not list(folder.glob(".checkpoints/*.npz")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        server.stop()
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 1, out + err
+        (line,) = [line for line in err.splitlines() if line.startswith("Error:")]
+        assert line.startswith("Error: the study's storage (postgresql://lab@127.0.0.1:") and "stopped answering" in line
+        assert "Traceback" not in err + out and not list(folder.glob("failed/*")), err
+        assert list(folder.glob(".checkpoints/*.npz")) and list(folder.glob(".running/*.lock"))
+        server.start()
+        resumed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        assert "Resuming 1 trial stopped by a kill" in resumed.stdout and "resuming after epoch" in resumed.stdout
+        study = open_study(load_search(path), folder, server.url, create=False)
+        assert sorted(states(study)) == ["COMPLETE", "COMPLETE", "FAIL"]
+        assert not list(folder.glob(".running/*")) and not list(folder.glob(".checkpoints/*"))
+    finally:
+        server.close()
 
 
 def test_a_search_on_a_real_cluster_losing_a_worker_gives_the_trials_a_serial_search_gives(tmp_path):
