@@ -187,7 +187,7 @@ def test_a_trial_clearly_worse_at_an_epoch_is_pruned_and_recorded(tmp_path):
 
 def test_sigkill_mid_trial_then_resume_gives_the_study_of_an_uninterrupted_search(tmp_path):
     # Slow enough epochs (batches of 10) for the kill to land inside the second trial.
-    path = search_file(tmp_path, name="kill", extra="trials: 3\npruner: none\nset: [data.train_limit=3000, "
+    path = search_file(tmp_path, name="kill", extra="trials: 3\npruner: none\nset: [data.train_limit=1500, "
                        "data.test_limit=200, training.batch_size=10]\n", epochs="{choices: [1, 2]}")
     path.write_text(path.read_text().replace(SLICE.splitlines()[0] + "\n", ""))
     command = [sys.executable, "-m", "mnist_lab", "search", str(path), "--quiet", "--no-tensorboard"]
