@@ -89,8 +89,10 @@ def describe_search(plan, folder, storage=None, log=print):
     finished = _finished_trials(plan, folder, storage)
     log(f"Budget: {' or '.join(budget)}{' (whichever ends first)' if len(budget) > 1 else ''}; "
         f"{finished} finished in the study so far")
-    estimate = search_seconds(plan, max(0, (plan.trials or 0) - finished), measured_records(folder.parent.parent))
-    if plan.trials:
+    if plan.trials and finished >= plan.trials:
+        log("Nothing left to run: the study holds its budget (raise it with --trials)")
+    elif plan.trials:
+        estimate = search_seconds(plan, plan.trials - finished, measured_records(folder.parent.parent))
         log(f"Estimated time (pruned trials take less): {estimate.describe(duration)}")
 
 

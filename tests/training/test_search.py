@@ -105,6 +105,15 @@ def test_the_views_are_the_same_bytes_when_made_again(searched, tmp_path):
     assert before == {name: (copy / name).read_bytes() for name in before}
 
 
+def test_a_dry_run_of_a_search_that_holds_its_budget_says_nothing_is_left(searched):
+    _, results, _ = searched
+    result = CliRunner().invoke(cli.main, ["search", str(results.parent / "look.yaml"), "--results", str(results),
+                                           "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "3 finished in the study so far" in result.output and "Estimated time" not in result.output
+    assert "Nothing left to run: the study holds its budget (raise it with --trials)" in result.output
+
+
 @pytest.mark.parametrize("space, options, expected", [
     ("training.learning_rate: {low: 0.05, high: 0.5, log: true}", [],
      "training.learning_rate: numbers 0.05 to 1 (log scale) -> training.learning_rate: numbers 0.05 to 0.5 (log scale)"),
