@@ -20,7 +20,7 @@ from mnist_lab.core.files import atomic_write_text, csv_text
 from mnist_lab.results import store
 
 TRIAL_FIELDS = ("number", "state", "value", "validation_accuracy", "validation_loss", "test_accuracy", "test_loss",
-                "seconds", "epochs_reported", "cells", "answered_by", "passed_by", "error")
+                "seconds", "epochs_reported", "cells", "host", "answered_by", "passed_by", "error")
 IMPORTANCE_SEED = 0  # fANOVA's forest is random: one seed, so the same study gives the same table
 FIGURES = ("optimization_history", "parallel_coordinate", "slice")
 STATE_WORDS = {"fail": "failed"}  # Optuna's state names, as trials.md's summary line says them
@@ -63,6 +63,7 @@ def trial_rows(study, search) -> list[dict]:
                                                               "test_accuracy", "test_loss", "seconds")},
                "epochs_reported": len(trial.intermediate_values),
                "cells": " ".join(attrs.get("cells", ())),
+               "host": attrs.get("host", ""),
                "answered_by": " ".join(value for name, value in sorted(attrs.items())
                                        if name.startswith("answered_by_")),
                "passed_by": attrs.get("passed_by", ""),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+import socket
 import statistics
 import threading
 import time
@@ -43,6 +44,7 @@ from mnist_lab.training.sweep import SweepCheckpoints, SweepListener, run_trajec
 from mnist_lab.training.trajectory import DataCache, Stopped
 
 STUDY_FILE = "study.db"
+HOST = socket.gethostname()  # the machine whose results folder holds a trial's cells (trials.csv)
 STUDY_LOCK = ".study.lock"  # held while a process opens or creates the study
 # Optuna's heartbeat, for a study shared by machines: a RUNNING trial not heard of for GRACE
 # seconds is taken as dead (a trial on this machine is seen dead at once by its lock).
@@ -520,6 +522,7 @@ class Objective:
             values = self.search.sample(lambda parameter: _suggest(trial, parameter))
             lock_name = f"{trial.number}.lock"
             trial.set_user_attr("lock", lock_name)
+            trial.set_user_attr("host", HOST)  # where its cells are written: a shared study's trials are apart
             if trial.user_attrs.get("stopped"):  # a trial run again inherits its first run's attributes
                 trial.set_user_attr("stopped", "")
         with Lock(self.folder / store.RUNNING_FOLDER / lock_name) as lock:
@@ -627,7 +630,7 @@ class Objective:
                 found = [store.find_result(self.results_dir, cell.experiment) for cell in cells]
                 if None in found:
                     continue
-                attrs = {"passed_by": trial.number, "cells": [cell.key for cell in cells],
+                attrs = {"passed_by": trial.number, "cells": [cell.key for cell in cells], "host": HOST,
                          **result_values([record for _, record in found])}
                 trial.study.add_trial(optuna.trial.create_trial(
                     params=stage, distributions={field: trial.distributions[field] for field in stage},

@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -68,6 +69,7 @@ def test_a_search_runs_its_trials_on_the_validation_split(searched):
     with open(outcome.folder / "trials.csv") as stream:
         table = list(csv.DictReader(stream))
     assert [row["state"] for row in table] == ["complete"] * 3
+    assert {row["host"] for row in table} == {socket.gethostname()}  # where its cells are (a shared study's trials)
     assert {float(row["value"]) for row in table} == {trial.value for trial in outcome.study.trials}
     best = load_config(outcome.folder / "best.yaml")  # the best trial's config, ready to train
     assert best.training.learning_rate == outcome.study.best_params["training.learning_rate"]
