@@ -52,8 +52,7 @@ def trial_rows(study, search) -> list[dict]:
     from optuna.trial import TrialState
 
     rows, trials = [], study.get_trials(deepcopy=False)
-    runs_again = {trial.system_attrs["failed_trial"]: trial.number for trial in trials
-                  if "failed_trial" in trial.system_attrs}
+    runs_again = {_runs_again(trial): trial.number for trial in trials if _runs_again(trial) is not None}
     for trial in trials:
         attrs = trial.user_attrs
         row = {"number": trial.number, "state": trial.state.name.lower(),
@@ -72,13 +71,20 @@ def trial_rows(study, search) -> list[dict]:
     return rows
 
 
+def _runs_again(trial):
+    """The number of the trial whose fields ``trial`` runs again (the last of Optuna's retry
+    history: a retry of a retry runs its predecessor's), or None."""
+    history = trial.system_attrs.get("retry_history") or ()
+    return history[-1] if history else None
+
+
 def _error(trial, run_again_as) -> str:
     """Why a trial failed (its error, or what stopped it), and the trial that runs its fields again;
     for a waiting trial, the one whose fields it runs again."""
     from optuna.trial import TrialState
 
     if trial.state == TrialState.WAITING:
-        again = trial.system_attrs.get("failed_trial")
+        again = _runs_again(trial)
         return "" if again is None else f"runs trial {again}'s fields again"
     if trial.state != TrialState.FAIL:
         return trial.user_attrs.get("error") or ""

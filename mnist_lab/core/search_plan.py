@@ -42,6 +42,12 @@ class Parameter:
         kind = "integers" if self.kind is int else "numbers"
         return f"{self.field}: {kind} {_plain(self.low)} to {_plain(self.high)}{scale}"
 
+    def identity(self) -> str:
+        """The values it may take, exactly (describe() rounds them): "choices [...]" or "int 1 10 step 1 log False"."""
+        if self.choices is not None:
+            return f"choices {list(self.choices)!r}"
+        return f"{self.kind.__name__} {self.low!r} {self.high!r} step {self.step!r} log {self.log!r}"
+
     def size(self) -> float:
         """How many values it can take (inf for a continuous range)."""
         if self.choices is not None:
@@ -77,7 +83,7 @@ class Search:
 
     def identity(self) -> dict:
         """What a study's trials share (identity.search_identity): one study, one search."""
-        return search_identity(self.base, {parameter.field: parameter.describe() for parameter in self.parameters},
+        return search_identity(self.base, {parameter.field: parameter.identity() for parameter in self.parameters},
                                self.objective, self.seeds)
 
     def cells(self, values: dict) -> list[Cell]:

@@ -73,11 +73,13 @@ def open_study(search, folder: Path, storage=None, *, create=True):
     import warnings
 
     import optuna
-    from optuna.storages import RDBStorage
 
     url = storage_url(folder, storage)
     where = shown_storage(storage) if storage else str(folder / STUDY_FILE)
-    options = {"connect_args": {"timeout": STORAGE_WAIT_SECONDS}} if url.startswith("sqlite") else {}
+    # SQLite waits for another process's write; a server's pooled connections are checked before use
+    # (one left over from before a restart of the database would fail the first query).
+    options = ({"connect_args": {"timeout": STORAGE_WAIT_SECONDS}} if url.startswith("sqlite")
+               else {"pool_pre_ping": True})
     kind = optuna.create_study if create else optuna.load_study
     arguments = {"direction": search.direction, "load_if_exists": True} if create else {}
     # Two processes making the same new database or study at once collide in its tables (seen:
@@ -85,9 +87,9 @@ def open_study(search, folder: Path, storage=None, *, create=True):
     with _one_at_a_time(folder / STUDY_LOCK), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna calls its heartbeat "experimental"
         try:
-            backend = _made_once(lambda: RDBStorage(url, engine_kwargs=options, heartbeat_interval=HEARTBEAT_SECONDS,
-                                                    grace_period=GRACE_SECONDS,
-                                                    heartbeat_stale_trial_callback=retry_within_budget(search)))
+            backend = _made_once(lambda: _storage_class()(
+                url, engine_kwargs=options, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                heartbeat_stale_trial_callback=retry_within_budget(search)))
         except Exception as error:  # noqa: BLE001 (SQLAlchemy's and the drivers' errors have no common base)
             if storage is None:
                 raise
@@ -100,13 +102,31 @@ def open_study(search, folder: Path, storage=None, *, create=True):
         return study
 
 
+def _storage_class():
+    """Optuna's RDB storage, whose heartbeat outlives a failing database: Optuna records it in a
+    thread of its own that ends at the first error (printing a traceback) and leaves the trial
+    silent, so that another process fails it while it trains; here a beat that fails is skipped,
+    the next one tries again, and the trial's own calls to the study report a lasting failure."""
+    from optuna.storages import RDBStorage
+
+    class Storage(RDBStorage):
+        def record_heartbeat(self, trial_id: int) -> None:
+            try:
+                super().record_heartbeat(trial_id)
+            except _storage_errors():
+                pass
+
+    return Storage
+
+
 def shown_storage(url: str) -> str:
-    """A storage URL as it may be printed: its password, if it holds one, as ***."""
-    return _PASSWORD.sub(r"\1***@", url)
+    """A storage URL as it may be printed: its password, in the user part (to the last @, as a
+    password may hold / or @) or as a query parameter, as ***."""
+    return _QUERY_PASSWORD.sub(r"\1***", _PASSWORD.sub(r"\1***@", url))
 
 
-# scheme://user:password@host…: the password runs to the last @ before the host's path.
-_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://[^/?#:@]*:)[^/?#]*@")
+_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://[^:@]*:).*@")  # scheme://user:password@
+_QUERY_PASSWORD = re.compile(r"([?&](?:password|passwd|pwd)=)[^&#]*", re.IGNORECASE)  # …?password=…
 SEARCH_ATTR = "search"  # the study's user attribute holding its search's identity (Search.identity)
 
 
@@ -125,8 +145,8 @@ def _one_search_per_study(study, search, where: str, create: bool):
     if held.get("base") != mine["base"]:
         differences.append("its base config or data (a field the space does not search)")
     spaces = held.get("space") if isinstance(held.get("space"), dict) else {}
-    differences += [f"{printable(spaces.get(field, f'{field}: not searched'), 120)} -> "
-                    f"{printable(mine['space'].get(field, f'{field}: not searched'), 120)}"
+    differences += [f"{field}: {printable(spaces.get(field, 'not searched'), 120)} -> "
+                    f"{printable(mine['space'].get(field, 'not searched'), 120)}"
                     for field in sorted({*spaces, *mine["space"]}) if spaces.get(field) != mine["space"].get(field)]
     differences += [f"{part} {printable(held.get(part), 80)} -> {printable(mine[part], 80)}"
                     for part in ("objective", "seeds") if held.get(part) != mine[part]]
@@ -169,11 +189,27 @@ def _made_once(make):
         try:
             return make()
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as error:
-            collided = isinstance(error, sqlalchemy.exc.IntegrityError) or getattr(
-                error.orig, "sqlstate", None) in DUPLICATE_OBJECT_STATES
+            state = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)  # psycopg 3, 2
+            collided = isinstance(error, sqlalchemy.exc.IntegrityError) or state in DUPLICATE_OBJECT_STATES
             if not collided or time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def _passwords(url: str) -> list[str]:
+    """The password(s) ``url`` holds, as SQLAlchemy or the regular expression reads them."""
+    import sqlalchemy.exc
+    from sqlalchemy.engine import make_url
+
+    found = [match.group(0)[len(match.group(1)):-1] for match in [_PASSWORD.match(url)] if match]
+    found += [match.group(0)[len(match.group(1)):] for match in _QUERY_PASSWORD.finditer(url)]
+    try:
+        parsed = make_url(url)
+        found += [str(parsed.password)] if parsed.password else []
+        found += [str(value) for key, value in parsed.query.items() if key.lower() in ("password", "passwd", "pwd")]
+    except (sqlalchemy.exc.ArgumentError, ValueError, TypeError):
+        pass
+    return [secret for secret in found if secret]
 
 
 def _storage_problem(error: Exception, url: str) -> str:
@@ -185,9 +221,8 @@ def _storage_problem(error: Exception, url: str) -> str:
         install = "; pip install 'psycopg[binary]'" if str(missing.name).startswith("psycopg") else ""
         return f"the database driver for this URL is not installed (no module {printable(missing.name, 80)}){install}"
     reason = (str(error).splitlines() or [type(error).__name__])[0]
-    password = _PASSWORD.match(url)
-    if password:
-        reason = reason.replace(url[len(password[1]):password.end() - 1], "***")
+    for secret in _passwords(url):
+        reason = reason.replace(secret, "***")
     if isinstance(error, (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError)):  # not a URL it reads
         spelling = " (PostgreSQL's is postgresql://)" if url.startswith("postgres://") else ""
         return (f"not a storage URL Optuna can open ({printable(reason, 300)}){spelling}; expected a database URL "
@@ -302,9 +337,10 @@ def run_search(search, results_dir="results", *, storage=None, output=Output(), 
     (folder / store.RUNNING_FOLDER).mkdir(parents=True, exist_ok=True)
     store.remove_temporaries(folder)
     study = open_study(search, folder, storage)
-    retried, kept = retry_stopped_trials(study, folder, search)
-    remove_unneeded_checkpoints(study, search, folder)
-    finished = finished_trials(study)
+    with _study_answering(storage, folder), _one_at_a_time(folder / STUDY_LOCK):  # one process here at a time
+        retried, kept = retry_stopped_trials(study, folder, search)
+        remove_unneeded_checkpoints(study, search, folder)
+        finished = finished_trials(study)
     if retried:
         output.log(f"Resuming {retried} {'trial' if retried == 1 else 'trials'} stopped by a kill or an interrupt "
                    f"(from its checkpoint where one was kept)")
@@ -325,23 +361,15 @@ def run_search(search, results_dir="results", *, storage=None, output=Output(), 
         bar = stack.enter_context(SearchProgress(search.trials, finished, search.minutes, enabled=output.progress,
                                                  log=output.log))
         objective.bar = bar
-        try:
+        with _study_answering(storage, folder):
             _optimize(study, objective, search, parallel, bar)
-        except (StudyLost, *_storage_errors()) as error:
-            cause = error.__cause__ if isinstance(error, StudyLost) else error
-            while isinstance(cause, optuna.exceptions.StorageInternalError) and cause.__cause__ is not None:
-                cause = cause.__cause__  # ("An exception is raised during the commit"): the database's own words
-            reason = (str(cause).splitlines() or [type(cause).__name__])[0]
-            where = shown_storage(storage) if storage else str(folder / STUDY_FILE)
-            raise StudyUnreachable(f"the study's storage ({where}) stopped answering ({reason}); finished trials "
-                                   f"are kept, and a trial cut short resumes from its checkpoint: run the same "
-                                   f"command again once it answers") from None
-    if write_views is not None:
-        write_views(folder, study)
-    mine = [trial for trial in study.trials if trial.number in objective.ran]  # not another process's
-    return SearchOutcome(folder, study, ran=sum(trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
-                                                for trial in mine),
-                         failed=sum(trial.state == TrialState.FAIL for trial in mine))
+    with _study_answering(storage, folder):
+        if write_views is not None:
+            write_views(folder, study)
+        mine = [trial for trial in study.trials if trial.number in objective.ran]  # not another process's
+        return SearchOutcome(folder, study, ran=sum(trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
+                                                    for trial in mine),
+                             failed=sum(trial.state == TrialState.FAIL for trial in mine))
 
 
 def _optimize(study, objective, search, parallel: int, bar):
@@ -405,10 +433,14 @@ def retry_stopped_trials(study, folder: Path, search) -> tuple[int, int]:
 
     storage = study._storage
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        lock = trial.user_attrs.get("lock") and folder / store.RUNNING_FOLDER / trial.user_attrs["lock"]
-        if lock and lock.exists() and lock_holder(lock) is None:
-            storage.set_trial_user_attr(trial._trial_id, "stopped", "its process ended (killed or interrupted)")
-            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        # (By its number: a retry inherits its first run's attributes until it sets its own.)
+        lock = folder / store.RUNNING_FOLDER / lock_name(trial.number)
+        if lock.exists() and lock_holder(lock) is None:
+            try:
+                storage.set_trial_user_attr(trial._trial_id, "stopped", "its process ended (killed or interrupted)")
+                storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:  # another machine's heartbeat check came first
+                pass
     for lock in (folder / store.RUNNING_FOLDER).glob("*.lock"):  # a dead process's, its trial now failed
         if lock_holder(lock) is None and _owner_done(study, lock.name):
             lock.unlink(missing_ok=True)
@@ -425,7 +457,9 @@ def retry_stopped_trials(study, folder: Path, search) -> tuple[int, int]:
     retried = {number for trial in trials for number in trial.system_attrs.get("retry_history", ())}
     retry = retry_within_budget(search)
     for trial in trials:
-        if trial.state == TrialState.FAIL and trial.user_attrs.get("stopped") and trial.number not in retried:
+        # Each machine runs its own stopped trials again (their checkpoints are there): one retry each.
+        if (trial.state == TrialState.FAIL and trial.user_attrs.get("stopped") and trial.number not in retried
+                and trial.user_attrs.get("host", HOST) == HOST):
             kept += not retry(study, trial)
     return len(numbers(TrialState.WAITING) - waiting), kept
 
@@ -453,11 +487,16 @@ def remove_unneeded_checkpoints(study, search, folder: Path):
             saved.remove(key)
 
 
-def _owner_done(study, lock_name: str) -> bool:
-    """Whether the trial that took the lock ``lock_name`` is no longer running."""
+def lock_name(number: int) -> str:
+    """The file in the search's .running/ that trial ``number`` holds while this machine runs it."""
+    return f"{number}.lock"
+
+
+def _owner_done(study, name: str) -> bool:
+    """Whether the trial that holds the lock file ``name`` is no longer running."""
     from optuna.trial import TrialState
 
-    return not any(trial.user_attrs.get("lock") == lock_name
+    return not any(lock_name(trial.number) == name
                    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
@@ -482,11 +521,40 @@ class StudyLost(BaseException):
 
 @contextmanager
 def _talking_to_the_study():
-    """Where a trial talks to its study: a storage error becomes StudyLost."""
+    """Where a trial talks to its study: a storage error becomes StudyLost, and so does finding the
+    trial failed by another process (its heartbeat went unheard, as when the database was away
+    for longer than GRACE_SECONDS): its fields are run again there, so this run must not go on."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
     try:
         yield
-    except _storage_errors() as error:
+    except (*_storage_errors(), UpdateFinishedTrialError) as error:
         raise StudyLost(error) from error
+
+
+@contextmanager
+def _study_answering(storage, folder: Path):
+    """Where a search run uses its study: a storage that stops answering (StudyLost, or the
+    storage's errors) ends it with one line, StudyUnreachable."""
+    import optuna
+
+    try:
+        yield
+    except (StudyLost, *_storage_errors()) as error:
+        cause = error.__cause__ if isinstance(error, StudyLost) else error
+        while isinstance(cause, optuna.exceptions.StorageInternalError) and cause.__cause__ is not None:
+            cause = cause.__cause__  # ("An exception is raised during the commit"): the database's own words
+        where = shown_storage(storage) if storage else str(folder / STUDY_FILE)
+        if isinstance(cause, optuna.exceptions.UpdateFinishedTrialError):
+            raise StudyUnreachable(f"a trial of this run was failed by another process sharing the study "
+                                   f"({where}): no heartbeat reached it for {GRACE_SECONDS} s, and its fields are "
+                                   f"run again there; the same command goes on with the study") from None
+        reason = (str(cause).splitlines() or [type(cause).__name__])[0]
+        for secret in _passwords(storage or ""):
+            reason = reason.replace(secret, "***")
+        raise StudyUnreachable(f"the study's storage ({where}) stopped answering ({printable(reason, 300)}); "
+                               f"finished trials are kept, and a trial cut short resumes from its checkpoint: "
+                               f"run the same command again once it answers") from None
 
 
 def _storage_errors() -> tuple:
@@ -520,12 +588,11 @@ class Objective:
         self.ran.add(trial.number)
         with _talking_to_the_study():
             values = self.search.sample(lambda parameter: _suggest(trial, parameter))
-            lock_name = f"{trial.number}.lock"
-            trial.set_user_attr("lock", lock_name)
             trial.set_user_attr("host", HOST)  # where its cells are written: a shared study's trials are apart
             if trial.user_attrs.get("stopped"):  # a trial run again inherits its first run's attributes
                 trial.set_user_attr("stopped", "")
-        with Lock(self.folder / store.RUNNING_FOLDER / lock_name) as lock:
+        lock_path = self.folder / store.RUNNING_FOLDER / lock_name(trial.number)
+        with Lock(lock_path) as lock:
             lost = False
             try:
                 with _talking_to_the_study():
@@ -540,7 +607,7 @@ class Objective:
             finally:
                 lock.close()
                 if not lost:
-                    (self.folder / store.RUNNING_FOLDER / lock_name).unlink(missing_ok=True)
+                    lock_path.unlink(missing_ok=True)
 
     def _run(self, trial, values: dict) -> float:
         import optuna

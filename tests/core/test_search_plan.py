@@ -103,6 +103,10 @@ def test_dry_run_shows_the_space_the_budget_and_an_estimate(tmp_path):
     # A password is never printed.
     ("postgres://me:s3cr@t@127.0.0.1/db", "postgres://me:***@127.0.0.1/db", "not a storage URL Optuna can open ("),
     ("postgresql://me:s3cr@t@127.0.0.1:1/db", "postgresql://me:***@127.0.0.1:1/db",
+     "the study's database cannot be opened ("),
+    ("postgresql://me:s3cr/t@127.0.0.1:1/db", "postgresql://me:***@127.0.0.1:1/db",
+     "the study's database cannot be opened ("),
+    ("postgresql://127.0.0.1:1/db?user=me&password=s3cr", "postgresql://127.0.0.1:1/db?user=me&password=***",
      "the study's database cannot be opened (")])
 def test_a_storage_optuna_cannot_open_is_bad_input(tmp_path, url, shown, expected):
     path = write_config(tmp_path, "config: logreg\n" + SPACE, name="look.yaml")
