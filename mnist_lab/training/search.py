@@ -136,9 +136,10 @@ def _one_search_per_study(study, search, where: str, create: bool):
     The first process to open a study records its search's identity there."""
     mine, held = search.identity(), study.user_attrs.get(SEARCH_ATTR)
     if held is None:
-        if create:
-            study.set_user_attr(SEARCH_ATTR, mine)
-        return
+        if not create:
+            return
+        study.set_user_attr(SEARCH_ATTR, mine)
+        held = study.user_attrs.get(SEARCH_ATTR)  # another machine's, where it recorded its own at the same moment
     if held == mine:
         return
     differences = []
