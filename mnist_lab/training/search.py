@@ -445,6 +445,7 @@ def retry_stopped_trials(study, folder: Path, search) -> tuple[int, int]:
     for lock in (folder / store.RUNNING_FOLDER).glob("*.lock"):  # a dead process's, its trial now failed
         if lock_holder(lock) is None and _owner_done(study, lock.name):
             lock.unlink(missing_ok=True)
+
     def numbers(state) -> set:
         return {trial.number for trial in study.get_trials(deepcopy=False, states=(state,))}
 
@@ -453,7 +454,7 @@ def retry_stopped_trials(study, folder: Path, search) -> tuple[int, int]:
         warnings.simplefilter("ignore")  # "experimental"
         optuna.storages.fail_stale_trials(study)  # elsewhere (also done before each trial Optuna runs)
     # Those it failed, each run again by retry_within_budget or kept failed.
-    kept = len(running & numbers(TrialState.FAIL)) - len(numbers(TrialState.WAITING) - waiting)
+    kept = max(0, len(running & numbers(TrialState.FAIL)) - len(numbers(TrialState.WAITING) - waiting))
     trials = study.get_trials(deepcopy=False)
     retried = {number for trial in trials for number in trial.system_attrs.get("retry_history", ())}
     retry = retry_within_budget(search)
