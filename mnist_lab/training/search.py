@@ -76,6 +76,10 @@ def open_study(search, folder: Path, storage=None, *, create=True):
 
     url = storage_url(folder, storage)
     where = shown_storage(storage) if storage else str(folder / STUDY_FILE)
+    if storage and "@" in "".join(_passwords(storage)[:1]):  # the first is read to the last @
+        raise UsageError(f"--storage {printable(where, 200)}: its password holds a raw @, which a URL reads as "
+                         f"the end of its user part (the rest would be taken for the host): write it as %40 "
+                         f"(and /, ?, # as %2F, %3F, %23)")
     # SQLite waits for another process's write; a server's pooled connections are checked before use
     # (one left over from before a restart of the database would fail the first query).
     options = ({"connect_args": {"timeout": STORAGE_WAIT_SECONDS}} if url.startswith("sqlite")
@@ -89,7 +93,7 @@ def open_study(search, folder: Path, storage=None, *, create=True):
         try:
             backend = _made_once(lambda: _storage_class()(
                 url, engine_kwargs=options, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                heartbeat_stale_trial_callback=retry_within_budget(search)))
+                heartbeat_stale_trial_callback=RetryWithinBudget(search)))
         except Exception as error:  # noqa: BLE001 (SQLAlchemy's and the drivers' errors have no common base)
             if storage is None:
                 raise
@@ -156,26 +160,33 @@ def _one_search_per_study(study, search, where: str, create: bool):
                      f"study to start again")
 
 
-def retry_within_budget(search):
-    """Optuna's callback for a trial its heartbeat found dead (on any machine): run again with its
-    fields (RetryHeartbeatStaleTrialCallback) while the study misses finished trials of the budget;
-    once it holds them, the trial stays failed, and nothing is queued that no run would take."""
-    import warnings
+class RetryWithinBudget:
+    """Optuna's callback for a trial its heartbeat found dead (on any machine), and ours for one
+    stopped here: run again with its fields (RetryHeartbeatStaleTrialCallback) while the study
+    misses finished trials of the budget; once it holds them, the trial stays failed, and nothing
+    is queued that no run would take. Counts what it did (``retried``, ``refused``)."""
 
-    from optuna.storages import RetryHeartbeatStaleTrialCallback
+    def __init__(self, search):
+        self.search, self.retried, self.refused = search, 0, 0
 
-    def retry(study, trial) -> bool:
+    def __call__(self, study, trial) -> bool:
+        import copy
+        import warnings
+
+        from optuna.storages import RetryHeartbeatStaleTrialCallback
         from optuna.trial import TrialState
 
         waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
-        if search.trials and finished_trials(study) + waiting >= search.trials:
+        if self.search.trials and finished_trials(study) + waiting >= self.search.trials:
+            self.refused += 1
             return False
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "experimental"
-            RetryHeartbeatStaleTrialCallback()(study, trial)
+            # A copy: Optuna's callback appends to the trial's retry history in place, and the
+            # study's cached trial would then name the wrong predecessor (trials.csv).
+            RetryHeartbeatStaleTrialCallback()(study, copy.deepcopy(trial))
+        self.retried += 1
         return True
-
-    return retry
 
 
 def _made_once(make):
@@ -426,7 +437,7 @@ def retry_stopped_trials(study, folder: Path, search) -> tuple[int, int]:
     and each that Optuna's heartbeat finds dead elsewhere; run again each trial that failed so
     and was not run again yet, with the same fields, counted once (Optuna's
     RetryHeartbeatStaleTrialCallback), as long as the study misses trials of the budget
-    (retry_within_budget). Returns how many trials will be run again, and how many stay failed."""
+    (RetryWithinBudget). Returns how many trials this run queued again, and how many stay failed for the budget."""
     import warnings
 
     import optuna
@@ -446,24 +457,19 @@ def retry_stopped_trials(study, folder: Path, search) -> tuple[int, int]:
         if lock_holder(lock) is None and _owner_done(study, lock.name):
             lock.unlink(missing_ok=True)
 
-    def numbers(state) -> set:
-        return {trial.number for trial in study.get_trials(deepcopy=False, states=(state,))}
-
-    running, waiting = numbers(TrialState.RUNNING), numbers(TrialState.WAITING)
+    retry = storage.get_heartbeat_stale_trial_callback()  # open_study's RetryWithinBudget
+    retry.retried = retry.refused = 0  # this run's
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "experimental"
         optuna.storages.fail_stale_trials(study)  # elsewhere (also done before each trial Optuna runs)
-    # Those it failed, each run again by retry_within_budget or kept failed.
-    kept = max(0, len(running & numbers(TrialState.FAIL)) - len(numbers(TrialState.WAITING) - waiting))
     trials = study.get_trials(deepcopy=False)
     retried = {number for trial in trials for number in trial.system_attrs.get("retry_history", ())}
-    retry = retry_within_budget(search)
     for trial in trials:
         # Each machine runs its own stopped trials again (their checkpoints are there): one retry each.
         if (trial.state == TrialState.FAIL and trial.user_attrs.get("stopped") and trial.number not in retried
                 and trial.user_attrs.get("host", HOST) == HOST):
-            kept += not retry(study, trial)
-    return len(numbers(TrialState.WAITING) - waiting), kept
+            retry(study, trial)
+    return retry.retried, retry.refused
 
 
 def remove_unneeded_checkpoints(study, search, folder: Path):

@@ -101,9 +101,10 @@ def test_dry_run_shows_the_space_the_budget_and_an_estimate(tmp_path):
     ("mysql://user@127.0.0.1/db", "mysql://user@127.0.0.1/db",
      "the database driver for this URL is not installed (no module MySQLdb)"),
     # A password is never printed.
-    ("postgres://me:s3cr@t@127.0.0.1/db", "postgres://me:***@127.0.0.1/db", "not a storage URL Optuna can open ("),
-    ("postgresql://me:s3cr@t@127.0.0.1:1/db", "postgresql://me:***@127.0.0.1:1/db",
-     "the study's database cannot be opened ("),
+    ("postgres://me:s3cr/t@127.0.0.1/db", "postgres://me:***@127.0.0.1/db", "not a storage URL Optuna can open ("),
+    # (A raw @ would make the driver name the password's end as the host.)
+    ("postgresql://me:s3cr@t#x@127.0.0.1:1/db", "postgresql://me:***@127.0.0.1:1/db",
+     "its password holds a raw @, which a URL reads as the end of its user part"),
     ("postgresql://me:s3cr/t@127.0.0.1:1/db", "postgresql://me:***@127.0.0.1:1/db",
      "the study's database cannot be opened ("),
     ("postgresql://127.0.0.1:1/db?user=me&password=s3cr", "postgresql://127.0.0.1:1/db?user=me&password=***",
@@ -114,7 +115,7 @@ def test_a_storage_optuna_cannot_open_is_bad_input(tmp_path, url, shown, expecte
                                            "--storage", url])
     assert result.exit_code == 2, result.output
     assert result.output.startswith(f"Error: --storage {shown}: {expected}") and len(result.output.splitlines()) == 1
-    assert "s3cr" not in result.output
+    assert "s3cr" not in result.output and "t#x" not in result.output
     assert ("(PostgreSQL's is postgresql://)" in result.output) == url.startswith("postgres://")
 
 

@@ -1,6 +1,7 @@
 """Searches with the real Optuna and its real SQLite storage, on small slices."""
 
 import csv
+import dataclasses
 import os
 import re
 import shutil
@@ -25,7 +26,7 @@ from mnist_lab.results.checkpoints import CheckpointFolder
 from mnist_lab.results.catalog import rows
 from mnist_lab.training import search as search_module
 from mnist_lab.training.run import train
-from mnist_lab.training.search import SearchOutcome, finished_trials, open_study, run_search
+from mnist_lab.training.search import SearchOutcome, finished_trials, lock_name, open_study, run_search
 from mnist_lab.training.sweep import SweepCheckpoints
 
 from conftest import other_cpu_kernels, without_timings, write_config
@@ -157,6 +158,32 @@ def test_a_dead_trial_found_once_the_budget_is_reached_is_failed_not_queued(sear
     with open(folder / "trials.csv") as stream:
         (row,) = [row for row in csv.DictReader(stream) if row["state"] == "fail"]
     assert row["number"] == str(dead.number) and "its process stopped answering" in row["error"]
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+def test_a_trial_stopped_twice_names_each_retry_in_the_table(searched, tmp_path):
+    """A trial whose process died, run again, and its retry's process died too: trials.csv links
+    each failed trial to the one that ran its fields again (Optuna's retry history, read from a
+    study that the retries did not alter in memory)."""
+    search, results, _ = searched
+    search = dataclasses.replace(search, trials=5)
+    copy = shutil.copytree(results, tmp_path / "results")
+    folder = store.search_folder(copy, search.name)
+    study = open_study(search, folder)
+    numbers = []
+    for _ in range(2):  # a trial (then its retry) whose process ended: its lock is there, held by no one
+        trial = study.ask()
+        numbers.append(trial.number)
+        (folder / store.RUNNING_FOLDER / lock_name(trial.number)).touch()
+        assert search_module.retry_stopped_trials(study, folder, search) == (1, 0)
+    write_search_views(folder, study, search)
+    with open(folder / "trials.csv") as stream:
+        errors = {int(row["number"]): row["error"] for row in csv.DictReader(stream)}
+    first, second = numbers
+    waiting = max(errors)
+    assert errors[first] == f"its process ended (killed or interrupted); run again as trial {second}"
+    assert errors[second] == f"its process ended (killed or interrupted); run again as trial {waiting}"
+    assert errors[waiting] == f"runs trial {second}'s fields again"
 
 
 def test_a_trial_already_in_the_store_is_answered_not_trained(tmp_path, searched, mnist):
