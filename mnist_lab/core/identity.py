@@ -108,7 +108,7 @@ def search_identity(base, space: dict, objective: str, seeds) -> dict:
         *sections, name = field.split(".")
         for section in _sections(identity, sections):
             section.pop(name, None)
-    return {"base": identity_hash(identity), "space": dict(space), "objective": objective, "seeds": list(seeds)}
+    return {"base": identity, "space": dict(space), "objective": objective, "seeds": list(seeds)}
 
 
 def record_experiment(record: dict, where: str) -> dict:

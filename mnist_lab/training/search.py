@@ -148,7 +148,10 @@ def _one_search_per_study(study, search, where: str, create: bool):
         return
     differences = []
     if held.get("base") != mine["base"]:
-        differences.append("its base config or data (a field the space does not search)")
+        changed = _changed_fields(held.get("base"), mine["base"])
+        differences.append("the base config or data, which the space does not search (" + ", ".join(
+            f"{field}: {printable(before, 60)} -> {printable(after, 60)}" for field, before, after in changed[:4])
+            + (", …" if len(changed) > 4 else "") + ")")
     spaces = held.get("space") if isinstance(held.get("space"), dict) else {}
     differences += [f"{field}: {printable(spaces.get(field, 'not searched'), 120)} -> "
                     f"{printable(mine['space'].get(field, 'not searched'), 120)}"
@@ -158,6 +161,14 @@ def _one_search_per_study(study, search, where: str, create: bool):
     raise UsageError(f"search {printable(search.name, 80)}: the study in {printable(where, 200)} holds the trials of "
                      f"another search ({'; '.join(differences)}); give this search another name, or remove that "
                      f"study to start again")
+
+
+def _changed_fields(held, mine, path="") -> list[tuple]:
+    """(dotted field, held value, new value) for each leaf in which two identity records differ."""
+    if isinstance(held, dict) and isinstance(mine, dict):
+        return [change for key in sorted({*held, *mine}, key=str)
+                for change in _changed_fields(held.get(key), mine.get(key), f"{path}.{key}" if path else str(key))]
+    return [] if held == mine else [(path or "base", held, mine)]
 
 
 class RetryWithinBudget:

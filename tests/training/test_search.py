@@ -120,7 +120,8 @@ def test_a_dry_run_of_a_search_that_holds_its_budget_says_nothing_is_left(search
 @pytest.mark.parametrize("space, options, expected", [
     ("training.learning_rate: {low: 0.05, high: 0.5, log: true}", [],
      "training.learning_rate: float 0.05 1.0 step None log True -> float 0.05 0.5 step None log True"),
-    (None, ["--set", "data.train_limit=700"], "its base config or data (a field the space does not search)")])
+    (None, ["--set", "data.train_limit=700"],
+     "the base config or data, which the space does not search (data.train_limit: 600 -> 700)")])
 def test_a_search_of_the_same_name_with_other_trials_is_refused_its_study(searched, tmp_path, space, options,
                                                                           expected):
     """Another search file with the same name (another space), or other data: its trials would not
