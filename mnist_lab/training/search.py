@@ -75,8 +75,9 @@ def open_study(search, folder: Path, storage=None, *, create=True):
     import optuna
 
     url = storage_url(folder, storage)
-    where = shown_storage(storage) if storage else str(folder / STUDY_FILE)
-    if storage and "@" in "".join(_passwords(storage)[:1]):  # the first is read to the last @
+    where = _where(storage, folder)
+    user_part = _PASSWORD.match(storage or "")  # read to the last @
+    if user_part and "@" in user_part["password"]:
         raise UsageError(f"--storage {printable(where, 200)}: its password holds a raw @, which a URL reads as "
                          f"the end of its user part (the rest would be taken for the host): write it as %40 "
                          f"(and /, ?, # as %2F, %3F, %23)")
@@ -129,8 +130,14 @@ def shown_storage(url: str) -> str:
     return _QUERY_PASSWORD.sub(r"\1***", _PASSWORD.sub(r"\1***@", url))
 
 
-_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://[^:@]*:).*@")  # scheme://user:password@
-_QUERY_PASSWORD = re.compile(r"([?&](?:password|passwd|pwd)=)[^&#]*", re.IGNORECASE)  # …?password=…
+PASSWORD_KEYS = ("password", "passwd", "pwd")  # the query parameters a driver may take a password from
+_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://[^:@]*:)(?P<password>.*)@")  # scheme://user:password@
+_QUERY_PASSWORD = re.compile(rf"([?&](?:{'|'.join(PASSWORD_KEYS)})=)(?P<password>[^&#]*)", re.IGNORECASE)
+
+
+def _where(storage, folder: Path) -> str:
+    """The study's storage as messages name it: the URL without its password, or the SQLite file."""
+    return shown_storage(storage) if storage else str(folder / STUDY_FILE)
 SEARCH_ATTR = "search"  # the study's user attribute holding its search's identity (Search.identity)
 
 
@@ -224,15 +231,22 @@ def _passwords(url: str) -> list[str]:
     import sqlalchemy.exc
     from sqlalchemy.engine import make_url
 
-    found = [match.group(0)[len(match.group(1)):-1] for match in [_PASSWORD.match(url)] if match]
-    found += [match.group(0)[len(match.group(1)):] for match in _QUERY_PASSWORD.finditer(url)]
+    found = [match["password"] for match in [_PASSWORD.match(url), *_QUERY_PASSWORD.finditer(url)] if match]
     try:
         parsed = make_url(url)
         found += [str(parsed.password)] if parsed.password else []
-        found += [str(value) for key, value in parsed.query.items() if key.lower() in ("password", "passwd", "pwd")]
+        found += [str(value) for key, value in parsed.query.items() if key.lower() in PASSWORD_KEYS]
     except (sqlalchemy.exc.ArgumentError, ValueError, TypeError):
         pass
     return [secret for secret in found if secret]
+
+
+def _reason(error: BaseException, url) -> str:
+    """The first line of ``error``'s message, bounded and escaped, with no password of ``url`` in it."""
+    reason = (str(error).splitlines() or [type(error).__name__])[0]
+    for secret in _passwords(url or ""):
+        reason = reason.replace(secret, "***")
+    return printable(reason, 300)
 
 
 def _storage_problem(error: Exception, url: str) -> str:
@@ -243,14 +257,11 @@ def _storage_problem(error: Exception, url: str) -> str:
     if isinstance(missing, ModuleNotFoundError):  # SQLAlchemy names the driver its URL's dialect wants
         install = "; pip install 'psycopg[binary]'" if str(missing.name).startswith("psycopg") else ""
         return f"the database driver for this URL is not installed (no module {printable(missing.name, 80)}){install}"
-    reason = (str(error).splitlines() or [type(error).__name__])[0]
-    for secret in _passwords(url):
-        reason = reason.replace(secret, "***")
     if isinstance(error, (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError)):  # not a URL it reads
         spelling = " (PostgreSQL's is postgresql://)" if url.startswith("postgres://") else ""
-        return (f"not a storage URL Optuna can open ({printable(reason, 300)}){spelling}; expected a database URL "
+        return (f"not a storage URL Optuna can open ({_reason(error, url)}){spelling}; expected a database URL "
                 f"such as postgresql://user@host/db or sqlite:///path")
-    return f"the study's database cannot be opened ({printable(reason, 300)})"
+    return f"the study's database cannot be opened ({_reason(error, url)})"
 
 
 @contextmanager
@@ -563,15 +574,12 @@ def _study_answering(storage, folder: Path):
         cause = error.__cause__ if isinstance(error, StudyLost) else error
         while isinstance(cause, optuna.exceptions.StorageInternalError) and cause.__cause__ is not None:
             cause = cause.__cause__  # ("An exception is raised during the commit"): the database's own words
-        where = shown_storage(storage) if storage else str(folder / STUDY_FILE)
+        where = _where(storage, folder)
         if isinstance(cause, optuna.exceptions.UpdateFinishedTrialError):
             raise StudyUnreachable(f"a trial of this run was failed by another process sharing the study "
                                    f"({where}): no heartbeat reached it for {GRACE_SECONDS} s, and its fields are "
                                    f"run again there; the same command goes on with the study") from None
-        reason = (str(cause).splitlines() or [type(cause).__name__])[0]
-        for secret in _passwords(storage or ""):
-            reason = reason.replace(secret, "***")
-        raise StudyUnreachable(f"the study's storage ({where}) stopped answering ({printable(reason, 300)}); "
+        raise StudyUnreachable(f"the study's storage ({where}) stopped answering ({_reason(cause, storage)}); "
                                f"finished trials are kept, and a trial cut short resumes from its checkpoint: "
                                f"run the same command again once it answers") from None
 

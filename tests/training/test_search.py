@@ -34,13 +34,15 @@ from dask_processes import RealCluster
 from postgres_server import PostgresServer
 
 QUIET = Output(log=silent, progress=False)
-SLICE = "set: [data.train_limit=600, data.test_limit=200]\nvalidation: 200\n"
+SLICE = "[data.train_limit=600, data.test_limit=200]"
+# Epochs slow enough (batches of 10) for a kill or a stopped server to land inside a trial.
+SLOW = "[data.train_limit=1500, data.test_limit=200, training.batch_size=10]"
 
 
 def search_file(folder, name="look", space="training.learning_rate: {low: 0.05, high: 1.0, log: true}",
-                extra="trials: 3\n", config="logreg", epochs="{choices: [2]}"):
-    return write_config(folder, f"name: {name}\nconfig: {config}\n{SLICE}{extra}space:\n  {space}\n"
-                                f"  training.epochs: {epochs}\n", name=f"{name}.yaml")
+                extra="trials: 3\n", config="logreg", epochs="{choices: [2]}", data=SLICE):
+    return write_config(folder, f"name: {name}\nconfig: {config}\nset: {data}\nvalidation: 200\n{extra}space:\n"
+                                f"  {space}\n  training.epochs: {epochs}\n", name=f"{name}.yaml")
 
 
 def states(study) -> list:
@@ -225,10 +227,8 @@ def test_a_trial_clearly_worse_at_an_epoch_is_pruned_and_recorded(tmp_path):
 
 
 def test_sigkill_mid_trial_then_resume_gives_the_study_of_an_uninterrupted_search(tmp_path):
-    # Slow enough epochs (batches of 10) for the kill to land inside the second trial.
-    path = search_file(tmp_path, name="kill", extra="trials: 3\npruner: none\nset: [data.train_limit=1500, "
-                       "data.test_limit=200, training.batch_size=10]\n", epochs="{choices: [1, 2]}")
-    path.write_text(path.read_text().replace(SLICE.splitlines()[0] + "\n", ""))
+    path = search_file(tmp_path, name="kill", extra="trials: 3\npruner: none\n", epochs="{choices: [1, 2]}",
+                       data=SLOW)  # the kill lands inside the second trial
     command = [sys.executable, "-m", "mnist_lab", "search", str(path), "--quiet", "--no-tensorboard"]
     killed = tmp_path / "killed"
     folder = store.search_folder(killed, "kill")
@@ -402,9 +402,7 @@ def test_a_trial_of_a_machine_killed_mid_trial_is_run_again_by_another_through_t
     trial's process is gone from Optuna's heartbeat alone: B fails it and runs it again with its
     fields; the study counts it once. A, run again, finds the budget reached and leaves nothing of
     the killed trial behind (its lock, its checkpoint)."""
-    path = search_file(tmp_path, name="heartbeat", extra="trials: 2\npruner: none\nset: [data.train_limit=1500, "
-                       "data.test_limit=200, training.batch_size=10]\n")
-    path.write_text(path.read_text().replace(SLICE.splitlines()[0] + "\n", ""))
+    path = search_file(tmp_path, name="heartbeat", extra="trials: 2\npruner: none\n", data=SLOW)
     first, second = tmp_path / "a", tmp_path / "b"
     folder = store.search_folder(first, "heartbeat")
     process = subprocess.Popen([sys.executable, "-m", "mnist_lab", "search", str(path), "--quiet",
@@ -437,9 +435,8 @@ def test_a_study_whose_database_stops_mid_trial_ends_the_search_and_the_same_com
     and lock kept; with the server back, the same command resumes the trial from its checkpoint."""
     server = PostgresServer(tmp_path)  # its own: stopped in the middle
     try:
-        path = search_file(tmp_path, name="down", extra="trials: 1\npruner: none\nset: [data.train_limit=1500, "
-                           "data.test_limit=200, training.batch_size=10]\n", epochs="{choices: [3]}")
-        path.write_text(path.read_text().replace(SLICE.splitlines()[0] + "\n", ""))
+        path = search_file(tmp_path, name="down", extra="trials: 1\npruner: none\n", epochs="{choices: [3]}",
+                           data=SLOW)
         folder = store.search_folder(tmp_path / "results", "down")
         command = [sys.executable, "-m", "mnist_lab", "search", str(path), "--quiet", "--no-tensorboard",
                    "--results", str(tmp_path / "results"), "--storage", server.url]
