@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mnist_lab.core import backends
 from mnist_lab.core.config import Config, ModelConfig, load_config, to_dict
 from mnist_lab.core.data import IDX_FILES, load_builtin
 from mnist_lab.core.identity import DATA_ORDER
@@ -21,6 +22,10 @@ from mnist_lab.core.identity import DATA_ORDER
 ROOT = Path(__file__).resolve().parents[1]
 # The data-digest cache of the tests (and of the CLI processes they start) stays out of ~/.cache.
 os.environ["MNIST_LAB_CACHE"] = tempfile.mkdtemp(prefix="mnist-lab-cache-")
+# The test processes set their backend up as a command's process does, before Keras is imported
+# (TF_ENABLE_ONEDNN_OPTS among others): what one resumes from a command's checkpoint, or reads of
+# its results, was made under the same recorded settings (else it would start over, not resume).
+backends.use_backend()
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ from mnist_lab.analysis.report_checks import (convexity_checks, gradient_checks,
 from mnist_lab.analysis import separability
 from mnist_lab.analysis.separability import read_separability
 from mnist_lab.analysis.sweep_tables import FRESH_MODEL, cell_rows, summarize, summary_entry, yes_no
-from mnist_lab.core.config import ModelConfig, TrainingConfig
+from mnist_lab.core.config import TrainingConfig
 from mnist_lab.core.data import IMAGE_SHAPE, load_builtin, prepare
 from mnist_lab.core.files import atomic_write_text, read_bounded
 from mnist_lab.results import freshness, store

@@ -174,7 +174,7 @@ def test_a_schedule_takes_its_types_parameters_with_their_defaults(tmp_path):
     assert spelled_out.training.schedule == step  # one schedule, one resolved form (and one identity)
     assert problems(path, ["training.schedule={type: exponential, every: 2, factor: 1.5}",
                            "continues=[{schedule: {type: constant, decay: 0.1}}]"]) == [
-        f"--set: training.schedule.factor: expected a number > 0 and <= 1 or null, got 1.5 (float)"]
+        "--set: training.schedule.factor: expected a number > 0 and <= 1 or null, got 1.5 (float)"]
     assert problems(path, ["training.schedule={type: exponential, every: 2}",
                            "continues=[{schedule: {type: constant, decay: 0.1}}]"]) == [
         "--set: continues[0].schedule.decay: expected no decay for schedule type constant (it takes no "

@@ -218,6 +218,7 @@ def test_a_signal_at_a_random_moment_is_never_lost(tmp_path, name):
     # The same command resumes (here, in the test's process: its imports are made already).
     resumed = CliRunner().invoke(cli.main, command_line(name, folder)[3:])
     assert resumed.exit_code == 0, resumed.output
+    assert "starting over" not in resumed.output  # what the stopped process saved is resumed, not retrained
     assert COMMANDS[name][1](folder / "results") == expected
     print(name, "signal, delay and exit code of each trial:", outcomes)
 

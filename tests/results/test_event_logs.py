@@ -233,7 +233,7 @@ def test_no_tensorboard_writes_no_logs(tmp_path, mnist):
 
 def test_the_numpy_engine_logs_the_same_way(tmp_path, mnist):
     config = load_config(ROOT / "configs" / "mlp-numpy.yaml", [*LIMITS, "training.epochs=2"], environ={})
-    run = train(config, "mlp-numpy", tmp_path, output=Output(log=silent, progress=False), dataset=mnist).run_dir
+    train(config, "mlp-numpy", tmp_path, output=Output(log=silent, progress=False), dataset=mnist)
     log = run_log_folder(tmp_path, "mlp-numpy", config)
     assert _read_steps(log) == [1, 2]
     assert len(list(log.glob("events.out.tfevents.*"))) == 1  # scalars and HParams session in one file

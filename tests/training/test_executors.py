@@ -45,8 +45,16 @@ def serial(tmp_path_factory):
     """The serial sweep of the grid: the reference every parallel run must equal."""
     folder = tmp_path_factory.mktemp("serial")
     path = grid(folder)
-    subprocess.run(sweep_command(path, folder / "results"), check=True, capture_output=True)
+    in_this_process(sweep_command(path, folder / "results"))
     return path, table(folder / "results")
+
+
+def in_this_process(command):
+    """A command line of `sweep_command` run in the test's process (its imports are made already),
+    where the process is not what is tested: a reference, or a resume of what another one left."""
+    result = CliRunner().invoke(cli.main, command[3:])
+    assert result.exit_code == 0, result.output
+    return result
 
 
 def descendants_alive(pids, grace=10):
@@ -90,7 +98,7 @@ def test_a_trajectory_killed_in_a_serial_sweep_resumes_on_a_worker(tmp_path):
     longer = write_config(tmp_path, f"name: par\nseeds: [0]\nmodels:\n  - config: {ROOT / 'configs' / 'mlp.yaml'}\n"
                                     f"    batch_size: [20]\n    epochs: [2, 4]\n", name="par.yaml")
     bigger = ("--set", "data.train_limit=10000")
-    subprocess.run([*sweep_command(longer, tmp_path / "serial"), *bigger], check=True, capture_output=True)
+    in_this_process([*sweep_command(longer, tmp_path / "serial"), *bigger])
     process = subprocess.Popen([*sweep_command(longer, tmp_path / "results"), *bigger], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     cells = tmp_path / "results" / "sweeps" / "par" / "cells"
@@ -125,8 +133,7 @@ def test_ctrl_c_stops_the_cluster_and_a_rerun_resumes(serial, tmp_path):
     assert "Traceback" not in process.stderr.read()
     time.sleep(1)
     assert children and descendants_alive(children) == []
-    resumed = subprocess.run(sweep_command(path, tmp_path), capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr
+    in_this_process(sweep_command(path, tmp_path))
     assert table(tmp_path) == expected
 
 
@@ -243,38 +250,38 @@ def wait_for(condition, process, timeout=120):
     return condition()
 
 
-# Each way a worker dies, as the sweep's first or second cell file appears (right after a
-# trajectory, or its first cell, finished: its result may still be on the dying worker).
-# MNIST_LAB_KILL_TRIALS=N adds N trials of random ways after random delays (seeded), while
-# trajectories train, travel or are handled.
+# The three ways a worker dies, one after another in one sweep, each as the sweep's next cell file
+# appears (right after a trajectory, or its first cell, finished: its result may still be on the
+# dying worker): a worker process alone (its nanny starts a new one, which then finishes the
+# sweep), a nanny alone, a whole machine. MNIST_LAB_KILL_TRIALS=N adds N sweeps losing one worker
+# of two in a random way after a random delay (seeded), while trajectories train, travel or are handled.
 _DRAWS = random.Random(17)
-KILL_TRIALS = [("machine", 2, None), ("nanny", 1, None), ("worker", 1, None)] + [
-    (_DRAWS.choice(KILLS), 0, 2 + _DRAWS.random() * 8) for _ in range(int(os.environ.get("MNIST_LAB_KILL_TRIALS", "0")))]
+KILL_TRIALS = [[("worker", 1, None), ("nanny", 2, None), ("machine", 3, None)]] + [
+    [(_DRAWS.choice(KILLS), 0, 2 + _DRAWS.random() * 8)] for _ in range(int(os.environ.get("MNIST_LAB_KILL_TRIALS", "0")))]
 
 
-@pytest.mark.parametrize("how, cells_before, delay", KILL_TRIALS)
-def test_a_real_cluster_losing_a_worker_finishes_the_sweep(serial, real_cluster, tmp_path, how, cells_before, delay):
+@pytest.mark.parametrize("kills", KILL_TRIALS, ids=lambda kills: "-".join(how for how, _, _ in kills))
+def test_a_real_cluster_losing_workers_finishes_the_sweep(serial, real_cluster, tmp_path, kills):
     path, expected = serial
-    victim = real_cluster.add_worker()
-    real_cluster.add_worker()
-    real_cluster.wait_for_workers(2)
+    victims = [real_cluster.add_worker() for _ in range(max(2, len(kills)))]
+    real_cluster.wait_for_workers(len(victims))
     results = tmp_path / "results"
     process = subprocess.Popen(sweep_command(path, results, "--scheduler", real_cluster.address, "--no-tensorboard"),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if delay is None:
-        wait_for(lambda: len(cell_files(results)) >= cells_before, process)
-    else:
-        time.sleep(delay)
-    alive = process.poll() is None
-    real_cluster.kill(victim, how)
+    for victim, (how, cells_before, delay) in zip(victims, kills):
+        if delay is None:
+            wait_for(lambda: len(cell_files(results)) >= cells_before, process)
+        else:
+            time.sleep(delay)
+        print(f"killed the {how} after {len(cell_files(results))} cells / {delay or 0:.1f} s: "
+              f"{'mid-sweep' if process.poll() is None else 'the sweep had ended'}")
+        real_cluster.kill(victim, how)
     out, err = process.communicate(timeout=300)
     assert process.returncode == 0, err
     assert "Sweep par: 6 cells trained, 0 skipped, 0 failed" in out
     assert table(results) == expected
     logs = [log.read_text() for log in tmp_path.glob("worker-*.log")]
     assert logs and not any("Failed to serialize" in log for log in logs)  # events travel as plain data
-    print(f"killed the {how} after {cells_before} cells / {delay or 0:.1f} s: "
-          f"{'mid-sweep' if alive else 'the sweep had ended'}, {len(cell_files(results))} cells")
 
 
 def test_a_worker_of_other_versions_joining_late_trains_nothing(serial, real_cluster, tmp_path):

@@ -151,13 +151,15 @@ def test_sigkill_mid_sweep_then_resume_gives_the_same_table(tmp_path):
     assert 1 <= finished < 6, "the kill should land mid-sweep"
     saved = sweep_folder(killed_results, "kill") / ".checkpoints"
     mid_trajectory = bool(list(saved.glob("*.checkpoint.npz")))
-    resumed = subprocess.run([*command, "--results", str(killed_results)], capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"{finished} of 6 cells already done, skipped" in resumed.stdout
-    assert ("Resuming 1 trajectory from checkpoints" in resumed.stdout) == mid_trajectory
+    # The resume and the uninterrupted sweep in the test's process (its imports are made already):
+    # what is tested is what the killed process left, not the process that reads it.
+    resumed = CliRunner().invoke(cli.main, [*command[3:], "--results", str(killed_results)])
+    assert resumed.exit_code == 0, resumed.output
+    assert f"{finished} of 6 cells already done, skipped" in resumed.output
+    assert ("Resuming 1 trajectory from checkpoints" in resumed.output) == mid_trajectory
     assert not saved.exists()
     clean_results = tmp_path / "clean"
-    subprocess.run([*command, "--results", str(clean_results)], check=True, capture_output=True)
+    assert CliRunner().invoke(cli.main, [*command[3:], "--results", str(clean_results)]).exit_code == 0
     assert _table(sweep_folder(killed_results, "kill")) == _table(sweep_folder(clean_results, "kill"))
 
 
@@ -293,8 +295,8 @@ def test_an_interrupted_sweep_keeps_only_whole_cells_and_resumes(tmp_path, signu
     finished = list(cells.glob("*.json"))
     assert 1 <= len(finished) < 6 and not list(cells.parent.rglob("*.tmp"))
     assert all(json.loads(cell.read_text())["key"] == cell.stem for cell in finished)
-    resumed = subprocess.run(command, capture_output=True, text=True)
-    assert resumed.returncode == 0 and f"{len(finished)} of 6 cells already done" in resumed.stdout
+    resumed = CliRunner().invoke(cli.main, command[3:])  # in the test's process, as above
+    assert resumed.exit_code == 0 and f"{len(finished)} of 6 cells already done" in resumed.output
 
 
 def test_kept_cells_made_with_other_versions_are_noted(tmp_path):
