@@ -27,7 +27,7 @@ import socket
 import statistics
 import threading
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,7 +69,8 @@ def storage_url(folder: Path, storage=None) -> str:
 
 
 def open_study(search, folder: Path, storage=None, *, create=True):
-    """The search's study (created on first use), with the heartbeat and the retry of dead trials."""
+    """The search's study (created on first use), with the heartbeat and the retry of dead trials;
+    with ``create=False``, KeyError where the storage holds no such study (and nothing is made)."""
     import warnings
 
     import optuna
@@ -88,23 +89,41 @@ def open_study(search, folder: Path, storage=None, *, create=True):
     kind = optuna.create_study if create else optuna.load_study
     arguments = {"direction": search.direction, "load_if_exists": True} if create else {}
     # Two processes making the same new database or study at once collide in its tables (seen:
-    # "UNIQUE constraint failed: alembic_version"): one at a time, here on this machine.
-    with _one_at_a_time(folder / STUDY_LOCK), warnings.catch_warnings():
+    # "UNIQUE constraint failed: alembic_version"): one at a time, here on this machine. Loading
+    # makes nothing, and writes no lock (a dry run writes nothing).
+    making = _one_at_a_time(folder / STUDY_LOCK) if create else nullcontext()
+    with making, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna calls its heartbeat "experimental"
         try:
-            backend = _made_once(lambda: _storage_class()(
-                url, engine_kwargs=options, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                heartbeat_stale_trial_callback=RetryWithinBudget(search)))
+            stored = create or _holds_studies(url, options)
+            if stored:
+                backend = _made_once(lambda: _storage_class()(
+                    url, engine_kwargs=options, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                    heartbeat_stale_trial_callback=RetryWithinBudget(search)))
         except Exception as error:  # noqa: BLE001 (SQLAlchemy's and the drivers' errors have no common base)
             if storage is None:
                 raise
             raise UsageError(f"--storage {printable(where, 200)}: {_storage_problem(error, storage)}") from None
+        if not stored:  # as Optuna's load_study says of a study it does not hold
+            raise KeyError(f"no study {search.name!r}: the database holds none yet")
         study = kind(study_name=search.name, storage=backend, sampler=seeded_sampler(search),
                      pruner=make_pruner(search.pruner), **arguments)
         if create and study.metric_names != [search.objective]:  # named in Optuna's figures and dashboard
             study.set_metric_names([search.objective])
         _one_search_per_study(study, search, where, create)
         return study
+
+
+def _holds_studies(url: str, options: dict) -> bool:
+    """Whether the database at ``url`` holds Optuna's tables: a look that makes nothing (Optuna's
+    storage makes its tables as it opens, which a dry run must not do to a shared database)."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url, **options)
+    try:
+        return sqlalchemy.inspect(engine).has_table("studies")
+    finally:
+        engine.dispose()
 
 
 def _storage_class():

@@ -14,6 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import sqlalchemy
 from click.testing import CliRunner
 
 from mnist_lab import cli
@@ -385,6 +386,14 @@ def test_machines_sharing_a_study_on_postgresql_add_trials_to_it(tmp_path, postg
     trained it."""
     path = search_file(tmp_path, name="machines", extra="trials: 4\npruner: none\n")
     machines = [tmp_path / "a", tmp_path / "b"]
+    # A dry run looks and makes nothing, not even Optuna's tables in the new database.
+    dry = CliRunner().invoke(cli.main, ["search", str(path), "--results", str(machines[0]), "--storage", postgres,
+                                        "--dry-run"])
+    assert dry.exit_code == 0 and "0 finished in the study so far" in dry.output, dry.output
+    engine = sqlalchemy.create_engine(postgres)
+    assert sqlalchemy.inspect(engine).get_table_names() == []
+    engine.dispose()
+    assert not machines[0].exists()
     search_beside(path, machines, postgres)
     study = open_study(load_search(path), store.search_folder(machines[0], "machines"), postgres, create=False)
     finished = [trial for trial in study.trials if trial.state.name == "COMPLETE"]
