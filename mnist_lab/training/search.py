@@ -51,6 +51,9 @@ STUDY_LOCK = ".study.lock"  # held while a process opens or creates the study
 HEARTBEAT_SECONDS, GRACE_SECONDS = 20, 60
 FAILURES_IN_A_ROW = 10  # failed trials, none finished between them, that end a search run
 STORAGE_WAIT_SECONDS = 60  # how long a process waits for another's write to the study
+# How long a database server may take to answer a new connection: one that takes it and never
+# answers held a process for 130 s (psycopg's own limit) before its error. A URL's own wins.
+CONNECT_SECONDS = 15
 # PostgreSQL's "duplicate table" and "duplicate object": another machine made them a moment before.
 DUPLICATE_OBJECT_STATES = ("42P07", "42710")
 
@@ -85,7 +88,7 @@ def open_study(search, folder: Path, storage=None, *, create=True):
     # SQLite waits for another process's write; a server's pooled connections are checked before use
     # (one left over from before a restart of the database would fail the first query).
     options = ({"connect_args": {"timeout": STORAGE_WAIT_SECONDS}} if url.startswith("sqlite")
-               else {"pool_pre_ping": True})
+               else {"pool_pre_ping": True, "connect_args": _connect_timeout(url)})
     kind = optuna.create_study if create else optuna.load_study
     arguments = {"direction": search.direction, "load_if_exists": True} if create else {}
     # Two processes making the same new database or study at once collide in its tables (seen:
@@ -112,6 +115,15 @@ def open_study(search, folder: Path, storage=None, *, create=True):
             study.set_metric_names([search.objective])
         _one_search_per_study(study, search, where, create)
         return study
+
+
+def _connect_timeout(url: str) -> dict:
+    """The drivers' own connect_timeout (libpq's, PyMySQL's and mysqlclient's name) for a server,
+    CONNECT_SECONDS unless the URL sets it; none for a dialect whose driver may not take it."""
+    dialect = url.split(":", 1)[0].split("+", 1)[0]
+    if dialect not in ("postgresql", "mysql") or "connect_timeout=" in url:
+        return {}
+    return {"connect_timeout": CONNECT_SECONDS}
 
 
 def _holds_studies(url: str, options: dict) -> bool:
@@ -280,6 +292,10 @@ def _storage_problem(error: Exception, url: str) -> str:
         spelling = " (PostgreSQL's is postgresql://)" if url.startswith("postgres://") else ""
         return (f"not a storage URL Optuna can open ({_reason(error, url)}){spelling}; expected a database URL "
                 f"such as postgresql://user@host/db or sqlite:///path")
+    if re.search(r"timeout expired|timed out", str(error)):
+        limit = re.search(r"connect_timeout=(\d+)", url)
+        return (f"the database server did not answer within {limit[1] if limit else CONNECT_SECONDS} s "
+                f"(connect_timeout; {_reason(error, url)})")
     return f"the study's database cannot be opened ({_reason(error, url)})"
 
 

@@ -119,6 +119,26 @@ def test_a_storage_optuna_cannot_open_is_bad_input(tmp_path, url, shown, expecte
     assert ("(PostgreSQL's is postgresql://)" in result.output) == url.startswith("postgres://")
 
 
+@pytest.mark.parametrize("query", ["", "?connect_timeout=1"])
+def test_a_database_server_that_never_answers_is_given_up_after_the_connect_timeout(tmp_path, monkeypatch, query):
+    """The driver's own limit was 130 s; the tool's (here 1 s for 15: its mechanism is tested) or
+    the URL's own connect_timeout, which wins."""
+    import socket
+
+    from mnist_lab.training import search
+
+    monkeypatch.setattr(search, "CONNECT_SECONDS", 1 if not query else 600)
+    path = write_config(tmp_path, "config: logreg\n" + SPACE, name="look.yaml")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # takes connections and never says a word
+        url = f"postgresql://me:s3cr@127.0.0.1:{silent.getsockname()[1]}/db{query}"
+        result = CliRunner().invoke(cli.main, ["search", str(path), "--results", str(tmp_path), "--storage", url])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"Error: --storage {url.replace('s3cr', '***')}: the database server did not "
+                                    "answer within 1 s (connect_timeout; ")
+
+
 @pytest.mark.parametrize("options, expected", [
     (["--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"], "--workers and --scheduler exclude each other"),
     (["--threads-per-worker", "2"], "--threads-per-worker needs --workers or --scheduler")])
