@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mnist_lab.core.config import to_yaml, with_values
 from mnist_lab.core.describe import trial_value
+from mnist_lab.core.errors import printable
 from mnist_lab.core.files import atomic_write_text, csv_text
 from mnist_lab.results import store
 
@@ -134,6 +135,8 @@ def markdown(rows, study, search) -> str:
         accuracy = f"{row['validation_accuracy']:.2%}" if row["validation_accuracy"] != "" else ""
         loss = f"{row['validation_loss']:.4f}" if row["validation_loss"] != "" else ""
         state = row["state"] + (f", on trial {row['passed_by']}'s way" if row["passed_by"] != "" else "")
+        if row["error"]:  # why it failed, which trial runs it again (bounded, escaped, no | to split the row)
+            state += ": " + printable(row["error"], 200).replace("|", "\\|")
         lines.append(f"| {row['number']} | {state} | "
                      + " | ".join(trial_value(row[parameter.field]) for parameter in search.parameters)
                      + f" | {accuracy} | {loss} | {row['epochs_reported']} |")

@@ -188,6 +188,8 @@ def test_a_trial_stopped_twice_names_each_retry_in_the_table(searched, tmp_path)
     assert errors[first] == f"its process ended (killed or interrupted); run again as trial {second}"
     assert errors[second] == f"its process ended (killed or interrupted); run again as trial {waiting}"
     assert errors[waiting] == f"runs trial {second}'s fields again"
+    assert (f"| {first} | fail: its process ended (killed or interrupted); run again as trial {second} |"
+            in (folder / "trials.md").read_text())
 
 
 def test_a_trial_already_in_the_store_is_answered_not_trained(tmp_path, searched, mnist):
