@@ -63,11 +63,11 @@ def trial_rows(study, search) -> list[dict]:
                                                               "test_accuracy", "test_loss", "seconds")},
                "epochs_reported": len(trial.intermediate_values),
                "cells": " ".join(attrs.get("cells", ())),
-               "host": attrs.get("host", ""),
+               "host": printable(attrs.get("host", ""), 100),
                "answered_by": " ".join(value for name, value in sorted(attrs.items())
                                        if name.startswith("answered_by_")),
                "passed_by": attrs.get("passed_by", ""),
-               "error": _error(trial, runs_again.get(trial.number))}
+               "error": printable(_error(trial, runs_again.get(trial.number)), 200)}  # (a shared study's text)
         rows.append(row)
     return rows
 
@@ -135,8 +135,8 @@ def markdown(rows, study, search) -> str:
         accuracy = f"{row['validation_accuracy']:.2%}" if row["validation_accuracy"] != "" else ""
         loss = f"{row['validation_loss']:.4f}" if row["validation_loss"] != "" else ""
         state = row["state"] + (f", on trial {row['passed_by']}'s way" if row["passed_by"] != "" else "")
-        if row["error"]:  # why it failed, which trial runs it again (bounded, escaped, no | to split the row)
-            state += ": " + printable(row["error"], 200).replace("|", "\\|")
+        if row["error"]:  # why it failed, which trial runs it again (no | to split the row)
+            state += ": " + row["error"].replace("|", "\\|")
         lines.append(f"| {row['number']} | {state} | "
                      + " | ".join(trial_value(row[parameter.field]) for parameter in search.parameters)
                      + f" | {accuracy} | {loss} | {row['epochs_reported']} |")

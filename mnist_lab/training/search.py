@@ -118,10 +118,10 @@ def open_study(search, folder: Path, storage=None, *, create=True):
 
 
 def _connect_timeout(url: str) -> dict:
-    """The drivers' own connect_timeout (libpq's, PyMySQL's and mysqlclient's name) for a server,
-    CONNECT_SECONDS unless the URL sets it; none for a dialect whose driver may not take it."""
-    dialect = url.split(":", 1)[0].split("+", 1)[0]
-    if dialect not in ("postgresql", "mysql") or "connect_timeout=" in url:
+    """libpq's connect_timeout for a PostgreSQL server, CONNECT_SECONDS unless the URL sets it.
+    (Not for MySQL: its drivers' connect_timeout bounds the TCP connection only, and a server that
+    takes it and never answers still holds the process.)"""
+    if url.split(":", 1)[0].split("+", 1)[0] != "postgresql" or "connect_timeout=" in url:
         return {}
     return {"connect_timeout": CONNECT_SECONDS}
 
@@ -284,7 +284,8 @@ def _storage_problem(error: Exception, url: str) -> str:
     """What is wrong with a --storage Optuna could not open, in one line (no password in it)."""
     import sqlalchemy.exc
 
-    missing = error.__cause__ if isinstance(error, ImportError) else None
+    # (Optuna's storage wraps the driver's ImportError; SQLAlchemy's engine alone raises it as it is.)
+    missing = error.__cause__ if isinstance(error, ImportError) and error.__cause__ is not None else error
     if isinstance(missing, ModuleNotFoundError):  # SQLAlchemy names the driver its URL's dialect wants
         install = "; pip install 'psycopg[binary]'" if str(missing.name).startswith("psycopg") else ""
         return f"the database driver for this URL is not installed (no module {printable(missing.name, 80)}){install}"
@@ -506,7 +507,9 @@ def retry_stopped_trials(study, folder: Path, search) -> tuple[int, int]:
         lock = folder / store.RUNNING_FOLDER / lock_name(trial.number)
         if lock.exists() and lock_holder(lock) is None:
             try:
-                storage.set_trial_user_attr(trial._trial_id, "stopped", "its process ended (killed or interrupted)")
+                # What its process said as it was interrupted, else what its free lock tells.
+                why = trial.user_attrs.get("stopped") or "its process ended (killed or interrupted)"
+                storage.set_trial_user_attr(trial._trial_id, "stopped", why)
                 storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
             except optuna.exceptions.UpdateFinishedTrialError:  # another machine's heartbeat check came first
                 pass

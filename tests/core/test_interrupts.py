@@ -1,6 +1,7 @@
 import csv
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -220,6 +221,12 @@ def test_a_signal_at_a_random_moment_is_never_lost(tmp_path, name):
     assert resumed.exit_code == 0, resumed.output
     assert "starting over" not in resumed.output  # what the stopped process saved is resumed, not retrained
     assert COMMANDS[name][1](folder / "results") == expected
+    if name == "search":  # a trial the signal stopped says so ("interrupted" where its process could say it
+        # before leaving; inside training it leaves at once, and its free lock tells), and names its retry
+        with open(folder / "results" / "searches" / "sig" / "trials.csv") as stream:
+            stopped = [row["error"] for row in csv.DictReader(stream) if row["state"] == "fail"]
+        assert all(re.fullmatch(r"(interrupted|its process ended \(killed or interrupted\)); run again as trial \d+",
+                                error) for error in stopped), stopped
     print(name, "signal, delay and exit code of each trial:", outcomes)
 
 

@@ -117,6 +117,10 @@ def test_a_storage_optuna_cannot_open_is_bad_input(tmp_path, url, shown, expecte
     assert result.output.startswith(f"Error: --storage {shown}: {expected}") and len(result.output.splitlines()) == 1
     assert "s3cr" not in result.output and "t#x" not in result.output
     assert ("(PostgreSQL's is postgresql://)" in result.output) == url.startswith("postgres://")
+    dry = CliRunner().invoke(cli.main, ["search", str(path), "--results", str(tmp_path / "results"),
+                                        "--storage", url, "--dry-run"])
+    # A dry run (which only looks) says the same, after the space it describes.
+    assert dry.exit_code == 2 and dry.output.splitlines()[-1] == result.output.rstrip("\n")
 
 
 @pytest.mark.parametrize("query", ["", "?connect_timeout=1"])
