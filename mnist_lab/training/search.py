@@ -716,7 +716,8 @@ class Objective:
         the store lacks: the trajectory writes their records as it passes them."""
         missing = [stage for stage in on_the_way if store.find_result(self.results_dir, stage.experiment) is None]
         group = next(group for group in trajectories([*missing, cell]) if cell in group)
-        saved = SweepCheckpoints(self.folder, Sweep(self.search.name, tuple(group)), [group], False, self.output.log)
+        saved = SweepCheckpoints(self.folder, Sweep(self.search.name, tuple(group)), [group], False,
+                                 self.output.notice)
         done = saved.done_history(group)
         if done:
             self.bar.note(f"trial {trial.number}: resuming after epoch {len(done)} from its checkpoint")

@@ -43,7 +43,7 @@ def run_sweep(sweep: Sweep, results_dir="results", *, force=False, output=Output
     folder = store.sweep_folder(results_dir, sweep.name)
     with store.sweep_lock(folder):
         store.remove_temporaries(folder)
-        cells = store.rekey_cells(folder, store.read_cells(folder, log))
+        cells = store.rekey_cells(folder, store.read_cells(folder, output.notice))  # damaged: read even with -q
         todo = pending_cells(sweep, cells.records, force)
         for cell in todo if event_logs else ():  # a file in a log's place would fail its trajectory on every run
             store.check_writable(SweepListener.log_folder_of(folder, cell), "--results")
@@ -53,7 +53,7 @@ def run_sweep(sweep: Sweep, results_dir="results", *, force=False, output=Output
             by_experiment = {key_hash(key): record for key, record in cells.records.items()}
             _note_versions([by_experiment[cell.experiment] for cell in sweep.cells if cell not in todo], log)
         groups = trajectories(todo)
-        saved = SweepCheckpoints(folder, sweep, groups, force, log)
+        saved = SweepCheckpoints(folder, sweep, groups, force, output.notice)
         done_epochs = [saved.done_epochs(group) for group in groups]
         resumed = [epochs for epochs in done_epochs if epochs]
         if resumed:
