@@ -88,13 +88,13 @@ def open_study(search, folder: Path, storage=None, *, create=True):
     # SQLite waits for another process's write; a server's pooled connections are checked before use
     # (one left over from before a restart of the database would fail the first query).
     options = ({"connect_args": {"timeout": STORAGE_WAIT_SECONDS}} if url.startswith("sqlite")
-               else {"pool_pre_ping": True, "connect_args": _connect_timeout(url)})
+               else {"pool_pre_ping": True, "connect_args": _connect_arguments(url)})
     kind = optuna.create_study if create else optuna.load_study
     arguments = {"direction": search.direction, "load_if_exists": True} if create else {}
     # Two processes making the same new database or study at once collide in its tables (seen:
     # "UNIQUE constraint failed: alembic_version"): one at a time, here on this machine. Loading
-    # makes nothing, and writes no lock (a dry run writes nothing).
-    making = _one_at_a_time(folder / STUDY_LOCK) if create else nullcontext()
+    # makes no table, and makes no folder for its lock (a dry run writes nothing).
+    making = _one_at_a_time(folder / STUDY_LOCK) if create or folder.is_dir() else nullcontext()
     with making, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna calls its heartbeat "experimental"
         try:
@@ -102,7 +102,7 @@ def open_study(search, folder: Path, storage=None, *, create=True):
             if stored:
                 backend = _made_once(lambda: _storage_class()(
                     url, engine_kwargs=options, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                    heartbeat_stale_trial_callback=RetryWithinBudget(search)))
+                    heartbeat_stale_trial_callback=RetryWithinBudget(search), skip_table_creation=not create))
         except Exception as error:  # noqa: BLE001 (SQLAlchemy's and the drivers' errors have no common base)
             if storage is None:
                 raise
@@ -117,20 +117,31 @@ def open_study(search, folder: Path, storage=None, *, create=True):
         return study
 
 
-def _connect_timeout(url: str) -> dict:
-    """libpq's connect_timeout for a PostgreSQL server, CONNECT_SECONDS unless the URL sets it.
-    (Not for MySQL: its drivers' connect_timeout bounds the TCP connection only, and a server that
-    takes it and never answers still holds the process.)"""
-    if url.split(":", 1)[0].split("+", 1)[0] != "postgresql" or "connect_timeout=" in url:
-        return {}
-    return {"connect_timeout": CONNECT_SECONDS}
+def _connect_limit(url: str) -> int | None:
+    """The seconds a PostgreSQL server may take to answer a new connection (libpq's
+    connect_timeout): the URL's own, else CONNECT_SECONDS. None for other databases (MySQL's
+    drivers' connect_timeout bounds the TCP connection only: a server that takes it and never
+    answers still holds the process)."""
+    if url.split(":", 1)[0].split("+", 1)[0] != "postgresql":
+        return None
+    own = re.search(r"[?&]connect_timeout=(\d+)", url)
+    return int(own[1]) if own else CONNECT_SECONDS
+
+
+def _connect_arguments(url: str) -> dict:
+    limit = _connect_limit(url)
+    return {} if limit is None else {"connect_timeout": limit}
 
 
 def _holds_studies(url: str, options: dict) -> bool:
     """Whether the database at ``url`` holds Optuna's tables: a look that makes nothing (Optuna's
-    storage makes its tables as it opens, which a dry run must not do to a shared database)."""
+    storage makes its tables as it opens, which a dry run must not do to a shared database; and
+    SQLite makes the file it is asked to connect to)."""
     import sqlalchemy
 
+    database = sqlalchemy.engine.make_url(url)
+    if database.get_backend_name() == "sqlite" and not Path(database.database or "").is_file():
+        return False
     engine = sqlalchemy.create_engine(url, **options)
     try:
         return sqlalchemy.inspect(engine).has_table("studies")
@@ -293,10 +304,9 @@ def _storage_problem(error: Exception, url: str) -> str:
         spelling = " (PostgreSQL's is postgresql://)" if url.startswith("postgres://") else ""
         return (f"not a storage URL Optuna can open ({_reason(error, url)}){spelling}; expected a database URL "
                 f"such as postgresql://user@host/db or sqlite:///path")
-    if re.search(r"timeout expired|timed out", str(error)):
-        limit = re.search(r"connect_timeout=(\d+)", url)
-        return (f"the database server did not answer within {limit[1] if limit else CONNECT_SECONDS} s "
-                f"(connect_timeout; {_reason(error, url)})")
+    limit = _connect_limit(url)
+    if limit is not None and "timeout expired" in str(error):  # libpq's words
+        return f"the database server did not answer within {limit} s (connect_timeout; {_reason(error, url)})"
     return f"the study's database cannot be opened ({_reason(error, url)})"
 
 

@@ -223,6 +223,7 @@ def test_a_signal_at_a_random_moment_is_never_lost(tmp_path, name):
     assert COMMANDS[name][1](folder / "results") == expected
     if name == "search":  # a trial the signal stopped says so ("interrupted" where its process could say it
         # before leaving; inside training it leaves at once, and its free lock tells), and names its retry
+        # (none where the signal came between trials)
         with open(folder / "results" / "searches" / "sig" / "trials.csv") as stream:
             stopped = [row["error"] for row in csv.DictReader(stream) if row["state"] == "fail"]
         assert all(re.fullmatch(r"(interrupted|its process ended \(killed or interrupted\)); run again as trial \d+",

@@ -93,6 +93,11 @@ def test_dry_run_shows_the_space_the_budget_and_an_estimate(tmp_path):
     assert "Estimated time (pruned trials take less):" in result.output
     assert "6,000 held-out training images" in result.output
     assert not (tmp_path / "results").exists()
+    # Nor does it make the SQLite file a --storage URL names (connecting to one makes it).
+    named = CliRunner().invoke(cli.main, ["search", str(path), "--results", str(tmp_path / "results"), "--dry-run",
+                                          "--storage", f"sqlite:///{tmp_path / 'new.db'}"])
+    assert named.exit_code == 0 and "0 finished in the study so far" in named.output, named.output
+    assert not (tmp_path / "new.db").exists() and not (tmp_path / "results").exists()
 
 
 @pytest.mark.parametrize("url, shown, expected", [
