@@ -91,30 +91,40 @@ def open_study(search, folder: Path, storage=None, *, create=True):
                else {"pool_pre_ping": True, "connect_args": _connect_arguments(url)})
     kind = optuna.create_study if create else optuna.load_study
     arguments = {"direction": search.direction, "load_if_exists": True} if create else {}
+    # A look first, which makes nothing: a storage that cannot be opened fails before anything is
+    # written (the search's folder, its lock), and loading a study needs its tables.
+    with _storage_opening(storage, where):
+        stored = _holds_studies(url, options)
+    if not (create or stored):  # as Optuna's load_study says of a study it does not hold
+        raise KeyError(f"no study {search.name!r}: the database holds none yet")
     # Two processes making the same new database or study at once collide in its tables (seen:
     # "UNIQUE constraint failed: alembic_version"): one at a time, here on this machine. Loading
     # makes no table, and makes no folder for its lock (a dry run writes nothing).
     making = _one_at_a_time(folder / STUDY_LOCK) if create or folder.is_dir() else nullcontext()
     with making, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna calls its heartbeat "experimental"
-        try:
-            stored = create or _holds_studies(url, options)
-            if stored:
-                backend = _made_once(lambda: _storage_class()(
-                    url, engine_kwargs=options, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                    heartbeat_stale_trial_callback=RetryWithinBudget(search), skip_table_creation=not create))
-        except Exception as error:  # noqa: BLE001 (SQLAlchemy's and the drivers' errors have no common base)
-            if storage is None:
-                raise
-            raise UsageError(f"--storage {printable(where, 200)}: {_storage_problem(error, storage)}") from None
-        if not stored:  # as Optuna's load_study says of a study it does not hold
-            raise KeyError(f"no study {search.name!r}: the database holds none yet")
+        with _storage_opening(storage, where):
+            backend = _made_once(lambda: _storage_class()(
+                url, engine_kwargs=options, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                heartbeat_stale_trial_callback=RetryWithinBudget(search), skip_table_creation=not create))
         study = kind(study_name=search.name, storage=backend, sampler=seeded_sampler(search),
                      pruner=make_pruner(search.pruner), **arguments)
         if create and study.metric_names != [search.objective]:  # named in Optuna's figures and dashboard
             study.set_metric_names([search.objective])
         _one_search_per_study(study, search, where, create)
         return study
+
+
+@contextmanager
+def _storage_opening(storage, where: str):
+    """Where --storage is opened: its errors become one UsageError line (those of the default
+    SQLite file in the search's folder stay what they are)."""
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001 (SQLAlchemy's and the drivers' errors have no common base)
+        if storage is None:
+            raise
+        raise UsageError(f"--storage {printable(where, 200)}: {_storage_problem(error, storage)}") from None
 
 
 def _connect_limit(url: str) -> int | None:
@@ -414,9 +424,9 @@ def run_search(search, results_dir="results", *, storage=None, output=Output(), 
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # mnist-lab says what happens, once
     folder = store.search_folder(results_dir, search.name)
+    study = open_study(search, folder, storage)  # (first: a storage it cannot open leaves no folder)
     (folder / store.RUNNING_FOLDER).mkdir(parents=True, exist_ok=True)
     store.remove_temporaries(folder)
-    study = open_study(search, folder, storage)
     with _study_answering(storage, folder), _one_at_a_time(folder / STUDY_LOCK):  # one process here at a time
         retried, kept = retry_stopped_trials(study, folder, search)
         remove_unneeded_checkpoints(study, search, folder)

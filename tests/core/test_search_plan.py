@@ -122,6 +122,7 @@ def test_a_storage_optuna_cannot_open_is_bad_input(tmp_path, url, shown, expecte
     assert result.output.startswith(f"Error: --storage {shown}: {expected}") and len(result.output.splitlines()) == 1
     assert "s3cr" not in result.output and "t#x" not in result.output
     assert ("(PostgreSQL's is postgresql://)" in result.output) == url.startswith("postgres://")
+    assert not (tmp_path / "results").exists()  # nothing written: no search folder, no lock
     dry = CliRunner().invoke(cli.main, ["search", str(path), "--results", str(tmp_path / "results"),
                                         "--storage", url, "--dry-run"])
     # A dry run (which only looks) says the same, after the space it describes.
