@@ -16,7 +16,10 @@ pointer", exit -6, before any clean-up), and there is nothing to clean up:
 results are written after training, or atomically. So inside training the
 process says it was interrupted and leaves at once, with the same exit code;
 and so it does inside an import: an exception raised while TensorFlow loads
-its native modules crashed the interpreter (exit -11, seen).
+its native modules crashed the interpreter (exit -11, seen). The writes at an
+epoch's end hold a signal back until they are done; writes that do not end (a
+study's database that stopped answering mid-call) are said to wait, and a
+second signal leaves at once.
 """
 
 from __future__ import annotations
@@ -142,12 +145,48 @@ def deferred():
         yield
         return
     received = []
+    waiting, slow = _timer(DEFERRAL_NOTICE_SECONDS, _say_still_finishing), _timer(SLOW_WRITES_SECONDS, _say_slow)
+
+    def note(number, frame):
+        # A block that does not end (a study's database that stopped answering mid-call, seen:
+        # Ctrl-C was held back for good) is not waited for twice: a second signal leaves at once.
+        # Its writes are atomic: at most a temporary file, which the next run removes.
+        if received:
+            _leave(number)
+        received.append(number)
+        waiting.start()
+
+    slow.start()
     try:
-        with _handled_by(lambda number, frame: received.append(number)):
+        with _handled_by(note):
             yield
     finally:
+        waiting.cancel()
+        slow.cancel()
         if received:  # now to the handler that was there before, at once
             signal.raise_signal(received[0])
+
+
+# The writes held back for take milliseconds: a signal waiting longer is said to wait, and
+# writes that take far longer are said not to end (never a silent hang).
+DEFERRAL_NOTICE_SECONDS, SLOW_WRITES_SECONDS = 5, 60
+_WRITES = "this epoch's writes (its cells, its checkpoint, the study's database)"
+
+
+def _timer(seconds: float, say) -> threading.Timer:
+    timer = threading.Timer(seconds, say)
+    timer.daemon = True
+    return timer
+
+
+def _say_still_finishing():
+    print(f"Still finishing {_WRITES} before stopping; press Ctrl-C again to leave at once", file=sys.stderr,
+          flush=True)
+
+
+def _say_slow():
+    print(f"Waiting: {_WRITES} have not ended after {SLOW_WRITES_SECONDS:g} s (a database that stopped "
+          f"answering?); Ctrl-C twice leaves", file=sys.stderr, flush=True)
 
 
 @contextmanager

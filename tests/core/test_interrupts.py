@@ -67,6 +67,32 @@ def test_a_write_inside_a_fit_finishes_before_the_signal_ends_the_process(name, 
     assert result.stderr.strip().endswith("nothing half-written was kept; the same command resumes.")
 
 
+STUCK = """
+import signal, sys, time
+from mnist_lab.core import interrupts
+interrupts.install()
+interrupts.SLOW_WRITES_SECONDS, interrupts.DEFERRAL_NOTICE_SECONDS = 0.2, 0.2  # (60 s, 5 s: a write takes ms)
+with interrupts.deferred():
+    print("writing", flush=True)
+    for _ in range(600):  # a write that never ends, as a call to a database that stopped answering
+        time.sleep(0.05)
+print("went on", flush=True)
+"""
+
+
+def test_a_second_signal_leaves_a_held_back_write_that_does_not_end():
+    process = subprocess.Popen([sys.executable, "-c", STUCK], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, preexec_fn=default_sigint)
+    assert process.stdout.readline() == "writing\n"
+    assert process.stderr.readline().startswith("Waiting: this epoch's writes (")  # never a silent hang
+    process.send_signal(signal.SIGINT)
+    assert process.stderr.readline().startswith("Still finishing this epoch's writes")  # nor a silent wait
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 143 and "went on" not in out
+    assert err.strip() == "Terminated; nothing half-written was kept; the same command resumes."
+
+
 @pytest.mark.parametrize("name, code", [("SIGINT", 130), ("SIGTERM", 143)])
 def test_elsewhere_an_exception_lets_clean_up_run(name, code):
     result = subprocess.run([sys.executable, "-c", PROGRAM, "outside", name], capture_output=True, text=True,
