@@ -97,6 +97,21 @@ def small_config(tmp_path):
     return make
 
 
+def in_this_process(command: list, *more):
+    """``command`` (``python -m mnist_lab …``, as a test starts it in a process of its own) with
+    ``more`` arguments, run in the test's process (its imports are made already), where that process
+    is not what is tested: a reference run, or a resume of what a stopped process left. Its result,
+    once checked to have succeeded."""
+    from click.testing import CliRunner
+
+    from mnist_lab import cli
+
+    assert command[:3] == [sys.executable, "-m", "mnist_lab"], command[:3]
+    result = CliRunner().invoke(cli.main, [*map(str, command[3:]), *map(str, more)])
+    assert result.exit_code == 0, result.output
+    return result
+
+
 def default_sigint():
     """``preexec_fn`` of a process a test interrupts: a shell that runs the suite in the background
     makes its children ignore SIGINT; Ctrl-C must reach the tool as it does in a terminal."""

@@ -9,11 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from mnist_lab import cli
-
-from conftest import ROOT, default_sigint, without_timings
+from conftest import ROOT, default_sigint, in_this_process, without_timings
 
 PROGRAM = """
 import os, signal, sys, time
@@ -243,8 +240,7 @@ def test_a_signal_at_a_random_moment_is_never_lost(tmp_path, name):
         assert half_written(folder / "results") == []
     assert any(isinstance(outcome[2], int) for outcome in outcomes), outcomes
     # The same command resumes (here, in the test's process: its imports are made already).
-    resumed = CliRunner().invoke(cli.main, command_line(name, folder)[3:])
-    assert resumed.exit_code == 0, resumed.output
+    resumed = in_this_process(command_line(name, folder))
     assert "starting over" not in resumed.output  # what the stopped process saved is resumed, not retrained
     assert COMMANDS[name][1](folder / "results") == expected
     if name == "search":  # a trial the signal stopped says so ("interrupted" where its process could say it

@@ -17,7 +17,7 @@ from mnist_lab import cli
 from mnist_lab.training.estimates import plan_seconds
 from mnist_lab.training.executors import ClusterSpec
 
-from conftest import ROOT, default_sigint, without_timings, write_config
+from conftest import ROOT, default_sigint, in_this_process, without_timings, write_config
 from dask_processes import DASK_BIN, KILLS, RealCluster
 
 SLICE = ["--set", "data.train_limit=2000", "--set", "data.test_limit=300"]
@@ -47,14 +47,6 @@ def serial(tmp_path_factory):
     path = grid(folder)
     in_this_process(sweep_command(path, folder / "results"))
     return path, table(folder / "results")
-
-
-def in_this_process(command):
-    """A command line of `sweep_command` run in the test's process (its imports are made already),
-    where the process is not what is tested: a reference, or a resume of what another one left."""
-    result = CliRunner().invoke(cli.main, command[3:])
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def descendants_alive(pids, grace=10):

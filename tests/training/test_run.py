@@ -22,7 +22,7 @@ from mnist_lab.training.numpy_engine import NumpyModel
 from mnist_lab.training.run import train
 from mnist_lab.core.output import Output, silent
 
-from conftest import ROOT
+from conftest import ROOT, in_this_process
 
 RUN_FILES = {"config.yaml", "model.keras", "history.csv", "metrics.json", "summary.txt",
              "learning_curves.png", "confusion_matrix.png"}
@@ -205,12 +205,7 @@ def test_a_training_killed_mid_epoch_resumes_to_the_same_bits(tmp_path):
     assert process.wait() == -signal.SIGKILL
     assert not list((killed / "runs").glob("mlp-*")), "the kill should land mid-training"
     # Resumed in the test's process (its imports are made already): what the kill left is tested.
-    from click.testing import CliRunner
-
-    from mnist_lab import cli
-
-    resumed = CliRunner().invoke(cli.main, [*command[3:], "--results", str(killed)])
-    assert resumed.exit_code == 0, resumed.output
+    resumed = in_this_process(command, "--results", killed)
     assert "Resuming after epoch " in resumed.output and " of 3 (checkpoint " in resumed.output
     assert not saved.exists()  # removed once the run is published
     clean = tmp_path / "clean"

@@ -30,7 +30,7 @@ from mnist_lab.training.run import train
 from mnist_lab.training.search import SearchOutcome, finished_trials, lock_name, open_study, run_search
 from mnist_lab.training.sweep import SweepCheckpoints
 
-from conftest import other_cpu_kernels, without_timings, write_config
+from conftest import in_this_process, other_cpu_kernels, without_timings, write_config
 from dask_processes import RealCluster
 from postgres_server import PostgresServer
 
@@ -247,9 +247,7 @@ def test_sigkill_mid_trial_then_resume_gives_the_study_of_an_uninterrupted_searc
     process.send_signal(signal.SIGKILL)
     assert process.wait() == -signal.SIGKILL
     # Resumed in the test's process (its imports are made already): what the kill left is tested.
-    resumed = CliRunner().invoke(cli.main, [*command[3:], "--results", str(killed)])
-    assert resumed.exit_code == 0, resumed.output
-    assert "Resuming 1 trial stopped by a kill" in resumed.output
+    assert "Resuming 1 trial stopped by a kill" in in_this_process(command, "--results", killed).output
     search = load_search(path)
     whole = run_search(search, tmp_path / "whole", output=QUIET, event_logs=False).study
     study = open_study(search, folder, create=False)

@@ -24,7 +24,7 @@ from mnist_lab.training.run import train
 from mnist_lab.core.output import Output, silent
 from mnist_lab.analysis.sweep_tables import write_sweep_report
 
-from conftest import ROOT, default_sigint, without_timings, write_config
+from conftest import ROOT, default_sigint, in_this_process, without_timings, write_config
 
 QUICK = ("data.train_limit=1000", "data.test_limit=200")
 QUICK_OPTIONS = [option for override in QUICK for option in ("--set", override)]
@@ -153,13 +153,12 @@ def test_sigkill_mid_sweep_then_resume_gives_the_same_table(tmp_path):
     mid_trajectory = bool(list(saved.glob("*.checkpoint.npz")))
     # The resume and the uninterrupted sweep in the test's process (its imports are made already):
     # what is tested is what the killed process left, not the process that reads it.
-    resumed = CliRunner().invoke(cli.main, [*command[3:], "--results", str(killed_results)])
-    assert resumed.exit_code == 0, resumed.output
+    resumed = in_this_process(command, "--results", killed_results)
     assert f"{finished} of 6 cells already done, skipped" in resumed.output
     assert ("Resuming 1 trajectory from checkpoints" in resumed.output) == mid_trajectory
     assert not saved.exists()
     clean_results = tmp_path / "clean"
-    assert CliRunner().invoke(cli.main, [*command[3:], "--results", str(clean_results)]).exit_code == 0
+    in_this_process(command, "--results", clean_results)
     assert _table(sweep_folder(killed_results, "kill")) == _table(sweep_folder(clean_results, "kill"))
 
 
@@ -295,8 +294,7 @@ def test_an_interrupted_sweep_keeps_only_whole_cells_and_resumes(tmp_path, signu
     finished = list(cells.glob("*.json"))
     assert 1 <= len(finished) < 6 and not list(cells.parent.rglob("*.tmp"))
     assert all(json.loads(cell.read_text())["key"] == cell.stem for cell in finished)
-    resumed = CliRunner().invoke(cli.main, command[3:])  # in the test's process, as above
-    assert resumed.exit_code == 0 and f"{len(finished)} of 6 cells already done" in resumed.output
+    assert f"{len(finished)} of 6 cells already done" in in_this_process(command).output
 
 
 def test_kept_cells_made_with_other_versions_are_noted(tmp_path):
