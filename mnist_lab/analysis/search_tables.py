@@ -53,7 +53,7 @@ def trial_rows(study, search) -> list[dict]:
     from optuna.trial import TrialState
 
     rows, trials = [], study.get_trials(deepcopy=False)
-    runs_again = {_runs_again(trial): trial.number for trial in trials if _runs_again(trial) is not None}
+    runs_again = {again: trial.number for trial in trials if (again := _runs_again(trial)) is not None}
     for trial in trials:
         attrs = trial.user_attrs
         row = {"number": trial.number, "state": trial.state.name.lower(),
