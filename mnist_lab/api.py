@@ -11,8 +11,9 @@
     api.predict(result.folder, ["my-seven.png"])
 
 Each function calls what the command of the same name calls (commands/ and the layers under
-it), so an experiment has the same identity, results folder, resume and checks whether it was
-started here or in a terminal. Where the command line prints ``Error:`` and exits 2, these
+it), and sets the process up as the command line does (its backend, TensorFlow's oneDNN
+kernels), so an experiment has the same identity, results folder, resume and checks whether it
+was started here or in a terminal. Where the command line prints ``Error:`` and exits 2, these
 raise the same message as an exception (``mnist_lab.core.errors.UsageError``, a ValueError, or
 its ``ConfigError``). Progress goes to the notebook's output: Keras's bar for a training,
 tqdm's text bar for a sweep (Jupyter draws both in place). In a script, the backends' C++
@@ -124,7 +125,7 @@ def train(config, overrides: dict | None = None, *, data=None, results="results"
     from mnist_lab.commands.train import prepared
     from mnist_lab.training.run import train as train_config
 
-    _quiet_backends()
+    _set_up()
     resolved, name, _ = prepared(str(config), _settings(overrides), data, results, tensorboard)
     outcome = train_config(resolved, name, results, force=force, event_logs=tensorboard,
                            output=Output(log=print if progress else silent, warn=print, progress=progress))
@@ -139,7 +140,7 @@ def sweep(sweep_file=None, overrides: dict | None = None, *, only=None, data=Non
     from mnist_lab.commands.sweep import prepared, swept
     from mnist_lab.training.executors import cluster_for
 
-    _quiet_backends()
+    _set_up()
     cluster = cluster_for(workers, scheduler)
     only = ",".join(only) if isinstance(only, (list, tuple)) else only
     plan, _ = prepared(None if sweep_file is None else str(sweep_file), _settings(overrides), data, results, only)
@@ -158,7 +159,7 @@ def search(search_file, overrides: dict | None = None, *, trials=None, minutes=N
     from mnist_lab.commands.search import prepared, searched
     from mnist_lab.training.executors import cluster_for
 
-    _quiet_backends()
+    _set_up()
     cluster = cluster_for(workers, scheduler)
     plan, _ = prepared(str(search_file), _settings(overrides), data, results, trials, minutes)
     outcome = searched(plan, results, storage, Output(log=print if progress else silent, warn=print,
@@ -182,7 +183,7 @@ def predict(run, images, *, invert=None, threshold=None, results="results"):
     from mnist_lab.analysis.predict import Classifier, answers, checked_threshold
     from mnist_lab.commands.predict import resolve_run
 
-    _quiet_backends()
+    _set_up()
     images = [images] if isinstance(images, (str, Path)) else list(images)  # one path is one image
     checked_threshold(threshold, "threshold")
     folder = run.folder if isinstance(run, Result) else resolve_run(str(run), results)
@@ -190,13 +191,18 @@ def predict(run, images, *, invert=None, threshold=None, results="results"):
     return answers(classifier, [str(image) for image in images], invert, threshold) if images else []
 
 
-def _quiet_backends():
-    """The command line's filter of the backends' C++ start-up lines, once, in a script whose
-    stderr is the process's file descriptor 2 (in Jupyter it is the kernel's stream: left alone)."""
+def _set_up():
+    """This process set up as the command line sets its own up (backends.use_backend: the backend,
+    and TensorFlow's oneDNN kernels on, so that a result made here ran the kernels a terminal's
+    did), on the backend Keras already runs on where it does; and the command line's filter of
+    the backends' C++ start-up lines, in a script whose stderr is the process's file descriptor 2
+    (in Jupyter it is the kernel's stream: left alone)."""
     import sys
 
     from mnist_lab.core import backend_logs
+    from mnist_lab.core.backends import use_backend
 
+    use_backend(sys.modules["keras"].backend.backend() if "keras" in sys.modules else None)
     if isinstance(sys.stderr, io.TextIOWrapper) and _descriptor(sys.stderr) == 2:
         backend_logs.quiet([])
 

@@ -1,11 +1,15 @@
 """The Python API against the command line (same identity, store and errors), and the example
 notebook run top to bottom in a real Jupyter kernel."""
 
+import json
+
 import pytest
 from click.testing import CliRunner
 
 from mnist_lab import api, cli
+from mnist_lab.core.backends import ONEDNN_VARIABLE
 from mnist_lab.core.errors import ConfigError, UsageError
+from mnist_lab.results import store
 
 from conftest import ROOT
 
@@ -51,6 +55,7 @@ def test_the_example_notebook_runs_in_a_real_kernel(tmp_path, monkeypatch):
     from nbclient import NotebookClient
 
     monkeypatch.setenv("MNIST_LAB_QUICK", "1")  # the kernel inherits it: slices and 2 epochs
+    monkeypatch.delenv(ONEDNN_VARIABLE)  # as in a new user's shell: the API sets it up as a command does
     monkeypatch.setenv("MNIST_LAB_CACHE", str(tmp_path / "cache"))
     notebook = nbformat.read(ROOT / "examples" / "lab.ipynb", as_version=4)
     NotebookClient(notebook, timeout=600, kernel_name="python3",
@@ -61,3 +66,7 @@ def test_the_example_notebook_runs_in_a_real_kernel(tmp_path, monkeypatch):
     assert "4 cells trained, 0 kept" in printed and printed.count("test accuracy") >= 6
     assert "training.epochs: expected an integer >= 1, got 0" in printed
     assert (tmp_path / "results" / "sweeps" / "notebook-grid" / "table.csv").is_file()
+    # The kernel's runs ran (and say they ran) the oneDNN kernels a command turns on, on any CPU.
+    recorded = {json.loads(path.read_text())["versions"]["onednn_opts"]
+                for path in (tmp_path / "results" / "runs").glob(f"*/{store.METRICS_FILE}")}
+    assert recorded == {"1"}
