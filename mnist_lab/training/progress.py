@@ -12,9 +12,10 @@ from mnist_lab.core.describe import describe_cell, trial_value
 
 
 class SweepProgress:
-    def __init__(self, total_cells: int, done_cells: int, total_epochs: int, *, enabled=True, log=print):
+    def __init__(self, total_cells: int, done_cells: int, total_epochs: int, *, enabled=True, log=print,
+                 notice=None):
         self.total_cells, self.done_cells, self.total_epochs = total_cells, done_cells, total_epochs
-        self.enabled, self.log = enabled, log
+        self.enabled, self.log, self.notice = enabled, log, notice or log
         self._work = self._trajectory = None
 
     def __enter__(self):
@@ -60,25 +61,26 @@ class SweepProgress:
         self._line(f"FAILED {describe_cell(cell)}: {message}")
 
     def note(self, text: str):
-        self._line(text)
+        """What a training says of itself (a checkpoint it cannot continue): read even with --quiet."""
+        self._line(text, self.notice)
 
     def _cells_label(self) -> str:
         return f"sweep {self.done_cells}/{self.total_cells} cells"
 
-    def _line(self, text: str):
+    def _line(self, text: str, log=None):
         if self.enabled:
             self._work.set_description(self._cells_label())
             self._tqdm.write(text)
         else:
-            self.log(text)
+            (log or self.log)(text)
 
 
 class SearchProgress(SweepProgress):
     """A search's bars: over its trials (``trials`` in all, ``done`` of them finished before; the
     ETA from the trials' own pace, or the time limit alone) and over the current training."""
 
-    def __init__(self, trials, done: int, minutes=None, *, enabled=True, log=print):
-        super().__init__(trials or 0, done, 0, enabled=enabled, log=log)
+    def __init__(self, trials, done: int, minutes=None, *, enabled=True, log=print, notice=None):
+        super().__init__(trials or 0, done, 0, enabled=enabled, log=log, notice=notice)
         self.trials, self.minutes = trials, minutes
 
     def __enter__(self):

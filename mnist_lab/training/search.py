@@ -449,7 +449,7 @@ def run_search(search, results_dir="results", *, storage=None, output=Output(), 
             objective.dask = stack.enter_context(DaskClient(cluster, output.log))
             parallel = cluster.workers or max(1, len(objective.dask.client.nthreads()))
         bar = stack.enter_context(SearchProgress(search.trials, finished, search.minutes, enabled=output.progress,
-                                                 log=output.log))
+                                                 log=output.log, notice=output.notice))
         objective.bar = bar
         with _study_answering(storage, folder):
             _optimize(study, objective, search, parallel, bar)

@@ -66,7 +66,7 @@ def run_sweep(sweep: Sweep, results_dir="results", *, force=False, output=Output
 
                 dask_client = stack.enter_context(DaskClient(cluster, log))
             bar = stack.enter_context(SweepProgress(len(sweep.cells), skipped, total_epochs, enabled=output.progress,
-                                                    log=log))
+                                                    log=log, notice=output.notice))
             listener = SweepListener(folder, bar, saved, event_logs)
             failures = {}
             if cluster is None:

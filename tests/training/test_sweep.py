@@ -12,12 +12,15 @@ import pytest
 from click.testing import CliRunner
 
 from mnist_lab import cli
+from mnist_lab.core import versions
+from mnist_lab.core.backends import compute_threads
 from mnist_lab.core.config import load_config
 from mnist_lab.core.data import prepare
 from mnist_lab.core.errors import ConfigError
 from mnist_lab.core.sweep_plan import load_sweep, trajectories
+from mnist_lab.results.checkpoints import Checkpoint, CheckpointFolder
 from mnist_lab.results.store import SweepLocked, sweep_folder, sweep_lock
-from mnist_lab.training.sweep import run_sweep
+from mnist_lab.training.sweep import SweepCheckpoints, run_sweep
 from mnist_lab.training.fit import fit_model, new_model
 from mnist_lab.core.describe import describe_cell
 from mnist_lab.training.run import train
@@ -311,6 +314,21 @@ def test_kept_cells_made_with_other_versions_are_noted(tmp_path):
     assert outcome.skipped == 2
     assert any(line.startswith("Note: kept cells made with other versions than those installed: keras 0.0.1 → ")
                and line.endswith("(1 cells); --force reruns them with the installed ones") for line in lines)
+
+
+def test_a_checkpoint_that_cannot_be_continued_is_said_to_start_over_even_quietly(tmp_path):
+    sweep = load_sweep(tiny_sweep(tmp_path, seeds="[0]"), QUICK)
+    (group,) = trajectories(sweep.cells)
+    key = SweepCheckpoints.key(group)
+    history = [{"epoch": 1, "train_loss": 1.0, "train_accuracy": 0.5, "test_loss": 1.0, "test_accuracy": 0.5,
+                "train_seconds": 0.25}]
+    CheckpointFolder(sweep_folder(tmp_path, "tiny")).save(key, Checkpoint(
+        key, history, [np.zeros((3, 3), np.float32)], [], versions.installed("tensorflow"), compute_threads()).to_bytes())
+    said, told = [], []
+    outcome = run_sweep(sweep, tmp_path, output=Output(log=said.append, warn=told.append, progress=False))
+    assert outcome.trained == 2 and [line for line in said if "starting over" in line] == []
+    assert told == ["Note: starting over, not resuming after epoch 1: its checkpoint was made with another "
+                    "model's weights (other shapes)"]
 
 
 def test_a_file_where_the_sweep_needs_a_folder_is_bad_input(tmp_path):
