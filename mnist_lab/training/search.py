@@ -51,6 +51,9 @@ STUDY_LOCK = ".study.lock"  # held while a process opens or creates the study
 HEARTBEAT_SECONDS, GRACE_SECONDS = 20, 60
 FAILURES_IN_A_ROW = 10  # failed trials, none finished between them, that end a search run
 STORAGE_WAIT_SECONDS = 60  # how long a process waits for another's write to the study
+# How long a process that found the study just made waits for its maker's search to be recorded
+# there (the next write after making it); a study that never gets one is then this search's.
+IDENTITY_WAIT_SECONDS = 10
 # How long a database server may take to answer a new connection: one that takes it and never
 # answers held a process for 130 s (psycopg's own limit) before its error. A URL's own wins.
 CONNECT_SECONDS = 15
@@ -89,8 +92,6 @@ def open_study(search, folder: Path, storage=None, *, create=True):
     # (one left over from before a restart of the database would fail the first query).
     options = ({"connect_args": {"timeout": STORAGE_WAIT_SECONDS}} if url.startswith("sqlite")
                else {"pool_pre_ping": True, "connect_args": _connect_arguments(url)})
-    kind = optuna.create_study if create else optuna.load_study
-    arguments = {"direction": search.direction, "load_if_exists": True} if create else {}
     # A look first, which makes nothing: a storage that cannot be opened fails before anything is
     # written (the search's folder, its lock), and loading a study needs its tables.
     with _storage_opening(storage, where):
@@ -107,11 +108,19 @@ def open_study(search, folder: Path, storage=None, *, create=True):
             backend = _made_once(lambda: _storage_class()(
                 url, engine_kwargs=options, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
                 heartbeat_stale_trial_callback=RetryWithinBudget(search), skip_table_creation=not create))
-        study = kind(study_name=search.name, storage=backend, sampler=seeded_sampler(search),
-                     pruner=make_pruner(search.pruner), **arguments)
-        if create and study.metric_names != [search.objective]:  # named in Optuna's figures and dashboard
+        opened = {"study_name": search.name, "storage": backend, "sampler": seeded_sampler(search),
+                  "pruner": make_pruner(search.pruner)}
+        made = False
+        if create:
+            try:  # of processes making the study at once (on several machines), one makes it
+                study, made = optuna.create_study(direction=search.direction, **opened), True
+            except optuna.exceptions.DuplicatedStudyError:
+                study = optuna.load_study(**opened)
+        else:
+            study = optuna.load_study(**opened)
+        if made:  # named in Optuna's figures and dashboard
             study.set_metric_names([search.objective])
-        _one_search_per_study(study, search, where, create)
+        _one_search_per_study(study, search, where, create, made)
         return study
 
 
@@ -193,16 +202,21 @@ def _where(storage, folder: Path) -> str:
 SEARCH_ATTR = "search"  # the study's user attribute holding its search's identity (Search.identity)
 
 
-def _one_search_per_study(study, search, where: str, create: bool):
+def _one_search_per_study(study, search, where: str, create: bool, made: bool):
     """Whether the study holds ``search``'s trials: a study made by a search of another base config,
     data, space, objective or seeds (the same name, another file) would mix experiments: UsageError.
-    The first process to open a study records its search's identity there."""
-    mine, held = search.identity(), study.user_attrs.get(SEARCH_ATTR)
-    if held is None:
-        if not create:
-            return
+    The process that ``made`` the study records its search's identity there, and only it: another
+    that found the study new (on another machine, at the same moment) waits for that record, which
+    it would otherwise overwrite, both searches then adding trials to one study."""
+    mine = search.identity()
+    if made:
         study.set_user_attr(SEARCH_ATTR, mine)
-        held = study.user_attrs.get(SEARCH_ATTR)  # another machine's, where it recorded its own at the same moment
+        return
+    held = _recorded_search(study) if create else study.user_attrs.get(SEARCH_ATTR)
+    if held is None:
+        if create:  # made by something else than a search (Optuna's own command line), or its maker died first
+            study.set_user_attr(SEARCH_ATTR, mine)
+        return
     if held == mine:
         return
     differences = []
@@ -220,6 +234,15 @@ def _one_search_per_study(study, search, where: str, create: bool):
     raise UsageError(f"search {printable(search.name, 80)}: the study in {printable(where, 200)} holds the trials of "
                      f"another search ({'; '.join(differences)}); give this search another name, or remove that "
                      f"study to start again")
+
+
+def _recorded_search(study):
+    """The search recorded in the study, waited for up to IDENTITY_WAIT_SECONDS where there is none
+    yet (the process that made it a moment ago records its search next); None after that."""
+    deadline = time.monotonic() + IDENTITY_WAIT_SECONDS
+    while (held := study.user_attrs.get(SEARCH_ATTR)) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return held
 
 
 def _changed_fields(held, mine, path="") -> list[tuple]:

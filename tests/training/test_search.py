@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from mnist_lab import cli
 from mnist_lab.analysis.search_tables import write_search_views
 from mnist_lab.core.config import load_config
+from mnist_lab.core.errors import UsageError
 from mnist_lab.core.output import Output, silent
 from mnist_lab.core.search_plan import load_search
 from mnist_lab.results import store
@@ -190,6 +191,35 @@ def test_a_trial_stopped_twice_names_each_retry_in_the_table(searched, tmp_path)
     assert errors[waiting] == f"runs trial {second}'s fields again"
     assert (f"| {first} | fail: its process ended (killed or interrupted); run again as trial {second} |"
             in (folder / "trials.md").read_text())
+
+
+def test_a_shared_studys_text_is_escaped_and_bounded_in_the_tables(searched, tmp_path):
+    """A failed trial's error and host come from whichever process told the study (another machine
+    of a shared one): in trials.md and trials.csv they cannot forge a row or a line, nor reach a
+    terminal's escape sequences, and a long one is cut."""
+    from optuna.trial import TrialState
+
+    search, results, _ = searched
+    search = dataclasses.replace(search, trials=4)
+    folder = store.search_folder(shutil.copytree(results, tmp_path / "results"), search.name)
+    study = open_study(search, folder)
+    trial = study.ask()
+    hostile = "a | b\n| 9 | complete |\x1b]52;c;aGk=\x07\x1b[2J\r" + "x" * 5000
+    trial.set_user_attr("error", hostile)
+    trial.set_user_attr("host", "node\x1b[31m\nred")
+    study.tell(trial, state=TrialState.FAIL)
+    write_search_views(folder, study, search)
+    table = (folder / "trials.md").read_text()
+    (line,) = [line for line in table.splitlines() if line.startswith(f"| {trial.number} |")]
+    assert line.startswith(f"| {trial.number} | fail: a \\| b\\n\\| 9 \\| complete \\|\\x1b]52;c;aGk=\\x07")
+    (header,) = [line for line in table.splitlines() if line.startswith("| trial |")]
+    assert len(re.split(r"(?<!\\)\|", line)) == len(header.split("|"))  # no row forged, none split
+    assert not re.search(r"[\x00-\x1f\x7f]", table.replace("\n", "")) and len(line) < 400
+    with open(folder / "trials.csv", newline="") as stream:
+        (row,) = [row for row in csv.DictReader(stream) if row["number"] == str(trial.number)]
+    assert row["host"] == "node\\x1b[31m\\nred"
+    assert row["error"].endswith(f"({len(hostile):,} characters)") and len(row["error"]) < 260
+    assert not re.search(r"[\x00-\x1f\x7f]", row["error"])
 
 
 def test_a_trial_already_in_the_store_is_answered_not_trained(tmp_path, searched, mnist):
@@ -378,6 +408,33 @@ def test_machines_starting_at_once_on_a_new_database_make_its_tables_once(tmp_pa
     with ThreadPoolExecutor(machines) as pool:
         studies = list(pool.map(open_on, range(machines)))
     assert len({study._study_id for study in studies}) == 1  # one study, which every machine opened
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_a_search_that_finds_the_study_just_made_waits_for_its_makers_record(tmp_path, monkeypatch):
+    """Machines opening a new shared study at once: one makes it, then records its search there;
+    another search of that name opening it in between waits for that record and is refused, rather
+    than recording its own over it (both searches then added trials to one study)."""
+    import optuna
+
+    maker = load_search(search_file(tmp_path))
+    (tmp_path / "elsewhere").mkdir()
+    other = load_search(search_file(tmp_path / "elsewhere", space="training.learning_rate: {choices: [0.1]}"))
+    folder = store.search_folder(tmp_path / "results", maker.name)
+    folder.mkdir(parents=True)
+    url = search_module.storage_url(folder)
+    made = optuna.create_study(study_name=maker.name, storage=url, direction=maker.direction)  # not recorded yet
+    recording = threading.Timer(0.5, made.set_user_attr, (search_module.SEARCH_ATTR, maker.identity()))
+    recording.start()
+    with pytest.raises(UsageError, match="holds the trials of another search"):
+        open_study(other, folder)
+    recording.join()
+    assert made.user_attrs[search_module.SEARCH_ATTR] == maker.identity()
+    # A study that no search made (Optuna's own command line) is the first search's to open it.
+    monkeypatch.setattr(search_module, "IDENTITY_WAIT_SECONDS", 0.2)
+    optuna.create_study(study_name="bare", storage=url, direction=maker.direction)
+    bare = dataclasses.replace(maker, name="bare")
+    assert open_study(bare, folder).user_attrs[search_module.SEARCH_ATTR] == bare.identity()
 
 
 def test_machines_sharing_a_study_on_postgresql_add_trials_to_it(tmp_path, postgres):
