@@ -118,9 +118,9 @@ def open_study(search, folder: Path, storage=None, *, create=True):
                 study = optuna.load_study(**opened)
         else:
             study = optuna.load_study(**opened)
+        _one_search_per_study(study, search, where, create, made)  # first: others wait for it
         if made:  # named in Optuna's figures and dashboard
             study.set_metric_names([search.objective])
-        _one_search_per_study(study, search, where, create, made)
         return study
 
 
