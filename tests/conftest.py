@@ -118,6 +118,21 @@ def default_sigint():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def descendants_alive(pids, grace=10):
+    """The processes of ``pids`` still running after ``grace`` seconds: a worker whose parent has
+    just left may still be closing down (its pipes already shut) on a loaded machine."""
+    import psutil
+
+    processes = []
+    for pid in pids:
+        try:
+            processes.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(processes, timeout=grace)
+    return [process.pid for process in alive if process.is_running() and process.status() != psutil.STATUS_ZOMBIE]
+
+
 def cell_record(dataset, model, batch_size, epochs, learning_rate, seed, accuracy, loss, name=None, **data):
     """A valid sweep cell record (as the sweep writes one) with the given numbers; ``data``
     sets data.train_limit / data.test_limit."""

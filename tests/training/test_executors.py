@@ -17,7 +17,7 @@ from mnist_lab import cli
 from mnist_lab.training.estimates import plan_seconds
 from mnist_lab.training.executors import ClusterSpec
 
-from conftest import ROOT, default_sigint, in_this_process, without_timings, write_config
+from conftest import ROOT, default_sigint, descendants_alive, in_this_process, without_timings, write_config
 from dask_processes import DASK_BIN, KILLS, RealCluster
 
 SLICE = ["--set", "data.train_limit=2000", "--set", "data.test_limit=300"]
@@ -47,19 +47,6 @@ def serial(tmp_path_factory):
     path = grid(folder)
     in_this_process(sweep_command(path, folder / "results"))
     return path, table(folder / "results")
-
-
-def descendants_alive(pids, grace=10):
-    """The processes of ``pids`` still running after ``grace`` seconds: a worker whose parent has
-    just left may still be closing down (its pipes already shut) on a loaded machine."""
-    processes = []
-    for pid in pids:
-        try:
-            processes.append(psutil.Process(pid))
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(processes, timeout=grace)
-    return [process.pid for process in alive if process.is_running() and process.status() != psutil.STATUS_ZOMBIE]
 
 
 def test_a_local_cluster_gives_the_serial_table_and_leaves_no_process(serial, tmp_path):

@@ -13,6 +13,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import psutil
 import pytest
 import sqlalchemy
 from click.testing import CliRunner
@@ -31,7 +32,8 @@ from mnist_lab.training.run import train
 from mnist_lab.training.search import SearchOutcome, finished_trials, lock_name, open_study, run_search
 from mnist_lab.training.sweep import SweepCheckpoints
 
-from conftest import in_this_process, other_cpu_kernels, without_timings, write_config
+from conftest import (default_sigint, descendants_alive, in_this_process, other_cpu_kernels, without_timings,
+                      write_config)
 from dask_processes import RealCluster
 from postgres_server import PostgresServer
 
@@ -574,6 +576,42 @@ def test_a_search_on_a_real_cluster_losing_a_worker_gives_the_trials_a_serial_se
                                        store.CELL_FIELDS)
         assert trial.value == record["validation_accuracy"] and without_timings(record["history"]) == without_timings(
             again["history"])
+
+
+def test_ctrl_c_of_a_search_on_two_local_workers_leaves_no_worker_and_a_rerun_completes_it(tmp_path):
+    """`--workers 2` (a LocalCluster: two trials training at once), a real Ctrl-C to the whole
+    process group as the first cell is written: exit 130, no traceback, no worker left, and each
+    trial it stopped says so; the same command then holds the budget, each trial once."""
+    path = search_file(tmp_path, name="ctrl", extra="trials: 4\npruner: none\n", epochs="{choices: [1, 2]}",
+                       data=SLOW)
+    command = [sys.executable, "-m", "mnist_lab", "search", str(path), "--quiet", "--no-tensorboard", "--results",
+               str(tmp_path / "results")]
+    folder = store.search_folder(tmp_path / "results", "ctrl")
+    process = subprocess.Popen([*command, "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, preexec_fn=default_sigint, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list(folder.glob("cells/*.json")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    children = {child.pid for child in psutil.Process(process.pid).children(recursive=True)}
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in err and "Interrupted" in err, out + err
+    assert children and descendants_alive(children) == []
+    search = load_search(path)
+    stopped = [trial for trial in open_study(search, folder, create=False).trials if trial.state.name != "COMPLETE"]
+    assert stopped and {(trial.state.name, trial.user_attrs.get("stopped")) for trial in stopped} == {
+        ("FAIL", "interrupted")}
+    in_this_process(command)  # resumed serially: a cluster resuming a trial is the real cluster's test
+    study = open_study(search, folder, create=False)
+    asked = [trial for trial in study.trials if trial.state.name == "COMPLETE" and "passed_by" not in trial.user_attrs]
+    assert len(asked) == 4 and "RUNNING" not in states(study)
+    assert all(trial.params in [again.params for again in asked] for trial in stopped)  # each run again
+    for trial in study.trials:
+        if trial.state.name == "COMPLETE":
+            (key,) = trial.user_attrs["cells"]
+            assert trial.value == store.validated_record(store.cell_path(folder, key), store.CELL_FIELDS)[
+                "validation_accuracy"]
+    assert not list(folder.glob(".running/*")) and not list(folder.glob(".checkpoints/*"))
 
 
 def test_a_combination_valid_only_field_by_field_fails_its_trial_and_the_search_goes_on(tmp_path):
