@@ -37,7 +37,7 @@ def use_backend(name=None) -> str:
     package is not installed."""
     import importlib.util
 
-    from mnist_lab.core.errors import UsageError
+    from mnist_lab.core.errors import UsageError, quoted
 
     name = name or selected_backend()
     if name not in BACKENDS:
@@ -46,6 +46,11 @@ def use_backend(name=None) -> str:
         running = sys.modules["keras"].backend.backend()
         if running != name:
             raise UsageError(f"backend {name}: this process already runs Keras on {running}")
+        # Told to what reads them later, here (selected_backend: the experiments' identity) and in
+        # local workers, which then run the kernels this process's TensorFlow chose as it started.
+        os.environ["KERAS_BACKEND"] = name
+        if name == "tensorflow":
+            os.environ[ONEDNN_VARIABLE] = onednn_kernels()
         return name
     if importlib.util.find_spec(name) is None:
         raise UsageError(f"backend {name}: the {name} package is not installed; "
@@ -55,8 +60,11 @@ def use_backend(name=None) -> str:
         # TensorFlow turns its oneDNN kernels on by itself only on CPUs with newer vector
         # extensions; on an AVX2 Zen 3 they halve the CNN's epoch (37.3 -> 18.8 s, same numbers
         # to 4 digits). Where they are on already (this AVX-512 machine) nothing changes. An
-        # explicit setting by the user wins; the value is recorded with every result.
-        os.environ.setdefault(ONEDNN_VARIABLE, "1")
+        # explicit setting by the user wins; the kernels that run are recorded with every result.
+        value = os.environ.setdefault(ONEDNN_VARIABLE, "1")
+        if value.lower() not in _ONEDNN_SETTINGS:  # TensorFlow would warn and choose by the CPU
+            raise UsageError(f"{ONEDNN_VARIABLE}={quoted(value, 40)}: TensorFlow reads 0, 1, true or false "
+                             f"(in any case); unset it for mnist-lab's default, 1")
     # Deterministic GPU kernels (nothing changes on a CPU): XLA's for JAX; for PyTorch, cuBLAS
     # needs a fixed workspace, or torch.use_deterministic_algorithms refuses its matrix products.
     if name == "jax" and "xla_gpu_deterministic_ops" not in os.environ.get("XLA_FLAGS", ""):
@@ -64,6 +72,25 @@ def use_backend(name=None) -> str:
     if name == "torch":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     return name
+
+
+# TensorFlow's reading of TF_ENABLE_ONEDNN_OPTS (its ReadBoolFromEnvVar: lower case, no spaces).
+_ONEDNN_SETTINGS = {"1": "1", "true": "1", "0": "0", "false": "0"}
+
+
+def onednn_kernels() -> str:
+    """Whether TensorFlow runs its oneDNN kernels: "1" or "0". Once TensorFlow has started, its own
+    answer: it read the variable once then, and without it decides by the CPU, so the variable's
+    value now can say otherwise (a notebook that imported Keras before mnist-lab). Before, what the
+    variable will make it ("true" and "1" are one setting); "default" where it does not say."""
+    if "tensorflow" in sys.modules:
+        try:  # no public API says it; this is what TensorFlow's own tests ask
+            from tensorflow.python.util import _pywrap_util_port
+
+            return "1" if _pywrap_util_port.IsMklEnabled() else "0"
+        except (ImportError, AttributeError):  # another TensorFlow: the variable says what it can
+            pass
+    return _ONEDNN_SETTINGS.get(os.environ.get(ONEDNN_VARIABLE, "").lower(), "default")
 
 
 def available_cores() -> int:

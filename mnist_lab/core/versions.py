@@ -1,4 +1,5 @@
-"""The versions that made a result, read from package metadata (no TensorFlow import).
+"""The versions that made a result, read from package metadata (no TensorFlow import), and the
+oneDNN kernels TensorFlow runs (backends.onednn_kernels).
 
 A result reused under other versions is kept, not invalidated: the experiment
 (config, data content, seed) is the same, and a library upgrade rarely changes
@@ -8,12 +9,10 @@ reused, and ``--force`` retrains under the running versions.
 
 from __future__ import annotations
 
-import os
 import platform
-import sys
 from importlib import metadata
 
-from mnist_lab.core.backends import ONEDNN_VARIABLE
+from mnist_lab.core.backends import onednn_kernels
 
 # Keras backends and the distribution that provides each.
 _BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy"}
@@ -27,22 +26,6 @@ def installed(backend: str) -> dict:
     if backend == "tensorflow":  # oneDNN kernels or not: the last digits of a result may differ
         found["onednn_opts"] = onednn_kernels()
     return found
-
-
-def onednn_kernels() -> str:
-    """Whether TensorFlow runs its oneDNN kernels: "1" or "0". Once TensorFlow has started, its own
-    answer: it read the variable once then, and without it decides by the CPU, so the variable's
-    value now can say otherwise (a notebook that imported Keras before mnist-lab). Before, what the
-    variable will make it ("true" and "1" are one setting); "default" where it is not set."""
-    if "tensorflow" in sys.modules:
-        try:  # no public API says it; this is what TensorFlow's own tests ask
-            from tensorflow.python.util import _pywrap_util_port
-
-            return "1" if _pywrap_util_port.IsMklEnabled() else "0"
-        except (ImportError, AttributeError):  # another TensorFlow: the variable says what it can
-            pass
-    value = os.environ.get(ONEDNN_VARIABLE, "").lower()  # as TensorFlow reads it: no spaces
-    return {"1": "1", "true": "1", "0": "0", "false": "0"}.get(value, "default")
 
 
 def differences(recorded: dict, backend: str) -> list[str]:

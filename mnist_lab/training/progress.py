@@ -9,13 +9,13 @@ each finished or failed cell is still logged as one line.
 from __future__ import annotations
 
 from mnist_lab.core.describe import describe_cell, trial_value
+from mnist_lab.core.output import Output
 
 
 class SweepProgress:
-    def __init__(self, total_cells: int, done_cells: int, total_epochs: int, *, enabled=True, log=print,
-                 notice=None):
+    def __init__(self, total_cells: int, done_cells: int, total_epochs: int, output: Output):
         self.total_cells, self.done_cells, self.total_epochs = total_cells, done_cells, total_epochs
-        self.enabled, self.log, self.notice = enabled, log, notice or log
+        self.enabled, self.output = output.progress, output
         self._work = self._trajectory = None
 
     def __enter__(self):
@@ -61,8 +61,12 @@ class SweepProgress:
         self._line(f"FAILED {describe_cell(cell)}: {message}")
 
     def note(self, text: str):
-        """What a training says of itself (a checkpoint it cannot continue): read even with --quiet."""
-        self._line(text, self.notice)
+        self._line(text, self.output.log)
+
+    def notice(self, text: str):
+        """What the user must read even with --quiet: a training's word of itself (a checkpoint it
+        cannot continue, so it starts over)."""
+        self._line(text, self.output.notice)
 
     def _cells_label(self) -> str:
         return f"sweep {self.done_cells}/{self.total_cells} cells"
@@ -72,15 +76,15 @@ class SweepProgress:
             self._work.set_description(self._cells_label())
             self._tqdm.write(text)
         else:
-            (log or self.log)(text)
+            (log or self.output.log)(text)
 
 
 class SearchProgress(SweepProgress):
     """A search's bars: over its trials (``trials`` in all, ``done`` of them finished before; the
     ETA from the trials' own pace, or the time limit alone) and over the current training."""
 
-    def __init__(self, trials, done: int, minutes=None, *, enabled=True, log=print, notice=None):
-        super().__init__(trials or 0, done, 0, enabled=enabled, log=log, notice=notice)
+    def __init__(self, trials, done: int, minutes, output: Output):
+        super().__init__(trials or 0, done, 0, output)
         self.trials, self.minutes = trials, minutes
 
     def __enter__(self):

@@ -119,7 +119,7 @@ def open_study(search, folder: Path, storage=None, *, create=True):
         else:
             study = optuna.load_study(**opened)
         _one_search_per_study(study, search, where, create, made)  # first: others wait for it
-        if made:  # named in Optuna's figures and dashboard
+        if create and study.metric_names != [search.objective]:  # named in Optuna's figures and dashboard
             study.set_metric_names([search.objective])
         return study
 
@@ -471,8 +471,7 @@ def run_search(search, results_dir="results", *, storage=None, output=Output(), 
 
             objective.dask = stack.enter_context(DaskClient(cluster, output.log))
             parallel = cluster.workers or max(1, len(objective.dask.client.nthreads()))
-        bar = stack.enter_context(SearchProgress(search.trials, finished, search.minutes, enabled=output.progress,
-                                                 log=output.log, notice=output.notice))
+        bar = stack.enter_context(SearchProgress(search.trials, finished, search.minutes, output))
         objective.bar = bar
         with _study_answering(storage, folder):
             _optimize(study, objective, search, parallel, bar)

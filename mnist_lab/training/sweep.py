@@ -65,8 +65,7 @@ def run_sweep(sweep: Sweep, results_dir="results", *, force=False, output=Output
                 from mnist_lab.training.executors import DaskClient, run_on_dask
 
                 dask_client = stack.enter_context(DaskClient(cluster, log))
-            bar = stack.enter_context(SweepProgress(len(sweep.cells), skipped, total_epochs, enabled=output.progress,
-                                                    log=log, notice=output.notice))
+            bar = stack.enter_context(SweepProgress(len(sweep.cells), skipped, total_epochs, output))
             listener = SweepListener(folder, bar, saved, event_logs)
             failures = {}
             if cluster is None:
@@ -182,7 +181,8 @@ class SweepListener:
         self.saved.save(key, data)
 
     def note(self, text):
-        self.bar.note(text)
+        """A training's word of itself (train_trajectory: a checkpoint it starts over from)."""
+        self.bar.notice(text)
 
     def failed(self, group, message, trace) -> dict:
         """Record the failure of the cells of ``group`` not written yet; return them."""

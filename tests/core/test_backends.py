@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from mnist_lab.core import backends
+from mnist_lab.core.backends import ONEDNN_VARIABLE
 from mnist_lab.core.errors import UsageError
 
 
@@ -80,3 +81,42 @@ def test_deterministic_gpu_settings_are_made_for_each_backend():
     jax = subprocess.run([sys.executable, "-c", script.format("jax")], capture_output=True, text=True,
                          env={**os.environ, "XLA_FLAGS": "--xla_dump_to=/tmp/x"}, check=True).stdout
     assert jax.split("|")[0].split() == ["--xla_dump_to=/tmp/x", "--xla_gpu_deterministic_ops=true"]
+
+
+def test_the_onednn_kernels_recorded_are_those_tensorflow_runs(monkeypatch):
+    import keras
+
+    assert keras.backend.backend() == "tensorflow"  # started with the variable at 1, as a command starts it
+    assert backends.onednn_kernels() == "1"
+    # Read once when TensorFlow started: the variable now says nothing of the kernels that run.
+    for value in ("0", "false", "anything"):
+        monkeypatch.setenv(ONEDNN_VARIABLE, value)
+        assert backends.onednn_kernels() == "1"
+    # Before it starts, what the variable will make it, spelled one way per setting.
+    monkeypatch.delitem(sys.modules, "tensorflow")
+    for value, kernels in (("1", "1"), ("True", "1"), (" true ", "default"), ("0", "0"), ("FALSE", "0"), ("", "default")):
+        monkeypatch.setenv(ONEDNN_VARIABLE, value)
+        assert backends.onednn_kernels() == kernels
+    monkeypatch.delenv(ONEDNN_VARIABLE)
+    assert backends.onednn_kernels() == "default"
+
+
+def test_a_process_that_runs_keras_already_tells_its_backend_and_kernels_to_what_reads_them_later(monkeypatch):
+    """A notebook that imported Keras first (its backend from keras.json, say): the experiments'
+    identity (selected_backend) and local workers read the backend and the kernels it runs."""
+    import keras
+
+    monkeypatch.delenv("KERAS_BACKEND")
+    monkeypatch.setenv(ONEDNN_VARIABLE, "anything")  # TensorFlow started otherwise: what it chose is told
+    assert backends.use_backend(keras.backend.backend()) == "tensorflow"
+    assert backends.selected_backend() == "tensorflow" and os.environ["KERAS_BACKEND"] == "tensorflow"
+    assert os.environ[ONEDNN_VARIABLE] == "1"
+
+
+@pytest.mark.parametrize("value", ["yes", " 1", ""])
+def test_a_onednn_setting_tensorflow_does_not_read_is_refused(value, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "mnist_lab", "train", "logreg", "--dry-run", "--results",
+                             str(tmp_path)], capture_output=True, text=True, env={**os.environ, ONEDNN_VARIABLE: value})
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == (f"Error: {ONEDNN_VARIABLE}='{value}': TensorFlow reads 0, 1, true or false (in any case); "
+                             f"unset it for mnist-lab's default, 1\n")

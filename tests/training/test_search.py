@@ -233,7 +233,9 @@ def test_a_trial_already_in_the_store_is_answered_not_trained(tmp_path, searched
     stale = CheckpointFolder(store.search_folder(tmp_path / "results", "answered")).path(SweepCheckpoints.key([cell]))
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"a checkpoint")
-    outcome = run_search(search, tmp_path / "results", output=QUIET)
+    told = []  # what a quiet caller reads: no trial's line (not "answered by"), only warnings
+    outcome = run_search(search, tmp_path / "results", output=Output(log=silent, warn=told.append, progress=False))
+    assert told == []
     (trial,) = outcome.study.trials
     assert trial.user_attrs["answered_by_0"] == f"runs/{run.run_dir.name}"
     assert trial.value == run.metrics["validation_accuracy"]
@@ -436,7 +438,8 @@ def test_a_search_that_finds_the_study_just_made_waits_for_its_makers_record(tmp
     monkeypatch.setattr(search_module, "IDENTITY_WAIT_SECONDS", 0.2)
     optuna.create_study(study_name="bare", storage=url, direction=maker.direction)
     bare = dataclasses.replace(maker, name="bare")
-    assert open_study(bare, folder).user_attrs[search_module.SEARCH_ATTR] == bare.identity()
+    opened = open_study(bare, folder)
+    assert opened.user_attrs[search_module.SEARCH_ATTR] == bare.identity() and opened.metric_names == [bare.objective]
 
 
 def test_machines_sharing_a_study_on_postgresql_add_trials_to_it(tmp_path, postgres):
