@@ -47,6 +47,17 @@ def test_the_api_raises_what_the_command_line_prints(tmp_path):
         api.predict(tmp_path / "nothing", [ROOT / "README.md"])
     with pytest.raises(UsageError, match="overrides: expected a dict of field: value"):
         api.train("logreg", 3, results=tmp_path)
+    # The options the command line's click checks, checked here alike.
+    for options, expected in (({"trials": 0}, "--trials: expected an integer >= 1, got 0 (int)"),
+                              ({"trials": 2.5}, "--trials: expected an integer >= 1, got 2.5 (float)"),
+                              ({"trials": True}, "--trials: expected an integer >= 1, got True (bool)"),
+                              ({"minutes": "x"}, "--minutes: expected a finite number of minutes > 0, got 'x'"),
+                              ({"workers": 0}, "--workers: expected an integer >= 1, got 0 (int)")):
+        with pytest.raises(UsageError) as raised:
+            api.search("search-mlp", results=tmp_path, **options)
+        assert str(raised.value).startswith(expected)
+    with pytest.raises(UsageError, match="--workers: expected an integer >= 1, got 'two'"):
+        api.sweep("sweep-notebook", results=tmp_path, workers="two")
     assert not (tmp_path / "runs").exists()
 
 

@@ -41,22 +41,21 @@ def run(search_path, overrides, data_path, results_dir, storage, trials, minutes
 def prepared(search_path, overrides, data_path, results_dir, trials=None, minutes=None):
     """The search a `search` names (a file or a built-in name) with its overrides and budget, and
     its folder, checked writable first; the CLI and the Python API start here."""
-    import dataclasses
-    import math
+    from mnist_lab.core.errors import UsageError, described
+    from mnist_lab.core.schema import is_finite, is_of
 
-    from mnist_lab.core.errors import UsageError
-
-    if minutes is not None and not (math.isfinite(minutes) and minutes > 0):
-        raise UsageError(f"--minutes: expected a finite number of minutes > 0, got {minutes}")
+    # (The command line's options are checked by click already; the Python API's are not.)
+    if trials is not None and not (is_of(trials, int) and trials >= 1):
+        raise UsageError(f"--trials: expected an integer >= 1, got {described(trials)}")
+    if minutes is not None and not (is_finite(minutes) and minutes > 0):
+        raise UsageError(f"--minutes: expected a finite number of minutes > 0, got {described(minutes)}")
 
     from mnist_lab.core.builtin_configs import resolve
     from mnist_lab.core.search_plan import load_search
     from mnist_lab.results.store import check_writable, search_folder
 
     plan = load_search(resolve(search_path), overrides, data_path=data_path)
-    if trials is not None or minutes is not None:
-        plan = dataclasses.replace(plan, trials=trials if trials is not None else plan.trials,
-                                   minutes=minutes if minutes is not None else plan.minutes)
+    plan = plan.with_budget(trials, minutes)
     folder = search_folder(results_dir, plan.name)
     check_writable(folder, "--results")
     return plan, folder
@@ -90,7 +89,8 @@ def describe_search(plan, folder, storage=None, log=print):
     log(f"Budget: {' or '.join(budget)}{' (whichever ends first)' if len(budget) > 1 else ''}; "
         f"{finished} finished in the study so far")
     if plan.trials and finished >= plan.trials:
-        log("Nothing left to run: the study holds its budget (raise it with --trials)")
+        log("Nothing left to run: " + ("every point of the grid is visited" if plan.sampler == "grid" else
+                                        "the study holds its budget (raise it with --trials)"))
     elif plan.trials:
         estimate = search_seconds(plan, plan.trials - finished, measured_records(folder.parent.parent))
         log(f"Estimated time (pruned trials take less): {estimate.describe(duration)}")

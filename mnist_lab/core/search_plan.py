@@ -10,6 +10,7 @@ test set.
 from __future__ import annotations
 
 import math
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +81,15 @@ class Search:
     @property
     def direction(self) -> str:
         return OBJECTIVES[self.objective]
+
+    def with_budget(self, trials, minutes) -> "Search":
+        """This search with another budget (None: unchanged); a grid's trials are at most its
+        points, each visited once, also where only minutes are given."""
+        trials = self.trials if trials is None else trials
+        if self.sampler == "grid":
+            points = math.prod(len(parameter.choices) for parameter in self.parameters)
+            trials = points if trials is None else min(trials, points)
+        return dataclasses.replace(self, trials=trials, minutes=self.minutes if minutes is None else minutes)
 
     def identity(self) -> dict:
         """What a study's trials share (identity.search_identity): one study, one search."""
@@ -187,8 +197,9 @@ def load_search(path, overrides=(), data_path=None) -> Search:
     if problems:
         raise ConfigError(problems)
     return Search(name=name, label=config_name(base_path), base=base, parameters=tuple(parameters),
-                  objective=spec.objective, trials=spec.trials, minutes=spec.minutes, sampler=spec.sampler,
-                  pruner=spec.pruner, seeds=tuple(dict.fromkeys(spec.seeds)), seed=spec.seed)
+                  objective=spec.objective, trials=None, minutes=None, sampler=spec.sampler,
+                  pruner=spec.pruner, seeds=tuple(dict.fromkeys(spec.seeds)), seed=spec.seed
+                  ).with_budget(spec.trials, spec.minutes)
 
 
 def _parameter(field: str, spec, base: Config, where: str, contexts=({},)):

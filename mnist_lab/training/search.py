@@ -373,7 +373,9 @@ def make_sampler(search, seed: int):
 
     samplers = {"tpe": lambda: optuna.samplers.TPESampler(seed=seed),
                 "random": lambda: optuna.samplers.RandomSampler(seed=seed),
-                "grid": lambda: optuna.samplers.GridSampler(search.grid(), seed=seed),
+                # The grid's order is shuffled by the seed: the search's own, or each trial's
+                # would reorder it and visit points twice (Optuna picks among the points unvisited).
+                "grid": lambda: optuna.samplers.GridSampler(search.grid(), seed=search.seed),
                 "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)}
     return samplers[search.sampler]()
 
@@ -497,7 +499,7 @@ def _optimize(study, objective, search, parallel: int, bar):
         before, started = finished_trials(study), len(objective.ran)
         missing = search.trials - before if search.trials else None
         left = None if deadline is None else deadline - time.monotonic()
-        if (missing is not None and missing <= 0) or (left is not None and left <= 0):
+        if (missing is not None and missing <= 0) or (left is not None and left <= 0) or _grid_done(study, search):
             return
         study.optimize(objective, n_trials=missing, timeout=left, n_jobs=parallel,
                        callbacks=[*stop, bar.trial_finished], catch=(TrialFailed,))
@@ -510,6 +512,15 @@ def _optimize(study, objective, search, parallel: int, bar):
                 bar.note(f"Stopped: the last {failed_in_a_row} trials failed, none finished between them "
                          f"(their errors are in trials.csv)")
             return
+
+
+def _grid_done(study, search) -> bool:
+    """Whether a grid search has visited every point, none waiting to be run again (a point whose
+    trial failed on its own is visited: another trial of it would fail alike)."""
+    from optuna.trial import TrialState
+
+    return (search.sampler == "grid" and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+            and make_sampler(search, search.seed).is_exhausted(study))
 
 
 def finished_trials(study) -> int:
@@ -793,10 +804,13 @@ class Objective:
         cells, every seed's, are in the store and that it does not hold yet: complete trials that
         cost no training (no epochs reported, outside the budget: finished_trials), from which the
         sampler learns as from any other. One process at a time on this machine, so none is
-        added twice."""
+        added twice. Not to a grid's study: Optuna's grid sampler visits each point itself (one
+        passed is answered by its cell, at no cost)."""
         import optuna
         from optuna.trial import TrialState
 
+        if self.search.sampler == "grid":
+            return
         with self.adding, _one_at_a_time(self.folder / STUDY_LOCK):
             held = [other.params for other in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
             for stage, cells in passed:

@@ -243,6 +243,29 @@ def test_a_trial_already_in_the_store_is_answered_not_trained(tmp_path, searched
     assert not stale.exists()  # nothing is left to train from it
 
 
+def test_a_grid_search_visits_each_point_once_then_stops(tmp_path):
+    """Optuna's grid sampler, made again before each trial: each point once (a point passed on a
+    longer trial's way answered by its cell), the budget at most the grid's points, and a run on a
+    done grid runs nothing."""
+    path = search_file(tmp_path, name="grid", space="training.learning_rate: {choices: [0.1, 0.5]}",
+                       extra="trials: 12\nsampler: grid\npruner: none\n", epochs="{choices: [1, 2]}")
+    search = load_search(path)
+    assert search.trials == 4 and search.with_budget(3, None).trials == 3
+    outcome = run_search(search, tmp_path / "results", output=QUIET, event_logs=False)
+    points = [tuple(trial.params.values()) for trial in outcome.study.trials]
+    assert states(outcome.study) == ["COMPLETE"] * 4 and sorted(points) == [(0.1, 1), (0.1, 2), (0.5, 1), (0.5, 2)]
+    trained = [trial for trial in outcome.study.trials if not any(name.startswith("answered_by_")
+                                                                  for name in trial.user_attrs)]
+    assert len(list(outcome.folder.glob("cells/*.json"))) == 4 and 2 <= len(trained) <= 4
+    results = ["--results", str(tmp_path / "results")]
+    again = CliRunner().invoke(cli.main, ["search", str(path), *results, "-q", "--trials", "40"])
+    assert again.exit_code == 0 and "4 trials already finished in the study; no more to run" in again.output
+    assert len(open_study(search, outcome.folder, create=False).trials) == 4
+    dry = CliRunner().invoke(cli.main, ["search", str(path), *results, "--dry-run"])
+    assert "Budget: 4 trials; 4 finished in the study so far\nNothing left to run: every point of the grid is visited" \
+        in dry.output
+
+
 def test_a_trial_clearly_worse_at_an_epoch_is_pruned_and_recorded(tmp_path):
     search = load_search(search_file(tmp_path, name="prune", extra="trials: 6\n",
                                      space="training.learning_rate: {low: 0.0001, high: 1.0, log: true}"))
