@@ -149,7 +149,7 @@ def train(config_path, overrides, data_path, results_dir, force, dry_run, quiet,
                   "Run trajectories on a running Dask cluster, e.g. tcp://10.0.0.5:8786.", "cells")
 @click.option("--tensorboard/--no-tensorboard", "event_logs", default=True, show_default=True,
               help="Write TensorBoard event files and hyper-parameters per cell "
-                   "(results/tensorboard/sweeps/<sweep>/<name>).")
+                   "(results/tensorboard/sweeps/<sweep>/<cell's description and key>).")
 @click.pass_context
 def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_run, report_only, quiet, workers,
           scheduler, threads_per_worker, worker_timeout, event_logs):
@@ -198,7 +198,8 @@ def sweep(ctx, sweep_path, overrides, data_path, results_dir, only, force, dry_r
                   "Train trials on a running Dask cluster (one per worker at once), e.g. tcp://10.0.0.5:8786.",
                   "trials")
 @click.option("--tensorboard/--no-tensorboard", "event_logs", default=True, show_default=True,
-              help="Write TensorBoard event files per training (results/tensorboard/searches/<name>/<name>).")
+              help="Write TensorBoard event files per training "
+                   "(results/tensorboard/searches/<search>/<cell's description and key>).")
 @click.pass_context
 def search(ctx, search_path, overrides, data_path, results_dir, storage, trials, minutes, dry_run, quiet,
            workers, scheduler, threads_per_worker, worker_timeout, event_logs):

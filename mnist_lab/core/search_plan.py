@@ -221,16 +221,16 @@ def _parameter(field: str, spec, base: Config, where: str, contexts=({},)):
         if not isinstance(choices, list) or not choices or any(isinstance(value, (list, dict)) for value in choices):
             return None, [f"{where}.choices: expected a non-empty list of values, got {described(choices)}"]
         parameter = Parameter(field, kind, choices=tuple(dict.fromkeys(choices)))
-        values = parameter.choices
+        values = [(value, where) for value in parameter.choices]
     else:
         problems = _range_problems(spec, kind, where)
         if problems:
             return None, problems
         parameter = Parameter(field, kind, low=spec["low"], high=spec["high"], log=bool(spec.get("log", False)),
                               step=spec.get("step"))
-        values = (parameter.low, parameter.high)
+        values = [(parameter.low, f"{where}.low"), (parameter.high, f"{where}.high")]  # each bound named
     problems = []
-    for value in values:  # each value on the base config (a combination is checked per trial)
+    for value, named in values:  # each value on the base config (a combination is checked per trial)
         refusals = []
         for context in contexts:
             try:
@@ -238,7 +238,7 @@ def _parameter(field: str, spec, base: Config, where: str, contexts=({},)):
                 break
             except ConfigError as error:
                 own = f"{where}: {field}: "
-                refusals.append([f"{where}: {problem[len(own):]}" if problem.startswith(own) else problem
+                refusals.append([f"{named}: {problem[len(own):]}" if problem.startswith(own) else problem
                                  for problem in error.problems])
         else:
             problems += refusals[0]

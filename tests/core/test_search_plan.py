@@ -68,6 +68,16 @@ space:
     assert all(line.startswith(f"{path}: space.") for line in raised.value.problems)
 
 
+def test_a_range_names_each_bound_the_base_config_refuses(tmp_path):
+    path = write_config(tmp_path, "config: logreg\nspace:\n  training.batch_size: {low: 0, high: 700000}\n"
+                                  "  training.epochs: {low: 1, high: 3}\n", name="bounds.yaml")
+    with pytest.raises(ConfigError) as raised:
+        load_search(path)
+    assert [problem.split(": ", 1)[1] for problem in raised.value.problems] == [
+        "space.training.batch_size.low: expected an integer >= 1 and <= 600000, got 0 (int)",
+        "space.training.batch_size.high: expected an integer >= 1 and <= 600000, got 700000 (int)"]
+
+
 @pytest.mark.parametrize("text, expected", [
     ("config: logreg\ntrials: null\n" + SPACE, "trials: expected a number of trials, or minutes, or both"),
     ("config: nowhere.yaml\n" + SPACE, "config: "),
