@@ -90,7 +90,9 @@ def epochs_to_reach(curve, target):
 
 
 def standard_error(accuracy: float) -> float:
-    return (accuracy * (1 - accuracy) / VALIDATION_IMAGES) ** 0.5
+    from mnist_lab.analysis.evidence import accuracy_standard_error
+
+    return accuracy_standard_error(accuracy, VALIDATION_IMAGES)
 
 
 def median_to_reach(curves, target):

@@ -11,6 +11,10 @@ sentences over seeds rest on, defined once.
   otherwise it is "within noise".
 
 Both from SciPy's Student t distribution and its Welch test, not written here.
+
+- One accuracy measured on n images: its sampling error alone, the binomial standard error
+  sqrt(p (1 - p) / n) (another draw of the images; a training seed adds its own noise on top), by
+  which two trials of a search scored on the same validation images are told apart or not.
 """
 
 from __future__ import annotations
@@ -61,6 +65,11 @@ def significant(p_value: float) -> bool:
     """Whether a difference_p_value puts the difference beyond the seeds' noise (below SIGNIFICANCE);
     a NaN one (no spread to judge by) does not."""
     return p_value < SIGNIFICANCE
+
+
+def accuracy_standard_error(accuracy: float, images: int) -> float:
+    """The binomial standard error of an accuracy measured on ``images`` images."""
+    return math.sqrt(accuracy * (1 - accuracy) / images)
 
 
 def signed(value: float, digits: int = 1) -> str:

@@ -14,6 +14,7 @@ import math
 import warnings
 from pathlib import Path
 
+from mnist_lab.analysis.evidence import accuracy_standard_error
 from mnist_lab.core.config import to_yaml, with_values
 from mnist_lab.core.describe import trial_value
 from mnist_lab.core.errors import printable
@@ -25,6 +26,7 @@ TRIAL_FIELDS = ("number", "state", "value", "validation_accuracy", "validation_l
 IMPORTANCE_SEED = 0  # fANOVA's forest is random: one seed, so the same study gives the same table
 FIGURES = ("optimization_history", "parallel_coordinate", "slice")
 STATE_WORDS = {"fail": "failed"}  # Optuna's state names, as trials.md's summary line says them
+CLOSE_LISTED = 8  # trials named as within noise of the best; more are counted
 
 
 def write_search_views(folder: Path, study, search) -> list[Path]:
@@ -112,7 +114,31 @@ def best_summary(study, search) -> str:
     seeds = f" (mean over {len(search.seeds)} seeds)" if len(search.seeds) > 1 else ""
     return (f"Best: trial {best.number} ({fields}): validation accuracy {attrs['validation_accuracy']:.2%}, "
             f"loss {attrs['validation_loss']:.4f}{seeds}; test accuracy {attrs['test_accuracy']:.2%}, "
-            f"loss {attrs['test_loss']:.4f} (the test set was not used to choose it)")
+            f"loss {attrs['test_loss']:.4f} (the test set was not used to choose it)" + _close_to(best, study, search))
+
+
+def _close_to(best, study, search) -> str:
+    """The other complete trials within noise of the best: for accuracy, within one standard error
+    of its validation accuracy on the validation images (their sampling alone: a training seed
+    adds its own); for loss, tied with it. Said, since the choice among them is then luck."""
+    from optuna.trial import TrialState
+
+    others = [trial for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+              if trial.number != best.number]
+    if search.objective == "validation_accuracy":
+        images = search.base.data.validation
+        margin = accuracy_standard_error(best.value, images)
+        close = [trial.number for trial in others if best.value - trial.value <= margin]
+        words = f"within one standard error of it (±{margin:.2%} on {images:,} validation images)"
+    else:
+        close = [trial.number for trial in others if trial.value == best.value]
+        words = "tied with it"
+    if not close:
+        return ""
+    listed = ", ".join(map(str, close[:CLOSE_LISTED])) + (f" and {len(close) - CLOSE_LISTED} more"
+                                                          if len(close) > CLOSE_LISTED else "")
+    return (f". {'Trial' if len(close) == 1 else 'Trials'} {listed} {'is' if len(close) == 1 else 'are'} {words}: "
+            f"the choice among them is within noise")
 
 
 def markdown(rows, study, search) -> str:

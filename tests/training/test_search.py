@@ -195,6 +195,27 @@ def test_a_trial_stopped_twice_names_each_retry_in_the_table(searched, tmp_path)
             in (folder / "trials.md").read_text())
 
 
+def test_the_best_trial_is_said_with_the_trials_within_noise_of_it(searched):
+    """On 200 validation images one standard error of 80 % is 2.83 points: a trial 2 points below
+    the best, or tied with it, is named; one 10 points below is not. A loss has ties only."""
+    import optuna
+
+    from mnist_lab.analysis.search_tables import best_summary
+
+    search = searched[0]
+    for objective, direction, values, expected in (
+            ("validation_accuracy", "maximize", (0.80, 0.78, 0.70, 0.80),
+             ". Trials 1, 3 are within one standard error of it (±2.83% on 200 validation images): the choice "
+             "among them is within noise"),
+            ("validation_loss", "minimize", (0.5, 0.49, 0.49), ". Trial 2 is tied with it: the choice among them is "
+                                                             "within noise")):
+        study = optuna.create_study(direction=direction)
+        for value in values:
+            numbers = {"validation_accuracy": value, "validation_loss": value, "test_accuracy": 0.5, "test_loss": 1.0}
+            study.add_trial(optuna.trial.create_trial(value=value, user_attrs=numbers))
+        assert best_summary(study, dataclasses.replace(search, objective=objective)).endswith(expected)
+
+
 def test_a_shared_studys_text_is_escaped_and_bounded_in_the_tables(searched, tmp_path):
     """A failed trial's error and host come from whichever process told the study (another machine
     of a shared one): in trials.md and trials.csv they cannot forge a row or a line, nor reach a
