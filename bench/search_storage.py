@@ -15,7 +15,6 @@ import argparse
 import multiprocessing
 import tempfile
 import time
-from pathlib import Path
 
 
 def objective(trial):
@@ -29,7 +28,6 @@ def objective(trial):
 
 
 def storage(kind: str, folder: str):
-    import optuna
     from optuna.storages import RDBStorage
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
