@@ -76,6 +76,7 @@ def describe_search(plan, folder, storage=None, log=print):
     from mnist_lab.core.describe import describe_experiment, duration
     from mnist_lab.training.estimates import measured_records, search_seconds
 
+    finished = _finished_trials(plan, folder, storage)  # first: a storage refused says only that
     log(f"Search {plan.name}: {plan.sampler} sampler, {plan.pruner} pruner, objective {plan.objective} "
         f"({'higher' if plan.direction == 'maximize' else 'lower'} is better) on "
         f"{plan.base.data.validation:,} held-out training images")
@@ -85,7 +86,6 @@ def describe_search(plan, folder, storage=None, log=print):
         log(f"  {parameter.describe()}")
     budget = [part for part in (f"{plan.trials} trials" if plan.trials else "",
                                 f"{plan.minutes:g} minutes" if plan.minutes else "") if part]
-    finished = _finished_trials(plan, folder, storage)
     log(f"Budget: {' or '.join(budget)}{' (whichever ends first)' if len(budget) > 1 else ''}; "
         f"{finished} finished in the study so far")
     if plan.trials and finished >= plan.trials:

@@ -95,7 +95,7 @@ def open_study(search, folder: Path, storage=None, *, create=True):
     # A look first, which makes nothing: a storage that cannot be opened fails before anything is
     # written (the search's folder, its lock), and loading a study needs its tables.
     with _storage_opening(storage, where):
-        stored = _holds_studies(url, options)
+        stored = _holds_studies(url, options, storage is not None)
     if not (create or stored):  # as Optuna's load_study says of a study it does not hold
         raise KeyError(f"no study {search.name!r}: the database holds none yet")
     # Two processes making the same new database or study at once collide in its tables (seen:
@@ -152,14 +152,18 @@ def _connect_arguments(url: str) -> dict:
     return {} if limit is None else {"connect_timeout": limit}
 
 
-def _holds_studies(url: str, options: dict) -> bool:
+def _holds_studies(url: str, options: dict, storage_given: bool) -> bool:
     """Whether the database at ``url`` holds Optuna's tables: a look that makes nothing (Optuna's
     storage makes its tables as it opens, which a dry run must not do to a shared database; and
-    SQLite makes the file it is asked to connect to)."""
+    SQLite makes the file it is asked to connect to). A --storage SQLite file's folder must exist
+    (the search's own folder is made as the study is)."""
     import sqlalchemy
 
     database = sqlalchemy.engine.make_url(url)
     if database.get_backend_name() == "sqlite" and not Path(database.database or "").is_file():
+        folder = Path(database.database or "").parent
+        if storage_given and not folder.is_dir():  # SQLite would not make it: said here, for a dry run too
+            raise FileNotFoundError(f"its folder {folder} does not exist")
         return False
     engine = sqlalchemy.create_engine(url, **options)
     try:
@@ -340,7 +344,7 @@ def _storage_problem(error: Exception, url: str) -> str:
     limit = _connect_limit(url)
     if limit is not None and "timeout expired" in str(error):  # libpq's words
         return f"the database server did not answer within {limit} s (connect_timeout; {_reason(error, url)})"
-    return f"the study's database cannot be opened ({_reason(error, url)})"
+    return f"the study's database cannot be opened: {_reason(error, url)}"
 
 
 @contextmanager

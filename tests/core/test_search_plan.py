@@ -121,15 +121,18 @@ def test_dry_run_shows_the_space_the_budget_and_an_estimate(tmp_path):
     ("postgresql://me:s3cr@t#x@127.0.0.1:1/db", "postgresql://me:***@127.0.0.1:1/db",
      "its password holds a raw @, which a URL reads as the end of its user part"),
     ("postgresql://me:s3cr/t@127.0.0.1:1/db", "postgresql://me:***@127.0.0.1:1/db",
-     "the study's database cannot be opened ("),
+     "the study's database cannot be opened: "),
     ("postgresql://127.0.0.1:1/db?user=me&password=s3cr", "postgresql://127.0.0.1:1/db?user=me&password=***",
-     "the study's database cannot be opened (")])
+     "the study's database cannot be opened: "),
+    ("sqlite:////nowhere/at/all/study.db", "sqlite:////nowhere/at/all/study.db",
+     "the study's database cannot be opened: its folder /nowhere/at/all does not exist")])
 def test_a_storage_optuna_cannot_open_is_bad_input(tmp_path, url, shown, expected):
     path = write_config(tmp_path, "config: logreg\n" + SPACE, name="look.yaml")
-    result = CliRunner().invoke(cli.main, ["search", str(path), "--results", str(tmp_path / "results"),
-                                           "--storage", url])
-    assert result.exit_code == 2, result.output
-    assert result.output.startswith(f"Error: --storage {shown}: {expected}") and len(result.output.splitlines()) == 1
+    for dry_run in ([], ["--dry-run"]):  # a dry run says what the run would
+        result = CliRunner().invoke(cli.main, ["search", str(path), "--results", str(tmp_path / "results"),
+                                               "--storage", url, *dry_run])
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith(f"Error: --storage {shown}: {expected}") and len(result.output.splitlines()) == 1
     assert "s3cr" not in result.output and "t#x" not in result.output
     assert ("(PostgreSQL's is postgresql://)" in result.output) == url.startswith("postgres://")
     assert not (tmp_path / "results").exists()  # nothing written: no search folder, no lock
