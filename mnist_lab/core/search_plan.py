@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mnist_lab.core.builtin_configs import base_config
-from mnist_lab.core.config import (FOLDER_NAME, OBJECTIVES, SCHEDULE_PARAMETERS, Config, config_name, field_kind,
-                                   load_config, load_search_config, with_values)
+from mnist_lab.core.config import (FOLDER_NAME, MODEL_FIELDS, OBJECTIVES, SCHEDULE_PARAMETERS, Config, config_name,
+                                   field_kind, load_config, load_search_config, with_values)
 from mnist_lab.core.errors import ConfigError, described, printable
 from mnist_lab.core.identity import search_identity
 from mnist_lab.core.sweep_plan import Cell, trajectories
@@ -125,16 +125,13 @@ class Search:
         return passed
 
     def sample(self, suggest) -> dict:
-        """A trial's values, each field's from ``suggest(parameter)``, the schedule type first: a
-        schedule parameter the chosen type does not take is not sampled (Optuna's conditional
-        spaces), so `every` is searched only for a step schedule."""
+        """A trial's values, each field's from ``suggest(parameter)``, the types first: a field the
+        chosen type does not take (TYPED_SECTIONS) is not sampled (Optuna's conditional spaces), so
+        `every` is searched only for a step schedule, `hidden_units` only for an mlp or a cnn."""
         values = {}
-        for parameter in sorted(self.parameters, key=lambda parameter: parameter.field != SCHEDULE_TYPE):
-            name = parameter.field.removeprefix("training.schedule.")
-            if (SCHEDULE_TYPE in values and parameter.field.startswith("training.schedule.")
-                    and name != "type" and name not in SCHEDULE_PARAMETERS[values[SCHEDULE_TYPE]]):
-                continue
-            values[parameter.field] = suggest(parameter)
+        for parameter in sorted(self.parameters, key=lambda parameter: parameter.field not in TYPED_SECTIONS):
+            if _taken(parameter.field, values):
+                values[parameter.field] = suggest(parameter)
         return values
 
     def grid(self) -> dict:
@@ -143,6 +140,24 @@ class Search:
 
 
 SCHEDULE_TYPE = "training.schedule.type"
+# Sections whose fields only some of their type's values take: the type's field, the section's
+# prefix, and the fields each type takes.
+TYPED_SECTIONS = {SCHEDULE_TYPE: ("training.schedule.", SCHEDULE_PARAMETERS), "model.type": ("model.", MODEL_FIELDS)}
+
+
+def _typed_by(field: str):
+    """The type field whose value decides whether ``field`` is taken, or None."""
+    return next((kind for kind, (prefix, _) in TYPED_SECTIONS.items()
+                 if field.startswith(prefix) and field != kind), None)
+
+
+def _taken(field: str, values: dict) -> bool:
+    """Whether ``field`` is taken by the type ``values`` chose for its section (it is where they chose none)."""
+    kind = _typed_by(field)
+    if kind is None or kind not in values:
+        return True
+    prefix, takes = TYPED_SECTIONS[kind]
+    return field.removeprefix(prefix) in takes[values[kind]]
 EPOCHS = "training.epochs"
 
 
@@ -173,13 +188,12 @@ def load_search(path, overrides=(), data_path=None) -> Search:
         raise ConfigError([f"{where}: validation: a search needs a validation split; got none "
                            f"(--set data.validation=null removes it)"])
     problems, parameters = [], []
-    types = spec.space.get(SCHEDULE_TYPE)
-    # A schedule parameter is tried with each schedule type the space chooses (it may take it where
-    # the base config's type does not).
-    contexts = ([{SCHEDULE_TYPE: value} for value in types["choices"]]
-                if isinstance(types, dict) and isinstance(types.get("choices"), list) else [{}])
+    # A field of a typed section (a schedule parameter, a model's layer) is tried with each type the
+    # space chooses (it may take it where the base config's type does not).
+    contexts = {kind: [{kind: value} for value in types["choices"]] for kind in TYPED_SECTIONS
+                if isinstance(types := spec.space.get(kind), dict) and isinstance(types.get("choices"), list)}
     for field, spec_of in spec.space.items():
-        context = contexts if str(field).startswith("training.schedule.") and field != SCHEDULE_TYPE else [{}]
+        context = contexts.get(_typed_by(str(field)), [{}])
         parameter, found = _parameter(str(field), spec_of, base, f"{where}: space.{printable(field, 80)}", context)
         problems += found
         if parameter is not None:

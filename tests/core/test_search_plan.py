@@ -50,6 +50,7 @@ space:
   model.hidden_units: {low: 10, high: 100, rate: 3}
   training.epochs_again: 3
   model.kernel_size: {low: 3, high: 7}
+  training.schedule.final: {low: 0.0, high: 0.5}
 """, name="bad.yaml")
     with pytest.raises(ConfigError) as raised:
         load_search(path)
@@ -63,9 +64,28 @@ space:
                      "space.training.momentum: expected a config field",
                      "space.model.hidden_units: unknown key rate",
                      "space.training.epochs_again: expected a config field",
-                     "space.model.kernel_size: expected choices with sampler grid"]:
+                     "space.model.kernel_size.high: expected 5 (the default) for model type logreg, which does not "
+                     "use it, got 7 (int)",
+                     "space.training.schedule.final: expected choices with sampler grid"]:
         assert expected in problems, expected
     assert all(line.startswith(f"{path}: space.") for line in raised.value.problems)
+
+
+def test_a_models_field_is_searched_only_for_the_types_that_use_it(tmp_path):
+    """hidden_units on a logistic regression would change nothing but its key: refused where the
+    space keeps the base's logreg; with the type searched too, sampled for an mlp alone."""
+    space = "space:\n  model.hidden_units: {choices: [50, 100]}\n  training.epochs: {choices: [1]}\n"
+    with pytest.raises(ConfigError) as raised:
+        load_search(write_config(tmp_path, "config: logreg\n" + space, name="unused.yaml"))
+    assert [problem.split(": ", 1)[1] for problem in raised.value.problems] == [
+        "space.model.hidden_units: expected 100 (the default) for model type logreg, which does not use it, "
+        "got 50 (int)"]
+    search = load_search(write_config(tmp_path, "config: logreg\n" + space + "  model.type: {choices: [logreg, mlp]}\n",
+                                      name="typed.yaml"))
+    for kind in ("logreg", "mlp"):
+        values = search.sample(lambda parameter: kind if parameter.field == "model.type" else parameter.choices[0])
+        assert ("model.hidden_units" in values) == (kind == "mlp")
+        assert search.cells(values)[0].config.model.hidden_units == (50 if kind == "mlp" else 100)
 
 
 def test_a_range_names_each_bound_the_base_config_refuses(tmp_path):

@@ -386,7 +386,7 @@ def test_a_trial_passes_its_shorter_epoch_counts_to_the_study_as_trials_that_cos
 
 def test_a_search_whose_every_trial_fails_stops_and_says_the_budget_was_not_reached(tmp_path):
     # Each value is valid alone on the base config; together (the NumPy engine with relu) never.
-    path = write_config(tmp_path, "name: doomed\nconfig: logreg\nset: [data.train_limit=600, data.test_limit=200]\n"
+    path = write_config(tmp_path, "name: doomed\nconfig: mlp\nset: [data.train_limit=600, data.test_limit=200]\n"
                                   "validation: 200\ntrials: 2\nspace:\n  engine: {choices: [numpy]}\n"
                                   "  model.activation: {choices: [relu]}\n", name="doomed.yaml")
     result = CliRunner().invoke(cli.main, ["search", str(path), "--results", str(tmp_path / "results"), "--quiet",
@@ -664,7 +664,7 @@ def test_ctrl_c_of_a_search_on_two_local_workers_leaves_no_worker_and_a_rerun_co
 def test_a_combination_valid_only_field_by_field_fails_its_trial_and_the_search_goes_on(tmp_path):
     # Each value alone is valid on the base (Keras, sigmoid); the NumPy engine with relu is not. The
     # schedule's `every` is searched only where the chosen type takes it.
-    path = write_config(tmp_path, "name: combo\nconfig: logreg\nset: [data.train_limit=600, data.test_limit=200]\n"
+    path = write_config(tmp_path, "name: combo\nconfig: mlp\nset: [data.train_limit=600, data.test_limit=200]\n"
                                   "validation: 200\ntrials: 3\nspace:\n"
                                   "  engine: {choices: [keras, numpy]}\n  model.activation: {choices: [sigmoid, relu]}\n"
                                   "  training.schedule.type: {choices: [constant, step]}\n"
