@@ -200,6 +200,14 @@ def load_search(path, overrides=(), data_path=None) -> Search:
             parameters.append(parameter)
     if not spec.space:
         problems.append(f"{where}: space: expected at least one field to search, got an empty mapping")
+    if spec.sampler == "cmaes" and parameters and all(parameter.choices is not None for parameter in parameters):
+        problems.append(f"{where}: sampler: expected a space with a range for cmaes (CMA-ES moves through numeric "
+                        f"ranges; choices alone it would draw at random), got choices only; use random or tpe")
+    # A field set on the base config that the space searches too: the set value would never be used.
+    searched = {parameter.field for parameter in parameters}
+    problems += [f"{where}: {origin}: {printable(field, 80)} is searched by the space, so this value would never "
+                 f"be used; remove one of them" for origin, items in (("set", spec.set or ()), ("--set", overrides))
+                 for field in dict.fromkeys(str(item).split("=", 1)[0].strip() for item in items) if field in searched]
     if spec.sampler == "grid":
         problems += [f"{where}: space.{parameter.field}: expected choices with sampler grid (the grid is "
                      f"every combination of choices), got a range" for parameter in parameters

@@ -104,6 +104,11 @@ def test_a_range_names_each_bound_the_base_config_refuses(tmp_path):
     ("config: logreg\nspace: {}\n", "space: expected at least one field to search"),
     ("config: logreg\nvalidation: 2.5\n" + SPACE, "validation: expected a whole number of images or a fraction"),
     ("config: logreg\nsampler: annealing\n" + SPACE, "sampler: expected one of tpe, random, grid, cmaes"),
+    ("config: logreg\nsampler: cmaes\nspace:\n  training.batch_size: {choices: [50, 100]}\n",
+     "sampler: expected a space with a range for cmaes (CMA-ES moves through numeric ranges; choices alone it "
+     "would draw at random), got choices only; use random or tpe"),
+    ("config: logreg\nset: [training.batch_size=5, training.epochs=2]\n" + SPACE,
+     "set: training.batch_size is searched by the space, so this value would never be used; remove one of them"),
 ])
 def test_a_bad_search_file_is_one_error_line_per_problem_and_exit_2(tmp_path, text, expected):
     path = write_config(tmp_path, text, name="bad.yaml")
