@@ -53,6 +53,13 @@ def test_train_writes_a_run_and_keeps_it(tmp_path):
     second = invoke("train", ROOT / "configs" / "logreg.yaml", *QUICK, "--results", tmp_path, "--quiet")
     assert second.exit_code == 0 and f"Already trained: {run} (use --force to retrain)" in second.output
     assert "Parameters" not in second.output
+    held_out = invoke("train", ROOT / "configs" / "logreg.yaml", *QUICK, "--set", "data.validation=200", "--results",
+                      tmp_path, "--quiet")
+    metrics = json.loads(next(path for path in (tmp_path / "runs").glob("*/metrics.json")
+                              if path.parent != run).read_text())
+    assert (f"Validation loss {metrics['validation_loss']:.4f}, validation accuracy "
+            f"{metrics['validation_accuracy']:.2%} (200 held-out training images)") in held_out.output
+    assert "Validation" not in second.output  # none without a split
 
 
 def test_train_on_an_idx_folder_given_by_data(tmp_path, tiny_arrays):

@@ -58,6 +58,10 @@ def run(config_path, overrides, data_path, results_dir, force, dry_run, quiet, e
     click.echo(f"Test loss {metrics['test_loss']:.4f}, test accuracy {metrics['test_accuracy']:.2%} "
                f"({metrics['parameters']:,} parameters, {metrics['seconds_per_epoch']:.2f} s/epoch, "
                f"{metrics['data']['test_images']:,} test images)")
+    if metrics.get("validation_accuracy") is not None:  # a validation split held out of the training images
+        click.echo(f"Validation loss {metrics['validation_loss']:.4f}, validation accuracy "
+                   f"{metrics['validation_accuracy']:.2%} ({metrics['data']['validation_images']:,} held-out "
+                   f"training images)")
     for note in (_lab_comparison(config, metrics), plateau_note([metrics])):
         if note:
             click.echo(note)
