@@ -33,7 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SLICE = "[data.train_limit=10000, data.validation=6000]"
+VALIDATION_IMAGES = 6000
+SLICE = f"[data.train_limit=10000, data.validation={VALIDATION_IMAGES}]"  # the grid's (a search's: validation:)
 GRID = {"batch_size": [300, 400, 500], "learning_rate": [0.2, 0.3, 0.5], "epochs": [10, 15, 20]}
 SPACE = ("  training.batch_size: {choices: [300, 400, 500]}\n"
          "  training.learning_rate: {low: 0.2, high: 0.5, log: true}\n"
@@ -67,7 +68,8 @@ def search(model: str, method: str, seed: int, folder: Path) -> list:
 
     sampler, pruner = METHODS[method]
     path = folder / f"{model}-{sampler}-{pruner}-{seed}.yaml"
-    path.write_text(f"name: s\nconfig: {model}\nset: {SLICE}\nvalidation: 6000\ntrials: {TRIALS}\n"
+    path.write_text(f"name: s\nconfig: {model}\nset: [data.train_limit=10000]\nvalidation: {VALIDATION_IMAGES}\n"
+                    f"trials: {TRIALS}\n"
                     f"sampler: {sampler}\npruner: {pruner}\nseed: {seed}\nspace:\n{SPACE}")
     with tempfile.TemporaryDirectory() as results:
         study = run_search(load_search(path), results, output=Output(log=silent, progress=False),
@@ -81,8 +83,6 @@ def search(model: str, method: str, seed: int, folder: Path) -> list:
             curve.append((spent, best))
     return curve
 
-
-VALIDATION_IMAGES = 6000
 
 
 def epochs_to_reach(curve, target):

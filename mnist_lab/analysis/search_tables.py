@@ -120,11 +120,13 @@ def best_summary(study, search) -> str:
 def _close_to(best, study, search) -> str:
     """The other complete trials within noise of the best: for accuracy, within one standard error
     of its validation accuracy on the validation images (their sampling alone: a training seed
-    adds its own); for loss, tied with it. Said, since the choice among them is then luck."""
+    adds its own); for loss, tied with it. Said, since the choice among them is then luck. A trial
+    of the best's very cells (a field its type does not take) is the same experiment, not named."""
     from optuna.trial import TrialState
 
+    cells = best.user_attrs.get("cells")
     others = [trial for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-              if trial.number != best.number]
+              if trial.number != best.number and (cells is None or trial.user_attrs.get("cells") != cells)]
     if search.objective == "validation_accuracy":
         images = search.base.data.validation
         margin = accuracy_standard_error(best.value, images)

@@ -25,12 +25,17 @@ def run(search_path, overrides, data_path, results_dir, storage, trials, minutes
         return 0
     outcome = searched(plan, results_dir, storage, Output(log=click.echo, progress=not quiet), event_logs, cluster)
     from mnist_lab.analysis.search_tables import best_summary
-    from mnist_lab.training.search import finished_trials
+    from mnist_lab.training.search import finished_trials, grid_done
 
     click.echo(f"Search {plan.name}: {outcome.ran} {'trial' if outcome.ran == 1 else 'trials'} run here, "
                f"{outcome.failed} failed; tables in {outcome.folder}")
     click.echo(best_summary(outcome.study, plan))
     finished = finished_trials(outcome.study)  # the budget's count: trials passed on the way are free
+    if grid_done(outcome.study, plan):  # a point that failed fails again: nothing is left to run
+        if finished < plan.trials:
+            click.echo(f"Every point of the grid is visited: {finished} finished, {plan.trials - finished} failed "
+                       f"(their errors are in trials.csv)")
+        return 0
     if outcome.failed and (not outcome.ran or (plan.trials and finished < plan.trials)):
         click.echo(f"The budget was not reached: {finished} of {plan.trials or '?'} trials finished, "
                    f"{outcome.failed} failed (their errors are in trials.csv); the same command goes on.", err=True)
@@ -76,7 +81,7 @@ def describe_search(plan, folder, storage=None, log=print):
     from mnist_lab.core.describe import describe_experiment, duration
     from mnist_lab.training.estimates import measured_records, search_seconds
 
-    finished = _finished_trials(plan, folder, storage)  # first: a storage refused says only that
+    finished, every_point = _finished_trials(plan, folder, storage)  # first: a storage refused says only that
     log(f"Search {plan.name}: {plan.sampler} sampler, {plan.pruner} pruner, objective {plan.objective} "
         f"({'higher' if plan.direction == 'maximize' else 'lower'} is better) on "
         f"{plan.base.data.validation:,} held-out training images")
@@ -88,26 +93,28 @@ def describe_search(plan, folder, storage=None, log=print):
                                 f"{plan.minutes:g} minutes" if plan.minutes else "") if part]
     log(f"Budget: {' or '.join(budget)}{' (whichever ends first)' if len(budget) > 1 else ''}; "
         f"{finished} finished in the study so far")
-    if plan.trials and finished >= plan.trials:
-        log("Nothing left to run: " + ("every point of the grid is visited" if plan.sampler == "grid" else
-                                        "the study holds its budget (raise it with --trials)"))
+    if every_point:
+        log("Nothing left to run: every point of the grid is visited")
+    elif plan.trials and finished >= plan.trials:
+        log("Nothing left to run: the study holds its budget (raise it with --trials)")
     elif plan.trials:
         estimate = search_seconds(plan, plan.trials - finished, measured_records(folder.parent.parent))
         log(f"Estimated time (pruned trials take less): {estimate.describe(duration)}")
 
 
-def _finished_trials(plan, folder, storage) -> int:
+def _finished_trials(plan, folder, storage) -> tuple[int, bool]:
+    """The study's finished trials of the budget, and whether it is a grid with every point visited."""
     from mnist_lab.training.search import STUDY_FILE
 
     if storage is None and not (folder / STUDY_FILE).is_file():
-        return 0
+        return 0, False
     import optuna
 
-    from mnist_lab.training.search import finished_trials, open_study
+    from mnist_lab.training.search import finished_trials, grid_done, open_study
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
         study = open_study(plan, folder, storage, create=False)
     except KeyError:  # no study of that name in the storage yet
-        return 0
-    return finished_trials(study)
+        return 0, False
+    return finished_trials(study), grid_done(study, plan)

@@ -29,8 +29,7 @@ ENGINES = ("keras", "numpy")
 SCHEDULE_PARAMETERS = {"constant": {}, "step": {"every": 3, "factor": 0.5}, "exponential": {"factor": 0.8},
                        "inverse_time": {"decay": 0.5}, "cosine": {"final": 0.0}}
 # The model fields each type builds with (training/models.py; the NumPy engine's logreg and mlp
-# alike): another type's field away from its default would change nothing but the experiment's
-# key (one experiment, two keys), so it is refused, as a schedule parameter its type does not take.
+# alike): a search samples a model's field only for the types that use it (search_plan).
 MODEL_FIELDS = {"logreg": (), "mlp": ("hidden_units", "activation"),
                 "cnn": ("hidden_units", "activation", "conv_activation", "conv_filters", "kernel_size", "pool_size")}
 IMAGE_SIZE = 28
@@ -613,19 +612,6 @@ def _schedule_problems(schedule: ScheduleConfig, where: str) -> list:
             for name in ("every", "factor", "decay", "final") if name not in takes and getattr(schedule, name) is not None]
 
 
-def _model_problems(model: ModelConfig) -> list:
-    """A model's fields that its type does not use, set away from their defaults (MODEL_FIELDS)."""
-    def as_written(value):  # as YAML writes it, not as a config holds it
-        return "null" if value is None else list(value) if isinstance(value, tuple) else value
-
-    takes = MODEL_FIELDS[model.type]
-    return [(f"model.{field.name}", f"expected {as_written(field.default)} (the default) for model type "
-                                    f"{model.type}, which does not use it, "
-                                    f"got {described(as_written(getattr(model, field.name)))}", ("model.type",))
-            for field in dataclasses.fields(ModelConfig)
-            if field.name != "type" and field.name not in takes and getattr(model, field.name) != field.default]
-
-
 def consistency_problems(config) -> list:
     """Checks that involve more than one field, as (field path, message, other fields involved)."""
     problems = []
@@ -639,12 +625,11 @@ def consistency_problems(config) -> list:
         where = "training" if index == len(config.continues) else f"continues[{index}]"
         problems += _schedule_problems(stage.schedule, f"{where}.schedule")
     model = config.model
-    problems += _model_problems(model)
     if config.engine == "numpy":
         if model.type == "cnn":
             problems.append(("engine", "expected keras for model.type cnn (the numpy engine has logreg "
                                        "and mlp), got 'numpy' (str)", ("model.type",)))
-        if model.activation != "sigmoid" and "activation" in MODEL_FIELDS[model.type]:  # (else: _model_problems)
+        if model.activation != "sigmoid":
             problems.append(("model.activation", f"expected sigmoid with engine numpy, "
                                                  f"got {described(model.activation)}", ("engine",)))
     if model.type == "cnn":

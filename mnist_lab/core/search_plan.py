@@ -9,8 +9,8 @@ test set.
 
 from __future__ import annotations
 
-import math
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,6 +158,8 @@ def _taken(field: str, values: dict) -> bool:
         return True
     prefix, takes = TYPED_SECTIONS[kind]
     return field.removeprefix(prefix) in takes[values[kind]]
+
+
 EPOCHS = "training.epochs"
 
 
@@ -193,6 +195,11 @@ def load_search(path, overrides=(), data_path=None) -> Search:
     contexts = {kind: [{kind: value} for value in types["choices"]] for kind in TYPED_SECTIONS
                 if isinstance(types := spec.space.get(kind), dict) and isinstance(types.get("choices"), list)}
     for field, spec_of in spec.space.items():
+        unused = _unused_model_field(str(field), [kind["model.type"] for kind in contexts.get("model.type", [])]
+                                     or [base.model.type])
+        if unused:
+            problems.append(f"{where}: space.{printable(field, 80)}: {unused}")
+            continue
         context = contexts.get(_typed_by(str(field)), [{}])
         parameter, found = _parameter(str(field), spec_of, base, f"{where}: space.{printable(field, 80)}", context)
         problems += found
@@ -203,11 +210,17 @@ def load_search(path, overrides=(), data_path=None) -> Search:
     if spec.sampler == "cmaes" and parameters and all(parameter.choices is not None for parameter in parameters):
         problems.append(f"{where}: sampler: expected a space with a range for cmaes (CMA-ES moves through numeric "
                         f"ranges; choices alone it would draw at random), got choices only; use random or tpe")
-    # A field set on the base config that the space searches too: the set value would never be used.
+    # A field set on the base config that the space searches too: the set value would never be used;
+    # nor would a set: of the validation split, which the file's validation: key (default 0.1) overrides.
     searched = {parameter.field for parameter in parameters}
+    set_fields = {origin: list(dict.fromkeys(str(item).split("=", 1)[0].strip() for item in items))
+                  for origin, items in (("set", spec.set or ()), ("--set", overrides))}
     problems += [f"{where}: {origin}: {printable(field, 80)} is searched by the space, so this value would never "
-                 f"be used; remove one of them" for origin, items in (("set", spec.set or ()), ("--set", overrides))
-                 for field in dict.fromkeys(str(item).split("=", 1)[0].strip() for item in items) if field in searched]
+                 f"be used; remove one of them" for origin, fields_set in set_fields.items()
+                 for field in fields_set if field in searched]
+    if "data.validation" in set_fields["set"]:
+        problems.append(f"{where}: set: data.validation would never be used: the file's validation: key "
+                        f"(default 0.1) sets the split; write validation: there instead")
     if spec.sampler == "grid":
         problems += [f"{where}: space.{parameter.field}: expected choices with sampler grid (the grid is "
                      f"every combination of choices), got a range" for parameter in parameters
@@ -265,6 +278,18 @@ def _parameter(field: str, spec, base: Config, where: str, contexts=({},)):
         else:
             problems += refusals[0]
     return (None if problems else parameter), list(dict.fromkeys(problems))
+
+
+def _unused_model_field(field: str, types: list) -> str:
+    """Why a model ``field`` cannot be searched when the model is one of ``types``: no type among
+    them uses it, so every value would train the same model under another key; "" if one does."""
+    name = field.removeprefix("model.")
+    if not field.startswith("model.") or name == "type" or any(name in MODEL_FIELDS.get(kind, (name,))
+                                                                 for kind in types):
+        return ""
+    return (f"expected a field that model type {' or '.join(map(str, types))} uses "
+            f"({', '.join(sorted({used for kind in types for used in MODEL_FIELDS.get(kind, ())})) or 'none'}); "
+            f"searching {name} would train the same model under other keys")
 
 
 def _range_problems(spec: dict, kind: type, where: str) -> list:

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 from mnist_lab.core import backend_logs, backends, interrupts
 from mnist_lab.core.errors import UsageError, described, quoted
-from mnist_lab.core.schema import is_finite, is_of
+from mnist_lab.core.schema import is_of
 from mnist_lab.training.trajectory import DataCache, failure_message, train_trajectory
 
 POLL_SECONDS = 0.25  # how long the client waits for a finished trajectory before it handles events
@@ -96,8 +96,9 @@ class ClusterSpec:
         for option, value in (("--workers", workers), ("--threads-per-worker", threads_per_worker)):
             if value is not None and not (is_of(value, int) and value >= 1):
                 raise UsageError(f"{option}: expected an integer >= 1, got {described(value)}")
-        if worker_timeout is not None and not (is_finite(worker_timeout) and worker_timeout >= 1):
-            raise UsageError(f"--worker-timeout: expected a number of seconds >= 1, got {described(worker_timeout)}")
+        if worker_timeout is not None and not (is_of(worker_timeout, (int, float)) and worker_timeout >= 1):
+            raise UsageError(f"--worker-timeout: expected a number of seconds >= 1 (inf: wait for good), "
+                             f"got {described(worker_timeout)}")
         if scheduler is not None:
             scheduler = checked_address(scheduler)
         if workers is not None and workers > backends.available_cores():

@@ -161,9 +161,10 @@ def _holds_studies(url: str, options: dict, storage_given: bool) -> bool:
 
     database = sqlalchemy.engine.make_url(url)
     if database.get_backend_name() == "sqlite" and not Path(database.database or "").is_file():
-        folder = Path(database.database or "").parent
-        if storage_given and not folder.is_dir():  # SQLite would not make it: said here, for a dry run too
-            raise FileNotFoundError(f"its folder {folder} does not exist")
+        path = Path(database.database or "")
+        if storage_given and (path.exists() or not path.parent.is_dir()):  # SQLite could not open it: said
+            raise FileNotFoundError(f"{path} is not a file" if path.exists()  # here, for a dry run too
+                                    else f"its folder {path.parent} does not exist")
         return False
     engine = sqlalchemy.create_engine(url, **options)
     try:
@@ -503,7 +504,7 @@ def _optimize(study, objective, search, parallel: int, bar):
         before, started = finished_trials(study), len(objective.ran)
         missing = search.trials - before if search.trials else None
         left = None if deadline is None else deadline - time.monotonic()
-        if (missing is not None and missing <= 0) or (left is not None and left <= 0) or _grid_done(study, search):
+        if (missing is not None and missing <= 0) or (left is not None and left <= 0) or grid_done(study, search):
             return
         study.optimize(objective, n_trials=missing, timeout=left, n_jobs=parallel,
                        callbacks=[*stop, bar.trial_finished], catch=(TrialFailed,))
@@ -518,7 +519,7 @@ def _optimize(study, objective, search, parallel: int, bar):
             return
 
 
-def _grid_done(study, search) -> bool:
+def grid_done(study, search) -> bool:
     """Whether a grid search has visited every point, none waiting to be run again (a point whose
     trial failed on its own is visited: another trial of it would fail alike)."""
     from optuna.trial import TrialState

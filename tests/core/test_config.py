@@ -185,24 +185,6 @@ def test_a_schedule_takes_its_types_parameters_with_their_defaults(tmp_path):
         "--set: training.schedule.type: expected one of constant, step, exponential, inverse_time, cosine")
 
 
-def test_a_model_field_its_type_does_not_use_is_refused_away_from_its_default(tmp_path):
-    """A logistic regression with 50 hidden units is the same experiment as with 100: refused,
-    not given a key of its own."""
-    path = write_config(tmp_path, "model: {type: logreg}\n")
-    assert problems(path, ["model.hidden_units=50", "model.conv_filters=[8]", "model.conv_activation=relu"]) == [
-        "--set: model.hidden_units: expected 100 (the default) for model type logreg, which does not use it, "
-        "got 50 (int)",
-        "--set: model.conv_activation: expected null (the default) for model type logreg, which does not use it, "
-        "got 'relu' (str)",
-        "--set: model.conv_filters: expected [32, 64] (the default) for model type logreg, which does not use it, "
-        "got [8] (list)"]
-    assert problems(path, ["engine=numpy", "model.activation=relu"]) == [  # said once
-        "--set: model.activation: expected sigmoid (the default) for model type logreg, which does not use it, "
-        "got 'relu' (str)"]
-    assert load_config(path, ["model.hidden_units=100"], environ={}).model.hidden_units == 100  # the default is fine
-    assert load_config(path, ["model.type=mlp", "model.hidden_units=50"], environ={}).model.hidden_units == 50
-
-
 @pytest.mark.parametrize("schedule", ["{type: constant}", "{type: step, every: 2, factor: 0.3}", "{type: exponential}",
                                       "{type: inverse_time, decay: 2}", "{type: cosine}", "{type: cosine, final: 0.1}"])
 def test_each_epochs_step_is_kerass_own_schedule_at_that_epoch(tmp_path, schedule):

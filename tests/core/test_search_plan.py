@@ -36,7 +36,7 @@ def test_a_search_file_reads_its_base_config_and_space(tmp_path):
 
 
 def test_every_problem_of_a_search_file_is_named_at_once(tmp_path):
-    path = write_config(tmp_path, """config: logreg
+    path = write_config(tmp_path, """config: mlp
 sampler: grid
 space:
   training.learning_rate: {low: -1, high: 1.0, log: true}
@@ -64,8 +64,8 @@ space:
                      "space.training.momentum: expected a config field",
                      "space.model.hidden_units: unknown key rate",
                      "space.training.epochs_again: expected a config field",
-                     "space.model.kernel_size.high: expected 5 (the default) for model type logreg, which does not "
-                     "use it, got 7 (int)",
+                     "space.model.kernel_size: expected a field that model type mlp uses (activation, hidden_units); "
+                     "searching kernel_size would train the same model under other keys",
                      "space.training.schedule.final: expected choices with sampler grid"]:
         assert expected in problems, expected
     assert all(line.startswith(f"{path}: space.") for line in raised.value.problems)
@@ -78,8 +78,8 @@ def test_a_models_field_is_searched_only_for_the_types_that_use_it(tmp_path):
     with pytest.raises(ConfigError) as raised:
         load_search(write_config(tmp_path, "config: logreg\n" + space, name="unused.yaml"))
     assert [problem.split(": ", 1)[1] for problem in raised.value.problems] == [
-        "space.model.hidden_units: expected 100 (the default) for model type logreg, which does not use it, "
-        "got 50 (int)"]
+        "space.model.hidden_units: expected a field that model type logreg uses (none); searching hidden_units "
+        "would train the same model under other keys"]
     search = load_search(write_config(tmp_path, "config: logreg\n" + space + "  model.type: {choices: [logreg, mlp]}\n",
                                       name="typed.yaml"))
     for kind in ("logreg", "mlp"):
@@ -109,6 +109,8 @@ def test_a_range_names_each_bound_the_base_config_refuses(tmp_path):
      "would draw at random), got choices only; use random or tpe"),
     ("config: logreg\nset: [training.batch_size=5, training.epochs=2]\n" + SPACE,
      "set: training.batch_size is searched by the space, so this value would never be used; remove one of them"),
+    ("config: logreg\nset: [data.validation=300]\n" + SPACE,
+     "set: data.validation would never be used: the file's validation: key (default 0.1) sets the split"),
 ])
 def test_a_bad_search_file_is_one_error_line_per_problem_and_exit_2(tmp_path, text, expected):
     path = write_config(tmp_path, text, name="bad.yaml")
@@ -150,7 +152,8 @@ def test_dry_run_shows_the_space_the_budget_and_an_estimate(tmp_path):
     ("postgresql://127.0.0.1:1/db?user=me&password=s3cr", "postgresql://127.0.0.1:1/db?user=me&password=***",
      "the study's database cannot be opened: "),
     ("sqlite:////nowhere/at/all/study.db", "sqlite:////nowhere/at/all/study.db",
-     "the study's database cannot be opened: its folder /nowhere/at/all does not exist")])
+     "the study's database cannot be opened: its folder /nowhere/at/all does not exist"),
+    ("sqlite:////tmp", "sqlite:////tmp", "the study's database cannot be opened: /tmp is not a file")])
 def test_a_storage_optuna_cannot_open_is_bad_input(tmp_path, url, shown, expected):
     path = write_config(tmp_path, "config: logreg\n" + SPACE, name="look.yaml")
     for dry_run in ([], ["--dry-run"]):  # a dry run says what the run would

@@ -210,9 +210,13 @@ def test_the_best_trial_is_said_with_the_trials_within_noise_of_it(searched):
             ("validation_loss", "minimize", (0.5, 0.49, 0.49), ". Trial 2 is tied with it: the choice among them is "
                                                              "within noise")):
         study = optuna.create_study(direction=direction)
-        for value in values:
-            numbers = {"validation_accuracy": value, "validation_loss": value, "test_accuracy": 0.5, "test_loss": 1.0}
+        for number, value in enumerate(values):
+            numbers = {"validation_accuracy": value, "validation_loss": value, "test_accuracy": 0.5, "test_loss": 1.0,
+                       "cells": [f"cell-{number}"]}
             study.add_trial(optuna.trial.create_trial(value=value, user_attrs=numbers))
+        assert best_summary(study, dataclasses.replace(search, objective=objective)).endswith(expected)
+        # A trial answered by the best's own cell is the same experiment: not named.
+        study.add_trial(optuna.trial.create_trial(value=study.best_value, user_attrs=study.best_trial.user_attrs))
         assert best_summary(study, dataclasses.replace(search, objective=objective)).endswith(expected)
 
 
@@ -285,6 +289,23 @@ def test_a_grid_search_visits_each_point_once_then_stops(tmp_path):
     dry = CliRunner().invoke(cli.main, ["search", str(path), *results, "--dry-run"])
     assert "Budget: 4 trials; 4 finished in the study so far\nNothing left to run: every point of the grid is visited" \
         in dry.output
+
+
+def test_a_grid_whose_point_fails_is_done_once_every_point_is_visited(tmp_path):
+    """The NumPy engine takes sigmoid only: that point fails, and would fail again; the grid is
+    done, said so, not a budget left to reach on every run."""
+    path = write_config(tmp_path, "name: gridfail\nconfig: mlp\nset: [data.train_limit=600, data.test_limit=200]\n"
+                                  "validation: 200\nsampler: grid\npruner: none\nspace:\n"
+                                  "  engine: {choices: [keras, numpy]}\n  model.activation: {choices: [relu]}\n"
+                                  "  training.epochs: {choices: [1]}\n", name="gridfail.yaml")
+    command = ["search", str(path), "--results", str(tmp_path / "results"), "-q", "--no-tensorboard"]
+    for run in range(2):
+        result = CliRunner().invoke(cli.main, command)
+        assert result.exit_code == 0, result.output
+        assert "Every point of the grid is visited: 1 finished, 1 failed (their errors are in trials.csv)" in result.output
+        assert f"Search gridfail: {1 - run} trial{'' if run == 0 else 's'} run here, {1 - run} failed" in result.output
+    dry = CliRunner().invoke(cli.main, [*command, "--dry-run"])
+    assert "Nothing left to run: every point of the grid is visited" in dry.output
 
 
 def test_a_trial_clearly_worse_at_an_epoch_is_pruned_and_recorded(tmp_path):
