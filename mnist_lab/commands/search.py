@@ -46,12 +46,11 @@ def run(search_path, overrides, data_path, results_dir, storage, trials, minutes
 def prepared(search_path, overrides, data_path, results_dir, trials=None, minutes=None):
     """The search a `search` names (a file or a built-in name) with its overrides and budget, and
     its folder, checked writable first; the CLI and the Python API start here."""
-    from mnist_lab.core.errors import UsageError, described
-    from mnist_lab.core.schema import is_finite, is_of
+    from mnist_lab.core.errors import UsageError, check_count, described
+    from mnist_lab.core.schema import is_finite
 
     # (The command line's options are checked by click already; the Python API's are not.)
-    if trials is not None and not (is_of(trials, int) and trials >= 1):
-        raise UsageError(f"--trials: expected an integer >= 1, got {described(trials)}")
+    check_count("--trials", trials)
     if minutes is not None and not (is_finite(minutes) and minutes > 0):
         raise UsageError(f"--minutes: expected a finite number of minutes > 0, got {described(minutes)}")
 

@@ -36,6 +36,15 @@ def printable(text, limit: int = 400) -> str:
     return shown if len(text) <= limit else f"{shown}… ({len(text):,} characters)"
 
 
+def check_count(option: str, value):
+    """UsageError unless ``value`` is None or an integer >= 1: an option the Python API passes on
+    unchecked (the command line's click checks it already)."""
+    from mnist_lab.core.schema import is_of
+
+    if value is not None and not (is_of(value, int) and value >= 1):
+        raise UsageError(f"{option}: expected an integer >= 1, got {described(value)}")
+
+
 def quoted(value, limit: int = 120) -> str:
     """``value`` quoted, as a message names the user's input: see printable()."""
     return f"'{printable(value, limit)}'"

@@ -151,13 +151,17 @@ def _typed_by(field: str):
                  if field.startswith(prefix) and field != kind), None)
 
 
+def _takes(kind: str, value, field: str) -> bool:
+    """Whether the ``kind`` field's ``value`` (a schedule's type, a model's) takes ``field``; an
+    unknown value (refused on its own) is not held against it."""
+    prefix, takes = TYPED_SECTIONS[kind]
+    return value not in takes or field.removeprefix(prefix) in takes[value]
+
+
 def _taken(field: str, values: dict) -> bool:
     """Whether ``field`` is taken by the type ``values`` chose for its section (it is where they chose none)."""
     kind = _typed_by(field)
-    if kind is None or kind not in values:
-        return True
-    prefix, takes = TYPED_SECTIONS[kind]
-    return field.removeprefix(prefix) in takes[values[kind]]
+    return kind is None or kind not in values or _takes(kind, values[kind], field)
 
 
 EPOCHS = "training.epochs"
@@ -283,10 +287,9 @@ def _parameter(field: str, spec, base: Config, where: str, contexts=({},)):
 def _unused_model_field(field: str, types: list) -> str:
     """Why a model ``field`` cannot be searched when the model is one of ``types``: no type among
     them uses it, so every value would train the same model under another key; "" if one does."""
-    name = field.removeprefix("model.")
-    if not field.startswith("model.") or name == "type" or any(name in MODEL_FIELDS.get(kind, (name,))
-                                                                 for kind in types):
+    if _typed_by(field) != "model.type" or any(_takes("model.type", kind, field) for kind in types):
         return ""
+    name = field.removeprefix("model.")
     return (f"expected a field that model type {' or '.join(map(str, types))} uses "
             f"({', '.join(sorted({used for kind in types for used in MODEL_FIELDS.get(kind, ())})) or 'none'}); "
             f"searching {name} would train the same model under other keys")

@@ -39,7 +39,7 @@ import uuid
 from dataclasses import dataclass
 
 from mnist_lab.core import backend_logs, backends, interrupts
-from mnist_lab.core.errors import UsageError, described, quoted
+from mnist_lab.core.errors import UsageError, check_count, described, quoted
 from mnist_lab.core.schema import is_of
 from mnist_lab.training.trajectory import DataCache, failure_message, train_trajectory
 
@@ -93,9 +93,8 @@ class ClusterSpec:
         local workers than this machine has cores); a local cluster's workers go on the GPUs
         this machine has (a --scheduler cluster's workers are placed by whoever started them)."""
         # (The command line's options are checked by click already; the Python API's are not.)
-        for option, value in (("--workers", workers), ("--threads-per-worker", threads_per_worker)):
-            if value is not None and not (is_of(value, int) and value >= 1):
-                raise UsageError(f"{option}: expected an integer >= 1, got {described(value)}")
+        check_count("--workers", workers)
+        check_count("--threads-per-worker", threads_per_worker)
         if worker_timeout is not None and not (is_of(worker_timeout, (int, float)) and worker_timeout >= 1):
             raise UsageError(f"--worker-timeout: expected a number of seconds >= 1 (inf: wait for good), "
                              f"got {described(worker_timeout)}")

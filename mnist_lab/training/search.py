@@ -160,8 +160,8 @@ def _holds_studies(url: str, options: dict, storage_given: bool) -> bool:
     import sqlalchemy
 
     database = sqlalchemy.engine.make_url(url)
-    if database.get_backend_name() == "sqlite" and not Path(database.database or "").is_file():
-        path = Path(database.database or "")
+    path = Path(database.database or "")
+    if database.get_backend_name() == "sqlite" and not path.is_file():
         if storage_given and (path.exists() or not path.parent.is_dir()):  # SQLite could not open it: said
             raise FileNotFoundError(f"{path} is not a file" if path.exists()  # here, for a dry run too
                                     else f"its folder {path.parent} does not exist")
