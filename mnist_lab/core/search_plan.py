@@ -196,8 +196,9 @@ def load_search(path, overrides=(), data_path=None) -> Search:
     problems, parameters = [], []
     # A field of a typed section (a schedule parameter, a model's layer) is tried with each type the
     # space chooses (it may take it where the base config's type does not).
-    contexts = {kind: [{kind: value} for value in types["choices"]] for kind in TYPED_SECTIONS
-                if isinstance(types := spec.space.get(kind), dict) and isinstance(types.get("choices"), list)}
+    # (A choice that can be no type, a list or a mapping, is refused as the type field's own problem.)
+    contexts = {kind: [{kind: value} for value in chosen] for kind in TYPED_SECTIONS
+                if (chosen := _scalar_choices(spec.space.get(kind)))}
     for field, spec_of in spec.space.items():
         unused = _unused_model_field(str(field), [kind["model.type"] for kind in contexts.get("model.type", [])]
                                      or [base.model.type])
@@ -282,6 +283,12 @@ def _parameter(field: str, spec, base: Config, where: str, contexts=({},)):
         else:
             problems += refusals[0]
     return (None if problems else parameter), list(dict.fromkeys(problems))
+
+
+def _scalar_choices(spec) -> list:
+    """The choices of a space entry that are single values (a file may hold anything there)."""
+    choices = spec.get("choices") if isinstance(spec, dict) else None
+    return [value for value in choices if not isinstance(value, (list, dict))] if isinstance(choices, list) else []
 
 
 def _unused_model_field(field: str, types: list) -> str:

@@ -109,6 +109,9 @@ def test_a_range_names_each_bound_the_base_config_refuses(tmp_path):
      "would draw at random), got choices only; use random or tpe"),
     ("config: logreg\nset: [training.batch_size=5, training.epochs=2]\n" + SPACE,
      "set: training.batch_size is searched by the space, so this value would never be used; remove one of them"),
+    ("config: logreg\nspace:\n  model.type: {choices: [[1], {a: 2}]}\n  model.hidden_units: {choices: [5]}\n"
+     "  training.schedule.type: {choices: [[1]]}\n  training.schedule.every: {choices: [2]}\n",
+     "space.model.type.choices: expected a non-empty list of values, got [[1], {'a': 2}] (list)"),
     ("config: logreg\nset: [data.validation=300]\n" + SPACE,
      "set: data.validation would never be used: the file's validation: key (default 0.1) sets the split"),
 ])
