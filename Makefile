@@ -11,7 +11,7 @@ demo: $(VENV)/.installed
 
 # The whole suite on TensorFlow, then the core training tests on JAX, each on two test processes:
 # most tests wait on the command-line processes they start (fresh clones on the 2-core AMD EPYC:
-# 6 min 31-39 s for the suite's 585-587 tests, 50-51 s for the 38 JAX tests, 8 min 35-52 s in all
+# 6 min 31-39 s for the suite's 585-588 tests, 50-51 s for the 38 JAX tests, 8 min 35-52 s in all
 # with the install; before, 6 min 40-43 s for 568-569 tests, 8 min 37 s - 9 min 3 s; before a resume
 # and a reference moved into the test's process where the process was not
 # what was tested, 7 min 20-34 s for 569 tests and 9 min 26-50 s in all; earlier, 7 min 23 s for
